@@ -1,0 +1,348 @@
+"""The ``uqlens`` command line.
+
+One function per subcommand: ``_add_<name>(subparsers)`` declares its arguments and sets
+``func`` to ``cmd_<name>(args) -> int``. To add a subcommand (``build``, ``generate``,
+``import``, ``export``, ``report``, ...), write that pair and append the ``_add_`` function to
+:data:`COMMANDS`. Heavy imports (pandas, models) stay inside the ``cmd_`` functions so that
+``uqlens --help`` is instant.
+
+Exit codes: 0 success, 1 invalid input data, 2 usage error, 3 internal error. Bad input never
+produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+# What each method needs from the data, as seen by `uqlens validate`. Conditions are
+# generation fields holding a value for the question, "samples>=2" (at least two sampled
+# answers) and "greedy" (a judged answer). Kept here, small and explicit, so that `validate`
+# answers "what can I compute with this file?" without importing the method registry.
+METHOD_NEEDS: dict[str, tuple[str, ...]] = {
+    "semantic_entropy": ("samples>=2", "logprob_sum"),
+    "predictive_entropy": ("logprob_sum",),
+    "ln_predictive_entropy": ("logprob_sum", "num_tokens"),
+    "max_sequence_prob": ("logprob_sum",),
+    "discrete_semantic_entropy": ("samples>=2",),
+    "num_semantic_sets": ("samples>=2",),
+    "eigv": ("samples>=2",),
+    "deg": ("samples>=2",),
+    "ecc": ("samples>=2",),
+    "lexical_similarity": ("samples>=2",),
+    "kernel_language_entropy": ("samples>=2",),
+    "self_consistency": ("samples>=2", "greedy"),
+    "p_true": ("p_true",),
+    "verbalized_confidence": ("verbalized_confidence",),
+}
+# Correctness judges that need something from the data (the others need only references).
+JUDGE_NEEDS: dict[str, tuple[str, ...]] = {"provided": ("provided_correct",)}
+
+MAX_LISTED = 50  # skipped records listed per file; the count is always printed
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors raise instead of exiting, so ``main`` can return the code."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise _UsageError
+
+
+class _UsageError(Exception):
+    pass
+
+
+# ---- validate -------------------------------------------------------------------------------
+
+
+def _add_validate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "validate",
+        help="check input files and say which methods their fields enable",
+        description="Check generation files (JSONL, CSV, Parquet) against the canonical data "
+        "model; print a summary per file, or every problem with its file, record and field.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="input file(s)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="drop invalid records instead of failing, and report how many were dropped",
+    )
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from uqlens.io.loaders import load
+    from uqlens.schema import DataError
+
+    status = EXIT_OK
+    for i, name in enumerate(args.files):
+        if i:
+            print()
+        try:
+            dataset = load(name, skip_invalid=args.skip_invalid)
+        except DataError as exc:
+            status = EXIT_DATA
+            print(f"{name}: INVALID ({_plural(len(exc.errors), 'problem')})")
+            for error in exc.errors:
+                print(f"  {error}")
+            continue
+        except OSError as exc:
+            status = EXIT_DATA
+            print(f"{name}: cannot read: {exc.strerror or exc}")
+            continue
+        for line in summarise(dataset):
+            print(line)
+    return status
+
+
+def summarise(dataset) -> list[str]:
+    """Human-readable summary lines of a loaded :class:`uqlens.schema.Dataset`."""
+    q, g = dataset.questions, dataset.generations
+    n_q = len(q)
+    sampled = g[~g["is_greedy"]]
+    per_q = sampled.groupby("question_id").size().reindex(q["question_id"], fill_value=0)
+    greedy_ids = set(g.loc[g["is_greedy"], "question_id"])
+    lines = [f"{dataset.source}: OK" + (" (after skipping)" if dataset.skipped else "")]
+    lines.append(f"  questions: {n_q}")
+    lines.append(
+        f"  samples per question: min {int(per_q.min())}, median {per_q.median():g}, "
+        f"max {int(per_q.max())} ({len(sampled)} samples)"
+    )
+    lines.append(f"  greedy (judged) answers: {len(greedy_ids)} of {n_q} questions")
+    fields = [f for f in dataset.optional_fields() if f != "is_greedy"]
+    lines.append(f"  optional fields: {', '.join(fields) if fields else 'none'}")
+    if dataset.ignored_fields:
+        lines.append(f"  ignored fields: {', '.join(dataset.ignored_fields)}")
+
+    # Which questions meet each condition.
+    have: dict[str, set] = {
+        "samples>=2": set(per_q.index[per_q >= 2]),
+        "greedy": greedy_ids,
+    }
+    for name in (
+        "logprob_sum",
+        "num_tokens",
+        "p_true",
+        "verbalized_confidence",
+        "provided_correct",
+    ):
+        have[name] = set(g.loc[g[name].notna(), "question_id"]) if name in g.columns else set()
+
+    def enabled(needs: dict[str, tuple[str, ...]]) -> list[str]:
+        out = []
+        for key, conditions in needs.items():
+            ids = set(q["question_id"])
+            for condition in conditions:
+                ids &= have[condition]
+            if len(ids) == n_q:
+                out.append(key)
+            elif ids:
+                out.append(f"{key} ({len(ids)}/{n_q} questions)")
+        return out
+
+    methods = enabled(METHOD_NEEDS)
+    lines.append(f"  methods enabled: {', '.join(methods) if methods else 'none'}")
+    judges = enabled(JUDGE_NEEDS)
+    if judges:
+        lines.append(f"  data-provided judges: {', '.join(judges)}")
+    if dataset.skipped:
+        lines.append(
+            f"  skipped: {_plural(dataset.n_skipped_records, 'record')} "
+            f"({_plural(len(dataset.skipped), 'problem')})"
+        )
+        for error in dataset.skipped[:MAX_LISTED]:
+            lines.append(f"    {error}")
+        if len(dataset.skipped) > MAX_LISTED:
+            lines.append(f"    ... and {len(dataset.skipped) - MAX_LISTED} more")
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# ---- build ----------------------------------------------------------------------------------
+
+
+def _add_build(subparsers) -> None:
+    p = subparsers.add_parser(
+        "build",
+        help="cluster, score, judge and project generations into a run folder",
+        description="Build a run (Parquet tables + manifest.json) that the dashboard reads. "
+        "Model outputs are cached by content, so rebuilding with another rule, threshold, "
+        "method set or judge computes no pair twice.",
+    )
+    p.add_argument("input", metavar="INPUT", help="generations file (JSONL, CSV, Parquet)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to (re)write")
+    p.add_argument("--rule", action="append", metavar="KEY",
+                   help="clustering rule, repeatable: exact, embedding:0.9[:average|complete], "
+                   "strict@ALIAS, lenient@ALIAS, either@ALIAS, threshold:TAU@ALIAS "
+                   "(default: exact, embedding:0.9:average, threshold:0.9@cosine)")
+    p.add_argument("--entailment", action="append", metavar="SPEC",
+                   help="entailment backend, repeatable: cosine, llm:MODEL.gguf (alias llm), "
+                   "nli:NAME_OR_PATH (alias nli), e.g. nli:microsoft/deberta-large-mnli")
+    p.add_argument("--embedder", default=None, metavar="NAME_OR_PATH",
+                   help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
+    p.add_argument("--judge", action="append", metavar="SPEC",
+                   help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, provided")
+    p.add_argument("--method", action="append", metavar="ID",
+                   help="only these methods (default: every method the data allow)")
+    p.add_argument("--sample-temperature", type=float, default=None,
+                   help="score only the samples drawn at this temperature")
+    p.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    p.add_argument("--no-question", action="store_true",
+                   help="do not prepend the question to answers for embeddings and entailment")
+    p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
+    p.add_argument("--name", default="", help="run name shown in the app")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_build)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from uqlens.pipeline import BuildConfig, BuildError, build
+    from uqlens.schema import DataError
+
+    defaults = BuildConfig()
+    config = BuildConfig(
+        rules=tuple(args.rule or defaults.rules),
+        entailment=tuple(args.entailment or defaults.entailment),
+        embedder=args.embedder or defaults.embedder,
+        condition_on_question=not args.no_question,
+        sample_temperature=args.sample_temperature,
+        methods=tuple(args.method) if args.method else None,
+        judges=tuple(args.judge or defaults.judges),
+        projection=args.projection,
+        name=args.name,
+    )
+    log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    try:
+        manifest = build(args.input, args.out, config, cache_dir=args.cache_dir,
+                         progress=not args.quiet, log=log)
+    except DataError as exc:
+        print(f"{args.input}: INVALID ({_plural(len(exc.errors), 'problem')})")
+        for error in exc.errors:
+            print(f"  {error}")
+        return EXIT_DATA
+    except (BuildError, ValueError, FileNotFoundError) as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    counts = manifest["counts"]
+    print(f"built {args.out}: {counts['questions']} questions, {counts['samples']} samples, "
+          f"{counts['unique_texts']} unique texts, {counts['pairs_computed']} entailment pairs "
+          f"computed, {len(manifest['methods'])} methods, {len(manifest['rules'])} rules, "
+          f"{manifest['timings']['total']:.1f} s")
+    return EXIT_OK
+
+
+# ---- generate -------------------------------------------------------------------------------
+
+
+def _add_generate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="sample answers from a local GGUF model or an OpenAI-compatible server",
+        description="Write cached generations (nested JSONL) for a questions file: K samples "
+        "at each temperature plus a greedy answer per question, optionally P(true). "
+        "Resumes where an interrupted run stopped.",
+    )
+    p.add_argument("questions", help="JSONL with question_id, question, references")
+    p.add_argument("--out", required=True, help="output JSONL (appended; resumable)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="GGUF", help="local GGUF model (needs uqlens[generate])")
+    src.add_argument("--endpoint", metavar="URL",
+                     help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--server-model", default="", help="model name to send to --endpoint")
+    p.add_argument("--temperature", type=float, action="append",
+                   help="sampling temperature, repeatable (default 0.7)")
+    p.add_argument("--samples", type=int, default=10, help="samples per temperature")
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--no-p-true", action="store_true", help="skip P(true) of the greedy answer")
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from uqlens.generate import (
+        GenerationConfig,
+        LocalGenerator,
+        OpenAICompatibleGenerator,
+        generate,
+        read_questions,
+    )
+    from uqlens.schema import DataError
+
+    try:
+        questions = read_questions(args.questions)[: args.limit]
+    except DataError as exc:
+        for error in exc.errors:
+            print(error)
+        return EXIT_DATA
+    config = GenerationConfig(
+        temperatures=tuple(args.temperature or (0.7,)),
+        samples_per_temperature=args.samples,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        p_true=not args.no_p_true,
+    )
+    try:
+        if args.model:
+            generator = LocalGenerator(args.model, n_threads=args.threads)
+        else:
+            generator = OpenAICompatibleGenerator(args.endpoint, args.server_model)
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    n = sum(1 for _ in generate(generator, questions, args.out, config))
+    print(f"generated {n} questions into {args.out}")
+    return EXIT_OK
+
+
+# ---- entry point ---------------------------------------------------------------------------
+
+COMMANDS: list[Callable] = [_add_validate, _add_build, _add_generate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from uqlens import __version__
+
+    parser = _Parser(prog="uqlens", description="See what LLM uncertainty scores measure.")
+    parser.add_argument("--version", action="version", version=f"uqlens {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (see the module docstring)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError:
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the boundary: one line, never a traceback
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
