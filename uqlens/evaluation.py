@@ -1,0 +1,367 @@
+"""How well an uncertainty score separates wrong answers from right ones, and how much two
+scores agree.
+
+Conventions
+-----------
+- ``u`` is an uncertainty (higher = more uncertain); the *positive* class is **incorrect**.
+  Functions named with ``incorrect`` take a boolean array that is True for wrong answers;
+  :func:`rejection_curve` and :func:`ece` take ``correct``.
+- Entries whose score is NaN are dropped before computing (a method undefined for a question
+  does not count as a prediction).
+- Undefined results (empty input, a single class, a constant denominator) are returned as
+  ``None``, never as a NaN that looks like a number.
+- Ties in ``u`` are handled without an arbitrary order: AUROC counts ties as ½ (Mann-Whitney),
+  AUPRC groups tied scores into one threshold (as scikit-learn does), and the rejection curve
+  uses the *expected* accuracy under a random order within tied scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau, rankdata
+
+Array = Sequence[float] | np.ndarray
+
+
+def _clean(u: Array, y: Array) -> tuple[np.ndarray, np.ndarray]:
+    u = np.asarray(u, dtype=float)
+    y = np.asarray(y, dtype=bool)
+    if u.shape != y.shape or u.ndim != 1:
+        raise ValueError("scores and labels must be 1-D arrays of equal length")
+    keep = ~np.isnan(u)
+    return u[keep], y[keep]
+
+
+def _two_classes(y: np.ndarray) -> bool:
+    return y.size > 0 and 0 < int(y.sum()) < y.size
+
+
+# --- ranking metrics ----------------------------------------------------------------------
+def auroc(u: Array, incorrect: Array) -> float | None:
+    """Area under the ROC curve for detecting incorrect answers, ties counted ½.
+
+    Equals ``sklearn.metrics.roc_auc_score(incorrect, u)``; computed as the Mann-Whitney
+    statistic from average ranks.
+    """
+    u, y = _clean(u, incorrect)
+    if not _two_classes(y):
+        return None
+    r = rankdata(u)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    return float((r[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auprc(u: Array, incorrect: Array) -> float | None:
+    """Average precision for detecting incorrect answers: Σ_n (R_n − R_{n−1}) P_n over the
+    distinct score thresholds from high to low (ties form one threshold, no interpolation),
+    as ``sklearn.metrics.average_precision_score``.
+    """
+    u, y = _clean(u, incorrect)
+    if not _two_classes(y):
+        return None
+    order = np.argsort(-u, kind="mergesort")
+    u_s, y_s = u[order], y[order]
+    tp = np.cumsum(y_s)
+    last = np.r_[np.nonzero(np.diff(u_s))[0], len(u_s) - 1]  # end of each tie group
+    tp = tp[last].astype(float)
+    k = (last + 1).astype(float)
+    precision = tp / k
+    recall = tp / tp[-1]
+    d_recall = np.diff(np.r_[0.0, recall])
+    return float(np.sum(d_recall * precision))
+
+
+def tpr_at_fpr(
+    u: Array, incorrect: Array, max_fpr: float = 0.01
+) -> tuple[float | None, str | None]:
+    """Largest share of incorrect answers flagged (u ≥ threshold) while flagging at most
+    ``max_fpr`` of the correct ones, over the distinct thresholds (no interpolation).
+
+    Returns ``(value, warning)``. ``warning`` is set when there are fewer than 1/max_fpr
+    correct answers (negatives): the FPR then moves in steps larger than ``max_fpr``, so
+    the value is decided by a handful of answers. ``value`` is None with one class only.
+    """
+    u, y = _clean(u, incorrect)
+    if not _two_classes(y):
+        return None, "undefined: needs both correct and incorrect answers"
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    order = np.argsort(-u, kind="mergesort")
+    u_s, y_s = u[order], y[order]
+    last = np.r_[np.nonzero(np.diff(u_s))[0], len(u_s) - 1]
+    tpr = np.r_[0.0, np.cumsum(y_s)[last] / n_pos]
+    fpr = np.r_[0.0, np.cumsum(~y_s)[last] / n_neg]
+    value = float(tpr[fpr <= max_fpr + 1e-12].max())
+    warning = None
+    if n_neg < 1.0 / max_fpr:
+        warning = (f"only {n_neg} correct answers: FPR moves in steps of 1/{n_neg}, coarser "
+                   f"than {max_fpr:g}; TPR@{max_fpr:g} rests on very few answers")
+    return value, warning
+
+
+# --- rejection curves and PRR -------------------------------------------------------------
+def _expected_rejected_correct(u: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """E[# correct among the k most uncertain], k = 0..n, random order inside ties."""
+    order = np.argsort(-u, kind="mergesort")
+    u_s, c_s = u[order], correct[order].astype(float)
+    bounds = np.r_[0, np.nonzero(np.diff(u_s))[0] + 1, len(u_s)]  # tie-group edges
+    cum_at_bounds = np.r_[0.0, np.cumsum(c_s)][bounds]
+    # piecewise-linear interpolation of cumulative correct count between group edges
+    return np.interp(np.arange(len(u_s) + 1), bounds, cum_at_bounds)
+
+
+def rejection_curve(u: Array, correct: Array) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy of the kept answers after rejecting the most uncertain ones.
+
+    For k = 0, ..., n−1 rejected answers returns ``fraction = k/n`` and ``accuracy`` = expected
+    share of correct answers among the n−k kept (random order within tied scores).
+    Empty arrays for empty input.
+    """
+    u, c = _clean(u, correct)
+    n = len(u)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    rejected_correct = _expected_rejected_correct(u, c)[:n]
+    k = np.arange(n)
+    return k / n, (c.sum() - rejected_correct) / (n - k)
+
+
+def area_under_rejection(u: Array, correct: Array) -> float | None:
+    """Area under :func:`rejection_curve`: the mean kept-accuracy over k = 0..n−1 rejected
+    (a Riemann sum with step 1/n over the fraction rejected ∈ [0, 1))."""
+    frac, acc = rejection_curve(u, correct)
+    return float(acc.mean()) if len(acc) else None
+
+
+def prr(u: Array, incorrect: Array) -> float | None:
+    """Prediction-rejection ratio with accuracy (0/1 correctness) as the quality.
+
+    PRR = (A_unc − A_random) / (A_oracle − A_random), where A is
+    :func:`area_under_rejection` of the accuracy-of-kept curve, rejecting by ``u`` (A_unc),
+    in random order (A_random = the base accuracy, at every k), or incorrect-first (A_oracle).
+    The same value as (AUC_random − AUC_unc)/(AUC_random − AUC_oracle) on the error-rate
+    curve. Oracle ordering gives 1, random ordering ≈ 0 (a constant score gives exactly 0),
+    the reversed oracle is negative. None when all answers are correct or all incorrect.
+    """
+    u, y = _clean(u, incorrect)
+    if not _two_classes(y):
+        return None
+    c = ~y
+    n = len(u)
+    a_unc = area_under_rejection(u, c)
+    a_rand = float(c.mean())
+    n_wrong = int(y.sum())
+    k = np.arange(n)
+    oracle_acc = (c.sum() - np.maximum(0, k - n_wrong)) / (n - k)
+    a_oracle = float(oracle_acc.mean())
+    denom = a_oracle - a_rand
+    if denom <= 0:
+        return None
+    return float((a_unc - a_rand) / denom)
+
+
+# --- calibration --------------------------------------------------------------------------
+def uncertainty_to_confidence(u: Array, how: str = "rank") -> np.ndarray:
+    """Map an uncertainty to a [0, 1] "confidence" so that ECE can be computed.
+
+    ``"flip"``: 1 − u, for uncertainties that are 1 − a probability (p_true, verbalised
+    confidence). ``"rank"``: 1 − (average rank − 1)/(n − 1) over the non-NaN scores (most
+    uncertain → 0, least → 1, ties share a value; n = 1 → 0.5). ``"minmax"``:
+    (max − u)/(max − min) (constant → 0.5). Rank/min-max confidences are not probabilities,
+    so ECE on them measures the *shape* of the score, not a calibrated probability.
+    """
+    u = np.asarray(u, dtype=float)
+    out = np.full(u.shape, np.nan)
+    ok = ~np.isnan(u)
+    v = u[ok]
+    if how == "flip":
+        out[ok] = 1.0 - v
+    elif how == "rank":
+        if v.size == 1:
+            out[ok] = 0.5
+        elif v.size:
+            out[ok] = 1.0 - (rankdata(v) - 1.0) / (v.size - 1.0)
+    elif how == "minmax":
+        if v.size:
+            span = v.max() - v.min()
+            out[ok] = 0.5 if span == 0 else (v.max() - v) / span
+    else:
+        raise ValueError("how must be 'flip', 'rank' or 'minmax'")
+    return out
+
+
+def ece(confidence: Array, correct: Array, n_bins: int = 10) -> float | None:
+    """Expected calibration error with ``n_bins`` equal-width bins on confidence ∈ [0, 1]:
+    bin b = [b/B, (b+1)/B) (the last bin includes 1);
+    ECE = Σ_b (|bin b| / n) · |accuracy_b − mean confidence_b|. Confidences outside [0, 1]
+    raise. Use :func:`uncertainty_to_confidence` for unbounded uncertainties.
+    """
+    conf, c = _clean(confidence, correct)
+    if conf.size == 0:
+        return None
+    if conf.min() < 0 or conf.max() > 1:
+        raise ValueError("confidence must lie in [0, 1]")
+    b = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for k in np.unique(b):
+        m = b == k
+        total += m.sum() / conf.size * abs(c[m].mean() - conf[m].mean())
+    return float(total)
+
+
+# --- bootstrap ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BootstrapCI:
+    """Percentile interval; ``n_dropped`` resamples lacked a class (or gave None) and were
+    skipped; ``n_used`` were kept. ``low``/``high`` are None when none could be used."""
+
+    low: float | None
+    high: float | None
+    n_used: int
+    n_dropped: int
+
+
+def bootstrap_ci(
+    metric: Callable[[np.ndarray, np.ndarray], float | None],
+    u: Array,
+    incorrect: Array,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> BootstrapCI:
+    """Percentile bootstrap over questions (resampling with replacement, ``seed`` fixed).
+
+    Resamples containing only one class, or for which ``metric`` returns None, are dropped
+    and counted in ``n_dropped``. NaN scores are removed before resampling.
+    """
+    u, y = _clean(u, incorrect)
+    rng = np.random.default_rng(seed)
+    n = len(u)
+    values: list[float] = []
+    dropped = 0
+    if n == 0:
+        return BootstrapCI(None, None, 0, n_boot)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    for row in idx:
+        yb = y[row]
+        if not _two_classes(yb):
+            dropped += 1
+            continue
+        v = metric(u[row], yb)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            dropped += 1
+            continue
+        values.append(float(v))
+    if not values:
+        return BootstrapCI(None, None, 0, dropped)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return BootstrapCI(float(lo), float(hi), len(values), dropped)
+
+
+# --- agreement between methods ------------------------------------------------------------
+def top_k_jaccard(u1: Array, u2: Array, k: float, ids: Sequence | None = None) -> float | None:
+    """Jaccard overlap of the two scores' top-k most-uncertain question sets.
+
+    ``k`` is a fraction of questions in (0, 1]; the set size is m = max(1, ceil(k·n)) over the
+    n questions where both scores are defined. Ranking is by uncertainty descending; ties are
+    broken by question id order (``ids``, or position when ``ids`` is None), so the result is
+    deterministic. Two independent random rankings give ≈ k/(2 − k) (:func:`top_k_chance`).
+    """
+    a = np.asarray(u1, dtype=float)
+    b = np.asarray(u2, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError("score arrays differ in length")
+    if not 0 < k <= 1:
+        raise ValueError("k must be a fraction in (0, 1]")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    n = int(keep.sum())
+    if n == 0:
+        return None
+    pos = np.arange(len(a))
+    tie = np.asarray(ids)[keep] if ids is not None else pos[keep]
+    tie_rank = rankdata(tie, method="ordinal")  # question id order
+    m = max(1, math.ceil(k * n - 1e-9))
+    top_a = set(np.lexsort((tie_rank, -a[keep]))[:m])
+    top_b = set(np.lexsort((tie_rank, -b[keep]))[:m])
+    return len(top_a & top_b) / len(top_a | top_b)
+
+
+def top_k_chance(k: float) -> float:
+    """Expected top-k Jaccard of two random rankings (large n): k / (2 − k)."""
+    return k / (2.0 - k)
+
+
+def kendall_tau(u1: Array, u2: Array) -> float | None:
+    """Kendall's tau-b between two scores over questions where both are defined."""
+    a = np.asarray(u1, dtype=float)
+    b = np.asarray(u2, dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    if keep.sum() < 2:
+        return None
+    res = kendalltau(a[keep], b[keep])
+    tau = float(res.statistic)
+    return None if math.isnan(tau) else tau
+
+
+# --- the Overview table -------------------------------------------------------------------
+def _tpr1(u: np.ndarray, y: np.ndarray) -> float | None:
+    return tpr_at_fpr(u, y, 0.01)[0]
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
+    "auroc": auroc,
+    "auprc": auprc,
+    "prr": prr,
+    "tpr_at_1fpr": _tpr1,
+}
+
+
+def method_table(
+    scores: pd.DataFrame,
+    incorrect: pd.Series,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per method: AUROC, AUPRC, PRR and TPR@1%FPR with percentile-bootstrap CIs.
+
+    ``scores`` has columns ``question_id``, ``method``, ``uncertainty`` (one row per question
+    and method); ``incorrect`` is a boolean Series indexed by ``question_id``. Questions
+    without a label, or with a NaN score, are left out per method. Columns: ``method``,
+    ``n``, ``n_incorrect``, then for each metric ``<m>``, ``<m>_lo``, ``<m>_hi`` (None when
+    undefined), ``tpr_warning`` and ``boot_dropped`` (resamples lacking a class). In the
+    frame an undefined metric is pandas' missing value (NaN in a float column).
+    """
+    need = {"question_id", "method", "uncertainty"}
+    if not need <= set(scores.columns):
+        raise ValueError(f"scores needs columns {sorted(need)}")
+    if scores.duplicated(["question_id", "method"]).any():
+        raise ValueError("scores has more than one row per (question_id, method)")
+    labels = incorrect.dropna().astype(bool)
+    rows = []
+    for method, g in scores.groupby("method", sort=False):
+        g = g[g["question_id"].isin(labels.index)].sort_values("question_id")
+        u = g["uncertainty"].to_numpy(dtype=float)
+        y = labels.loc[g["question_id"]].to_numpy(dtype=bool)
+        u, y = _clean(u, y)
+        row: dict[str, object] = {"method": method, "n": int(len(u)),
+                                  "n_incorrect": int(y.sum())}
+        dropped = 0
+        for name, fn in METRICS.items():
+            row[name] = fn(u, y) if _two_classes(y) else None
+            ci = bootstrap_ci(fn, u, y, n_boot=n_boot, level=level, seed=seed)
+            row[f"{name}_lo"], row[f"{name}_hi"] = ci.low, ci.high
+            dropped = max(dropped, ci.n_dropped)
+        row["tpr_warning"] = tpr_at_fpr(u, y, 0.01)[1]
+        row["boot_dropped"] = dropped
+        rows.append(row)
+    cols = ["method", "n", "n_incorrect"]
+    for name in METRICS:
+        cols += [name, f"{name}_lo", f"{name}_hi"]
+    cols += ["tpr_warning", "boot_dropped"]
+    return pd.DataFrame(rows, columns=cols)

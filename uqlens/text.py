@@ -1,0 +1,90 @@
+"""Text normalisation and lexical overlap scores, implemented here (no external scorer).
+
+- :func:`normalize_answer` is the SQuAD normalisation (Rajpurkar et al. 2016, official
+  evaluation script): lower-case, drop ASCII punctuation, drop the articles *a*, *an*, *the*,
+  collapse whitespace.
+- :func:`token_f1` is the SQuAD token-overlap F1 on normalised, whitespace-split tokens
+  (bag-of-tokens with multiplicity). Following the SQuAD v2 script, when either side has no
+  tokens the score is 1.0 if both are empty and 0.0 otherwise.
+- :func:`rouge_l` is ROUGE-L F1 (Lin 2004) from the longest common subsequence of tokens.
+  Tokenisation mirrors the ``rouge_score`` package's default (lower-case, every run of
+  non-``[a-z0-9]`` characters is a separator, no stemming). Empty on either side gives 0.0.
+- :func:`word_jaccard` is the Jaccard similarity of lower-cased whitespace word sets, as used
+  for the "jaccard" affinity by Lin, Trivedi & Sun (2024).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = frozenset(string.punctuation)
+_ROUGE_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower, remove punctuation, remove articles, fix whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def squad_tokens(text: str) -> list[str]:
+    return normalize_answer(text).split()
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    """SQuAD exact match: equality after :func:`normalize_answer`."""
+    return normalize_answer(prediction) == normalize_answer(reference)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 between a prediction and one reference."""
+    pred, ref = squad_tokens(prediction), squad_tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision = same / len(pred)
+    recall = same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """``rouge_score``-style default tokens: lower-case alphanumeric runs."""
+    return [t for t in _ROUGE_SPLIT.split(text.lower()) if t]
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence (O(len(a)·len(b)) time, O(len(b)) memory)."""
+    if not a or not b:
+        return 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            cur[j] = prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1])
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1: P = LCS/|prediction|, R = LCS/|reference|, F = 2PR/(P+R)."""
+    pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
+    lcs = lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0
+    precision = lcs / len(pred)
+    recall = lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def word_jaccard(a: str, b: str) -> float:
+    """|A ∩ B| / max(|A ∪ B|, 1) over lower-cased whitespace word sets."""
+    sa, sb = set(a.lower().split()), set(b.lower().split())
+    return len(sa & sb) / max(len(sa | sb), 1)
