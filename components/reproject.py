@@ -1,0 +1,88 @@
+"""Answer-map re-projection: UMAP over a chosen subset of answers, on demand and cached.
+
+``show(view, selected_ids, points, color_by)`` renders the controls and, once the button was
+pressed, a second scatter with the map's colouring and hover. The last request is kept in
+the session key ``uq.map.reproj`` so that changing the colouring or the selection does not
+rerun (or drop) it; pressing the button again replaces it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components import figures, state
+from uqlens.projection import Reprojection
+
+KEY = "uq.map.reproj"
+SCOPES = ("selection", "question")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _reproject(path: str, stamp: float, ids: tuple[str, ...], n_neighbors: int,
+               min_dist: float, seed: int) -> Reprojection:
+    from uqlens.projection import reproject
+
+    return reproject(state._load(path, stamp), ids, n_neighbors, min_dist, seed)
+
+
+def reproject(view: state.View, ids: tuple[str, ...], n_neighbors: int, min_dist: float,
+              seed: int = 0) -> Reprojection:
+    """Cached per run folder, manifest time, sorted ids and parameters."""
+    p = state.resolve(view.run.path)
+    return _reproject(str(p), (p / "manifest.json").stat().st_mtime, tuple(sorted(ids)),
+                      int(n_neighbors), float(min_dist), int(seed))
+
+
+def _scope_label(scope: str) -> str:
+    return {"selection": "Current selection", "question": "One question's answers"}[scope]
+
+
+def show(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
+    """The re-projection section of the answer map. ``points``: every map point (uncapped)."""
+    st.subheader("Re-project with UMAP")
+    if view.run.table("embeddings").empty:
+        st.info("This run has no `embeddings` table, so its answers cannot be re-projected "
+                "here. Runs written by `uqlens build` include one.", icon=":material/info:")
+        return
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    scope = c1.radio("Answers", SCOPES, format_func=_scope_label, key="w.map.rp.scope",
+                     horizontal=True)
+    questions = list(dict.fromkeys(points["question_id"]))
+    qid = None
+    if scope == "question":
+        qtext = dict(zip(points["question_id"], points["question"], strict=True))
+        qid = c2.selectbox("Question", questions, key="w.map.rp.q",
+                           format_func=lambda q: f"{q}: {str(qtext.get(q, ''))[:60]}")
+        ids = [i for i, q in zip(points["id"], points["question_id"], strict=True) if q == qid]
+    else:
+        ids = list(selected_ids)
+        c2.caption(f"{len(ids)} answer(s) selected on the map above (box or lasso)."
+                   if ids else "Select answers on the map above first (box or lasso).")
+    k = c3.number_input("n_neighbors", min_value=2, max_value=200, value=15, step=1,
+                        key="w.map.rp.k", help="Larger: more global structure.")
+    d = c4.number_input("min_dist", min_value=0.0, max_value=1.0, value=0.1, step=0.05,
+                        key="w.map.rp.d", help="Smaller: tighter clumps.")
+    if st.button("Re-project", icon=":material/scatter_plot:", key="w.map.rp.go",
+                 disabled=not ids):
+        st.session_state[KEY] = {"ids": tuple(sorted(ids)), "k": int(k), "d": float(d),
+                                 "run": view.path,
+                                 "what": f"question {qid}" if qid else f"{len(ids)} selected"}
+    req = st.session_state.get(KEY)
+    if not req or req.get("run") != view.path:
+        return
+    with st.spinner(f"Running UMAP on {len(req['ids'])} answers (the first fit in a new "
+                    "server process also compiles numba: about 10 s)…"):
+        res = reproject(view, req["ids"], req["k"], req["d"])
+    if res.note:
+        st.caption(res.note)
+    if res.coords.empty:
+        return
+    sub = points.drop(columns=["x", "y"]).merge(res.coords, on=["question_id", "sample_id"],
+                                                how="inner")
+    params = (f"n_neighbors={res.n_neighbors}, min_dist={req['d']:g}" if res.method == "umap"
+              else "PCA")
+    st.caption(f"{len(sub)} answers ({req['what']}) re-projected: {res.method.upper()} "
+               f"({params}). Axes carry no meaning; distances only within this plot.")
+    fig = figures.answer_map(sub, color_by=color_by, method=view.method, height=480)
+    st.plotly_chart(fig, key=f"map.rp.{color_by}", width="stretch")

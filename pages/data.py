@@ -1,0 +1,66 @@
+"""Data: the run's questions and answers, searchable, filterable and downloadable."""
+
+import pandas as pd
+import streamlit as st
+
+from components import state
+from components.tables import download_buttons, label_text
+from uqlens.run import OPTIONAL_TABLES, TABLES
+
+view = state.current()
+run = view.run
+st.title("Data")
+st.caption(f"Run `{view.path}` · rule `{view.rule}` · judge `{view.judge}`")
+
+questions = run.table("questions")
+dominant = state.compute("dominant_clusters", view, view.rule, view.judge)
+answers = state.compute("answer_table", view, view.rule, view.judge)
+
+c1, c2, c3 = st.columns([3, 2, 2])
+search = c1.text_input("Search questions and answers", key="w.data.search",
+                       placeholder="words in a question, reference or answer")
+datasets = sorted(str(d) for d in dominant["dataset"].dropna().unique())
+chosen = c2.multiselect("Dataset", datasets, key="w.data.dataset", placeholder="all")
+verdict = c3.segmented_control("Judged answer", ["correct", "incorrect", "unjudged"],
+                               selection_mode="multi", key="w.data.verdict")
+
+q = dominant[["question_id", "dataset", "question", "judged_text", "judged_correct",
+              "n_clusters", "dominant_share"]].merge(
+    questions[["question_id", "references"]], on="question_id", how="left")
+q["references"] = q["references"].map(lambda r: " | ".join(str(x) for x in list(r)))
+if chosen:
+    q = q[q["dataset"].astype(str).isin(chosen)]
+if verdict:
+    q = q[label_text(q["judged_correct"]).str.split(" ").str[-1].isin(verdict)]
+a = answers[answers["question_id"].isin(q["question_id"])]
+if search:
+    needle = search.lower()
+    hit_a = a["text"].str.lower().str.contains(needle, regex=False)
+    hit_q = (q["question"].str.lower().str.contains(needle, regex=False)
+             | q["references"].str.lower().str.contains(needle, regex=False)
+             | q["question_id"].isin(a.loc[hit_a, "question_id"]))
+    q = q[hit_q]
+    a = a[a["question_id"].isin(q["question_id"])]
+q = q.assign(judged_correct=label_text(q["judged_correct"]))
+a = a.assign(correct=label_text(a["correct"]))
+
+tab_q, tab_a, tab_all = st.tabs([f"Questions ({len(q):,})", f"Answers ({len(a):,})",
+                                 "All tables"])
+with tab_q:
+    st.dataframe(q, hide_index=True, width="stretch", key="data.questions", column_config={
+        "dominant_share": st.column_config.ProgressColumn("dominant share", format="percent",
+                                                          min_value=0.0, max_value=1.0,
+                                                          color="blue"),
+    })
+    download_buttons(q, "questions_filtered", "dl.q")
+with tab_a:
+    cols = ["question_id", "sample_id", "text", "is_greedy", "cluster_id", "correct"]
+    st.dataframe(a[cols], hide_index=True, width="stretch", key="data.answers")
+    download_buttons(a[cols], "answers_filtered", "dl.a")
+with tab_all:
+    st.caption("The run's tables as stored (not filtered).")
+    for name in TABLES + OPTIONAL_TABLES:
+        df = run.table(name)
+        if isinstance(df, pd.DataFrame) and len(df.columns):
+            st.markdown(f"**{name}** · {len(df):,} rows")
+            download_buttons(df, name, f"dl.{name}")

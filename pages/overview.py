@@ -1,0 +1,75 @@
+"""Overview: what the run is, how each UQ method separates right from wrong, and how many
+confident hallucinations a gate built on each method would let through."""
+
+import streamlit as st
+
+from components import state
+from uqlens import analysis
+
+view = state.current()
+st.title("Overview")
+summary = analysis.run_summary(view.run, view.judge)
+st.caption(f"Run **{summary['name']}** · dataset **{summary['dataset'] or '–'}** · model "
+           f"**{summary['model'] or '–'}** · rule `{view.rule}` · judge `{view.judge}`")
+
+st.info(
+    "**These scores measure consistency, not correctness.** Every method here samples several "
+    "answers, groups them by meaning and scores how much they agree. A model that gives the "
+    "same wrong answer every time looks *certain* to all of them: a confident hallucination.",
+    icon=":material/lightbulb:",
+)
+
+cols = st.columns(4)
+cols[0].metric("Questions", f"{summary['questions']:,}")
+cols[1].metric("Sampled answers", f"{summary['samples']:,}")
+cols[2].metric("Methods scored", len(view.run.methods) or "–")
+acc = summary["accuracy"]
+cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
+               help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
+
+st.subheader("How well each method flags wrong answers")
+n_boot = st.session_state.get("uq.n_boot", 200)
+table = state.compute("method_metrics", view, view.rule, view.judge, n_boot)
+if table is None:
+    st.warning("Metrics are not available: `uqlens.evaluation` is missing from this install.")
+else:
+    from components.tables import metric_table
+
+    shown = metric_table(table.drop(columns=["boot_dropped", "tpr_warning"], errors="ignore"))
+    shown = shown.rename(columns={"n": "questions", "n_incorrect": "wrong", "auroc": "AUROC",
+                                  "auprc": "AUPRC", "prr": "PRR", "tpr_at_1fpr": "TPR@1%FPR"})
+    st.dataframe(shown, hide_index=True, width="stretch")
+    warnings = sorted({str(w) for w in table.get("tpr_warning", []) if isinstance(w, str) and w})
+    for w in warnings:
+        st.caption(f"TPR@1%FPR: {w}")
+    st.caption(
+        "Positive class: the judged answer is incorrect. Intervals: bootstrap over questions "
+        f"({n_boot} resamples). *undefined* where only one class is present."
+    )
+
+st.subheader("Confident hallucinations a gate would let through")
+c1, c2 = st.columns(2)
+op = c1.slider("Operating point: accept the least uncertain share of questions", 0.05, 1.0,
+               st.session_state.get("uq.op", 0.2), 0.05, format="%.2f", key="w.ov.op",
+               on_change=lambda: st.session_state.update({"uq.op": st.session_state["w.ov.op"]}))
+dom = c2.slider("Dominant cluster holds at least", 0.5, 1.0,
+                st.session_state.get("uq.dom", 0.7), 0.05, format="%.2f", key="w.ov.dom",
+                on_change=lambda: st.session_state.update({"uq.dom": st.session_state["w.ov.dom"]}))
+counts = state.compute("hallucination_counts", view, view.rule, view.judge, dom, op)
+st.dataframe(
+    counts, hide_index=True, width="stretch",
+    column_config={
+        "accepted": st.column_config.NumberColumn("accepted questions"),
+        "confident_hallucinations": st.column_config.NumberColumn("confident hallucinations"),
+        "share": st.column_config.ProgressColumn("share of accepted", format="percent",
+                                                 min_value=0.0, max_value=1.0),
+        "total_confident_hallucinations": st.column_config.NumberColumn("in the whole run"),
+    },
+)
+st.page_link("pages/hallucinations.py", label="Inspect them", icon=":material/arrow_forward:")
+
+skipped = view.run.manifest.get("skipped_methods") or {}
+if skipped:
+    with st.expander(f"{len(skipped)} method(s) not scored for this run"):
+        st.dataframe({"method": list(skipped), "reason": [str(v) for v in skipped.values()]},
+                     hide_index=True, width="stretch")
