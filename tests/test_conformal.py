@@ -1,0 +1,86 @@
+"""Conformal sets: the quantile rule, a constructed example worked by hand, coverage on
+synthetic data, and confident-hallucination questions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uqlens import conformal as C
+
+
+def test_conformal_quantile():
+    s = [0.1, 0.4, 0.2, 0.3]
+    # n = 4, α = 0.2: rank ⌈5·0.8⌉ = 4 -> 0.4 ; α = 0.5: rank ⌈2.5⌉ = 3 -> 0.3
+    assert C.conformal_quantile(s, 0.2) == 0.4
+    assert C.conformal_quantile(s, 0.5) == 0.3
+    assert C.conformal_quantile(s, 0.1) == math.inf  # rank 5 > n
+    assert C.conformal_quantile([], 0.1) == math.inf
+
+
+def _cands(rows):
+    return pd.DataFrame(rows, columns=["question_id", "cluster_id", "size", "mass", "correct",
+                                       "n_samples"])
+
+
+def test_constructed_example_by_hand():
+    # confidence 1 for every question (baseline): s = 1 − mass
+    cands = _cands([
+        ("a", 0, 8, 0.8, True, 10), ("a", 1, 2, 0.2, False, 10),   # s* = 0.2
+        ("b", 0, 6, 0.6, False, 10), ("b", 1, 4, 0.4, True, 10),   # s* = 0.6
+        ("c", 0, 10, 1.0, False, 10),                              # s* = inf (uncoverable)
+        ("d", 0, 5, 0.5, True, 10), ("d", 1, 5, 0.5, False, 10),   # test
+    ])
+    conf = pd.Series(1.0, index=["a", "b", "c", "d"])
+    c = C._scored_candidates(cands, conf)
+    # n = 3 calibration, α = 0.5: rank ⌈4·0.5⌉ = 2 -> q̂ = 0.6
+    qhat = C.calibrate(c, ["a", "b", "c"], 0.5)
+    assert qhat == pytest.approx(0.6)
+    pred = C.predict(c, ["d"], qhat).iloc[0]
+    assert pred["set_size"] == 2 and bool(pred["covered"])
+    # with α = 0.4 the rank is ⌈4·0.6⌉ = 3 -> q̂ = inf: every cluster
+    assert C.calibrate(c, ["a", "b", "c"], 0.4) == math.inf
+
+
+def test_uncertain_questions_get_bigger_sets():
+    # question confidence 0 makes every cluster conforming (score 0)
+    cands = _cands([("x", 0, 5, 0.5, True, 10), ("x", 1, 3, 0.3, False, 10),
+                    ("x", 2, 2, 0.2, False, 10)])
+    c = C._scored_candidates(cands, pd.Series({"x": 0.0}))
+    assert C.predict(c, ["x"], 0.0).iloc[0]["set_size"] == 3
+    c = C._scored_candidates(cands, pd.Series({"x": 1.0}))
+    assert C.predict(c, ["x"], 0.55).iloc[0]["set_size"] == 1
+
+
+def test_marginal_coverage_on_synthetic_questions():
+    rng = np.random.default_rng(1)
+    rows, u = [], {}
+    for i in range(400):
+        k = rng.integers(1, 5)
+        mass = rng.dirichlet(np.ones(k))
+        truth = rng.choice(k, p=mass)  # the correct cluster is drawn by its mass
+        for c in range(k):
+            rows.append((f"q{i:03d}", c, int(mass[c] * 100), mass[c], c == truth, 100))
+        u[f"q{i:03d}"] = float(1 - mass.max())
+    cands = _cands(rows)
+    res = C.split_conformal(cands, pd.Series(u), coverage=0.8, n_splits=10, seed=0)
+    assert res.summary["attainable_coverage"] == 1.0
+    assert res.summary["coverage"] >= 0.8 - 0.03
+    assert len(res.splits) == 10
+    d = res.size_distribution()
+    assert d["share"].sum() == pytest.approx(1.0)
+
+
+def test_hallucination_ids_and_run(tiny_run):
+    rule, judge = "strict", "exact_match"
+    cands = C.candidates(tiny_run, rule, judge)
+    hall = C.hallucination_ids(cands, 0.7)
+    assert "q01" in hall  # every sample says Sydney
+    res = C.run_conformal(tiny_run, rule, judge, n_splits=3)
+    assert "frequency" in res
+    for r in res.values():
+        assert r.summary["ch_questions"] >= 1
+        assert 0 <= r.summary["coverage"] <= 1

@@ -1,0 +1,117 @@
+"""Sensitivity sweeps: AUSC and rank flips by hand, replay reproduces a build exactly,
+missing pairs are reported (never computed), and no model is loaded."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from _built_run import built_run, no_model_check
+
+from uqlens import sensitivity as S
+from uqlens.rescore import Replay, method_params, run_scores, score_view
+from uqlens.run import load_run
+
+
+@pytest.fixture(scope="session")
+def built_path(tmp_path_factory):
+    return built_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def built(built_path):
+    return load_run(built_path)
+
+
+def test_ausc_by_hand():
+    # trapezoid over [0, 3]: (1·(.5+.7)/2 + 2·(.7+.6)/2) / 3 = (0.6 + 1.3) / 3
+    assert S.ausc([0, 1, 3], [0.5, 0.7, 0.6]) == pytest.approx(1.9 / 3)
+    assert S.ausc([3, 0, 1], [0.6, 0.5, 0.7]) == pytest.approx(1.9 / 3)  # order-free
+    assert S.ausc([0, 1, 3], [0.5, None, 0.6]) == pytest.approx(0.55)  # undefined dropped
+    assert S.ausc(["a", "b"], [0.4, 0.8], numeric=False) == pytest.approx(0.6)
+    assert np.isnan(S.ausc([0, 1], [None, np.nan]))
+
+
+def test_rank_flips_and_cluster_changes_by_hand():
+    curve = pd.DataFrame({"value": [1, 1, 1, 2, 2, 2],
+                          "method": ["a", "b", "c"] * 2,
+                          "auroc": [0.9, 0.7, 0.5, 0.6, 0.8, 0.4]})
+    f = S.rank_flips(curve, reference=1).set_index("value")
+    assert f.loc[1, "flips"] == 0 and f.loc[2, "flips"] == 1 and f.loc[2, "n_pairs"] == 3
+    r = S.rank_methods(curve)
+    assert r[(r.value == 2) & (r.method == "b")]["rank"].item() == 1
+    counts = pd.DataFrame({"value": [1, 1, 2, 2], "question_id": ["x", "y", "x", "y"],
+                           "n_clusters": [1, 2, 1, 3]})
+    c = S.cluster_changes(counts, 1).set_index("value")
+    assert c.loc[2, "share_changed"] == 0.5 and c.loc[1, "share_changed"] == 0.0
+    assert S.share_any_change(counts) == 0.5
+    s = S.summarise(curve, [1, 2], True).set_index("method")
+    assert s.loc["a", "spread"] == pytest.approx(0.3)
+    assert s.loc["a", "ausc"] == pytest.approx(0.75)
+
+
+def test_replay_reproduces_the_build(built):
+    rp = Replay(built)
+    methods = built.methods
+    params = {m: method_params(built, m) for m in methods}
+    for rule in built.rules:
+        ref = run_scores(built, rule).set_index(["question_id", "method"])["uncertainty"]
+        for qid, g in rp.scored().groupby("question_id", sort=False):
+            got = score_view(rp.view(qid, rule, g), methods, params)
+            for m, v in got.items():
+                r = ref[(qid, m)]
+                assert (np.isnan(r) and np.isnan(v)) or v == pytest.approx(r, abs=1e-5), \
+                    (rule, qid, m)
+    assert rp.n_missing() == 0
+
+
+def test_sweeps_on_a_built_run(built):
+    judge = "squad_f1"
+    th = S.threshold_sweep(built, judge, n_boot=20)
+    assert th.reference == pytest.approx(0.9) and 0.9 in th.values
+    # at the run's own τ the re-clustered scores give the stored rule's AUROC
+    rs = S.rule_sweep(built, judge, n_boot=20)
+    a = th.curve[th.curve["value"] == 0.9].set_index("method")["auroc"]
+    b = rs.curve[rs.curve["value"] == "threshold:0.9@cosine"].set_index("method")["auroc"]
+    pd.testing.assert_series_equal(a.sort_index(), b.reindex(a.index).sort_index(),
+                                   check_names=False)
+    assert th.clusters.set_index("value").loc[0.9, "share_changed"] == 0
+    assert {"ausc", "spread"} <= set(th.summary.columns)
+    gt = S.graph_temperature_sweep(built, judge, n_boot=20)
+    assert set(gt.curve["method"]) == {"eigv", "deg", "ecc"} and gt.reference == 3.0
+    ns = S.sample_count_sweep(built, judge, n_draws=2, n_boot=10)
+    assert ns.values == [2, 3, 4, 5] and ns.reference == 5
+    assert ns.curve["lo"].notna().any()
+    sweeps, skipped = S.all_sweeps(built, judge, n_boot=10, n_draws=2)
+    assert len(sweeps) >= 3
+    assert "sample_temperature" in skipped  # one temperature in this fixture
+
+
+def test_missing_pairs_are_reported_not_computed(tiny_run_path, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run_path, run_dir)
+    pairs = pd.read_parquet(run_dir / "pairs.parquet")
+    pairs[pairs["question_id"] != "q03"].to_parquet(run_dir / "pairs.parquet", index=False)
+    run = load_run(run_dir)
+    sw = S.threshold_sweep(run, "exact_match", taus=(0.5, 0.9), backend="fixture-nli",
+                           methods=["num_semantic_sets"], n_boot=5)
+    assert sw.missing_pairs > 0
+    assert any("not in the run's cache" in n for n in sw.notes)
+
+
+def test_no_model_is_loaded(built_path):
+    code = (
+        "from uqlens.run import load_run\n"
+        "from uqlens import sensitivity, agreement, judge_audit, tail, conformal\n"
+        f"run = load_run({str(built_path)!r})\n"
+        "sensitivity.all_sweeps(run, 'squad_f1', n_boot=5, n_draws=1)\n"
+        "rule = run.manifest['default_rule']\n"
+        "agreement.run_agreement(run, rule)\n"
+        "judge_audit.threshold_sweep(run, rule, 'embedding_similarity', n_boot=5)\n"
+        "tail.tail_table(run, rule, 'squad_f1')\n"
+        "conformal.run_conformal(run, rule, 'squad_f1', n_splits=2)\n"
+    )
+    res = no_model_check(code)
+    assert "NO_MODEL_OK" in res.stdout, res.stderr[-2000:]

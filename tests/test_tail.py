@@ -1,0 +1,50 @@
+"""Tail metrics: ROC points by hand, TPR@FPR warnings, rejection curves, reliability bins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_curve
+
+from uqlens import tail
+
+
+def test_roc_points_hand_worked():
+    u = [0.9, 0.8, 0.8, 0.3, 0.1]
+    wrong = [True, True, False, False, True]
+    r = tail.roc_points(u, wrong)
+    # thresholds inf, 0.9, 0.8, 0.3, 0.1
+    assert r["fpr"].tolist() == pytest.approx([0, 0, 0.5, 1.0, 1.0])
+    assert r["tpr"].tolist() == pytest.approx([0, 1 / 3, 2 / 3, 2 / 3, 1.0])
+    assert r["on_log_axis"].tolist() == [False, False, True, True, True]
+    fpr, tpr, _ = roc_curve(wrong, u, drop_intermediate=False)
+    assert r["fpr"].tolist() == pytest.approx(fpr.tolist())
+    assert r["tpr"].tolist() == pytest.approx(tpr.tolist())
+    assert tail.roc_points([0.1, 0.2], [True, True]).empty
+
+
+def test_reliability_bins_and_ece():
+    conf = [0.05, 0.15, 0.95, 1.0]
+    correct = [False, True, True, True]
+    bins, e = tail.reliability(conf, correct, n_bins=10)
+    assert bins.loc[0, "n"] == 1 and bins.loc[1, "n"] == 1 and bins.loc[9, "n"] == 2
+    assert bins.loc[9, "mean_confidence"] == pytest.approx(0.975)
+    # ECE = 1/4·|0 − .05| + 1/4·|1 − .15| + 2/4·|1 − .975|
+    assert e == pytest.approx(0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.025)
+    with pytest.raises(ValueError):
+        tail.reliability([1.2], [True])
+
+
+def test_run_level_tables(tiny_run):
+    rule, judge = tiny_run.rules[0], tiny_run.judges[0]
+    t = tail.tail_table(tiny_run, rule, judge)
+    assert set(t["fpr"]) == set(tail.DEFAULT_FPRS)
+    # a fixture this small always has too few correct answers for FPR 0.1 %
+    assert t.loc[t["fpr"] == 0.001, "warning"].notna().all()
+    c = tail.rejection_curves(tiny_run, rule, judge)
+    assert {"oracle", "random"} <= set(c["method"])
+    oracle = c[c["method"] == "oracle"]["accuracy"].to_numpy()
+    assert (np.diff(oracle) >= -1e-12).all()  # oracle accuracy never falls
+    roc = tail.run_roc(tiny_run, rule, judge)
+    assert isinstance(roc, pd.DataFrame)

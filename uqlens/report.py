@@ -1,0 +1,421 @@
+"""``uqlens report RUN_DIR --out FILE.html``: the paper's pathologies on one built run, as a
+self-contained HTML file (Plotly figures embedded, plotly.js inlined once so it opens
+offline) and a Markdown twin (``FILE.md``, tables only).
+
+Sections: overview numbers, method agreement, hyperparameter sensitivity, correctness-judge
+audit, tail metrics and calibration, conformal sets. Everything is computed from the run's
+tables (no model is loaded). Every string that comes from the run (answers, questions, ids,
+method and judge names) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uqlens import agreement, conformal, judge_audit, sensitivity, tail
+from uqlens.evaluation import method_table
+from uqlens.rescore import judged_labels, run_scores, score_methods
+
+SECTIONS = ("Overview", "Method agreement", "Hyperparameter sensitivity",
+            "Correctness-judge audit", "Tail metrics and calibration", "Conformal sets")
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[tuple[str, object]] = field(default_factory=list)  # (kind, payload)
+
+    def text(self, s: str) -> None:
+        self.blocks.append(("text", s))
+
+    def table(self, df: pd.DataFrame, caption: str = "") -> None:
+        self.blocks.append(("table", (caption, df)))
+
+    def figure(self, fig, caption: str = "") -> None:
+        self.blocks.append(("figure", (caption, fig)))
+
+    def subtitle(self, s: str) -> None:
+        self.blocks.append(("h3", s))
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _go():
+    import plotly.graph_objects as go
+
+    return go
+
+
+def heatmap(mat: pd.DataFrame, title: str, zmin=0.0, zmax=1.0):
+    go = _go()
+    fig = go.Figure(go.Heatmap(z=mat.to_numpy(dtype=float), x=list(mat.columns),
+                               y=list(mat.index), zmin=zmin, zmax=zmax, colorscale="Viridis",
+                               text=np.round(mat.to_numpy(dtype=float), 2),
+                               texttemplate="%{text}"))
+    fig.update_layout(title=title, height=420 + 12 * len(mat), margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def curve_figure(curve: pd.DataFrame, title: str, xlabel: str, numeric: bool = True):
+    go = _go()
+    fig = go.Figure()
+    for method, g in curve.groupby("method", sort=False):
+        x = g["value"] if numeric else g["value"].astype(str)
+        fig.add_trace(go.Scatter(
+            x=x, y=g["auroc"], mode="lines+markers", name=str(method),
+            error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["auroc"]).clip(lower=0),
+                         arrayminus=(g["auroc"] - g["lo"]).clip(lower=0))))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title="AUROC (95 % bootstrap CI)",
+                      height=420, margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def bump_figure(ranks: pd.DataFrame, title: str, xlabel: str, numeric: bool = True):
+    go = _go()
+    fig = go.Figure()
+    for method, g in ranks.groupby("method", sort=False):
+        x = g["value"] if numeric else g["value"].astype(str)
+        fig.add_trace(go.Scatter(x=x, y=g["rank"], mode="lines+markers", name=str(method)))
+    fig.update_yaxes(autorange="reversed", title="rank by AUROC (1 = best)")
+    fig.update_layout(title=title, xaxis_title=xlabel, height=380, margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def roc_figure(roc: pd.DataFrame):
+    go = _go()
+    fig = go.Figure()
+    for method, g in roc.groupby("method", sort=False):
+        g = g[g["on_log_axis"]]
+        fig.add_trace(go.Scatter(x=g["fpr"], y=g["tpr"], mode="lines+markers", name=str(method),
+                                 line_shape="hv"))
+    for f in tail.DEFAULT_FPRS:
+        fig.add_vline(x=f, line_dash="dot", line_color="grey")
+    fig.update_xaxes(type="log", title="false-positive rate (correct answers flagged), log")
+    fig.update_layout(title="ROC, log-scale FPR", yaxis_title="TPR (incorrect answers flagged)",
+                      height=420, margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def rejection_figure(curves: pd.DataFrame):
+    go = _go()
+    fig = go.Figure()
+    for method, g in curves.groupby("method", sort=False):
+        dash = "dot" if method in ("oracle", "random") else None
+        fig.add_trace(go.Scatter(x=g["fraction_rejected"], y=g["accuracy"], mode="lines",
+                                 name=str(method), line=dict(dash=dash)))
+    fig.update_layout(title="Accuracy–rejection", xaxis_title="fraction rejected (most "
+                      "uncertain first)", yaxis_title="accuracy of kept answers", height=420,
+                      margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def reliability_figure(bins: pd.DataFrame, method: str, ece_value):
+    go = _go()
+    b = bins[bins["n"] > 0]
+    fig = go.Figure([
+        go.Bar(x=(b["lo"] + b["hi"]) / 2, y=b["accuracy"], width=b["hi"] - b["lo"],
+               name="accuracy", text=b["n"], hovertemplate="n=%{text}"),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                   line=dict(dash="dot", color="grey")),
+    ])
+    ece_txt = "undefined" if ece_value is None else f"{ece_value:.3f}"
+    fig.update_layout(title=f"Reliability: {method} (ECE {ece_txt})",
+                      xaxis_title="confidence = 1 − uncertainty", yaxis_title="accuracy",
+                      height=380, margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def set_size_figure(results: dict):
+    go = _go()
+    fig = go.Figure()
+    for name, r in results.items():
+        d = r.size_distribution()
+        fig.add_trace(go.Bar(x=d["set_size"], y=d["share"], name=str(name)))
+    fig.update_layout(title="Conformal set sizes (test questions, pooled over splits)",
+                      xaxis_title="clusters in the set", yaxis_title="share", barmode="group",
+                      height=400, margin=dict(l=10, r=10, t=40))
+    return fig
+
+
+def judge_sweep_figure(curve: pd.DataFrame, judge: str, reference):
+    fig = curve_figure(curve, f"AUROC as {judge} is re-thresholded", f"{judge} threshold τ")
+    fig.add_vline(x=reference, line_dash="dash", line_color="black")
+    return fig
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return ""
+        if math.isinf(v):
+            return "∞"
+        return f"{v:.3f}"
+    return str(v)
+
+
+def build_sections(run, rule: str | None = None, judge: str | None = None, n_boot: int = 200,
+                   seed: int = 0, coverage: float = 0.9, n_draws: int = 5,
+                   n_splits: int = 20) -> tuple[list[Section], dict]:
+    """All report sections for a run; also returns the overview numbers."""
+    m = run.manifest
+    rule = rule or m.get("default_rule") or run.rules[0]
+    judge = judge or m.get("default_judge") or run.judges[0]
+    if run.rules and rule not in run.rules:
+        raise ValueError(f"unknown rule {rule!r}; this run has {run.rules}")
+    if run.judges and judge not in run.judges:
+        raise ValueError(f"unknown judge {judge!r}; this run has {run.judges}")
+    methods = score_methods(run, rule)
+    labels = judged_labels(run, judge)
+    gens = run.table("generations")
+    overview = {
+        "run": run.name, "dataset": ", ".join(map(str, m.get("dataset", []))) or "",
+        "model": ", ".join(map(str, m.get("model", []))) or "",
+        "questions": int(len(run.table("questions"))),
+        "samples": int((~gens["is_greedy"].astype(bool)).sum()),
+        "rule": rule, "judge": judge, "methods": len(methods),
+        "labelled questions": int(len(labels)),
+        "accuracy (judged answers)": float(labels.mean()) if len(labels) else float("nan"),
+    }
+    sections = []
+
+    # -- overview
+    s = Section("Overview")
+    s.table(pd.DataFrame({"": list(overview), "value": [_fmt(v) for v in overview.values()]}))
+    mt = method_table(run_scores(run, rule, methods), ~labels, n_boot=n_boot, seed=seed)
+    s.table(mt.drop(columns=["tpr_warning"]), "Per method: AUROC, AUPRC, PRR, TPR@1%FPR with "
+            "95 % bootstrap intervals (positive class: incorrect judged answer).")
+    sections.append(s)
+
+    # -- agreement
+    s = Section("Method agreement")
+    s.text("Jaccard overlap of the top-k % most uncertain questions of two methods, next to "
+           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Ties in "
+           "uncertainty are broken by question id (ascending); the `ties_at_cut` columns of "
+           "the long table flag when that rule decided the set.")
+    agr = agreement.run_agreement(run, rule, methods=methods)
+    s.table(agreement.paper_table(agr), "Top-k Jaccard per method pair (paper's Table 1).")
+    for k in agreement.DEFAULT_KS:
+        s.figure(heatmap(agreement.jaccard_matrix(agr, k), f"Top-{k:.0%} Jaccard (chance "
+                                                           f"{agreement.top_k_chance(k):.3f})"))
+    s.figure(heatmap(agreement.jaccard_matrix(agr, agreement.DEFAULT_KS[0], "kendall_tau"),
+                     "Kendall's τ", zmin=-1.0, zmax=1.0))
+    sections.append(s)
+
+    # -- sensitivity
+    s = Section("Hyperparameter sensitivity")
+    s.text("Each sweep re-clusters and re-scores from the run's cached pairs, embeddings and "
+           "samples (no model call). AUSC = trapezoid mean of AUROC over the swept range "
+           "divided by its width (plain mean for rules); spread = max − min AUROC.")
+    sweeps, skipped = sensitivity.all_sweeps(run, judge, n_boot=n_boot, seed=seed,
+                                             n_draws=n_draws, rule=rule)
+    for sw in sweeps:
+        s.subtitle(f"{sw.label} (reference {_fmt(sw.reference)})")
+        for note in sw.notes:
+            s.text(note)
+        s.figure(curve_figure(sw.curve, f"AUROC vs {sw.label}", sw.label, sw.numeric))
+        s.table(sw.summary, "Stability per method.")
+        if not sw.clusters.empty:
+            s.table(sw.clusters, "Share of questions whose cluster count differs from the "
+                    "reference value's.")
+        s.figure(bump_figure(sw.ranks, f"Method ranks vs {sw.label}", sw.label, sw.numeric))
+        s.table(sw.flips, "Method pairs whose AUROC order flips relative to the reference.")
+    if skipped:
+        s.table(pd.DataFrame({"sweep": list(skipped), "why not": list(skipped.values())}),
+                "Sweeps this run does not support.")
+    sections.append(s)
+
+    # -- judges
+    s = Section("Correctness-judge audit")
+    lab = judge_audit.label_matrix(run)
+    s.table(judge_audit.kappa_table(lab), "Cohen's κ between judges (judged answers).")
+    cols = list(lab.columns)
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            s.table(judge_audit.confusion(lab, a, b), f"Confusion: {a} vs {b}")
+    s.table(judge_audit.provenance_table(run), "Provenance of every label.")
+    free = judge_audit.model_free_judges(run)
+    s.text("Judges no model was involved in (provenance heuristic/provided): "
+           + (", ".join(free) if free else "none"))
+    s.table(judge_audit.method_auroc_by_judge(run, rule, methods=methods).reset_index(),
+            "AUROC of each method under each judge.")
+    for j in judge_audit.thresholdable(run):
+        sw = judge_audit.threshold_sweep(run, rule, j, methods=methods, n_boot=n_boot,
+                                         seed=seed)
+        s.figure(judge_sweep_figure(sw["curve"], j, sw["reference"]))
+        s.table(sw["flips"], f"Rank flips vs {j} at its own τ = {_fmt(sw['reference'])}.")
+    sections.append(s)
+
+    # -- tail
+    s = Section("Tail metrics and calibration")
+    roc = tail.run_roc(run, rule, judge, methods)
+    if len(roc):
+        s.figure(roc_figure(roc))
+    s.table(tail.tail_table(run, rule, judge, methods=methods), "TPR at FPR ≤ 0.1 %, 1 %, 5 %.")
+    s.figure(rejection_figure(tail.rejection_curves(run, rule, judge, methods)))
+    rel = tail.run_reliability(run, rule, judge)
+    if not rel:
+        s.text("No method of this run gives a probability (p_true, verbalized confidence).")
+    for name, (bins, e) in rel.items():
+        s.figure(reliability_figure(bins, name, e))
+    sections.append(s)
+
+    # -- conformal
+    s = Section("Conformal sets")
+    s.text(f"Split conformal over each question's clusters, target coverage {coverage:.0%}, "
+           f"{n_splits} random calibration/test halves. Nonconformity of a cluster = "
+           "confidence rank of the question × (1 − cluster mass); see uqlens.conformal.")
+    try:
+        res = conformal.run_conformal(run, rule, judge, methods, coverage=coverage,
+                                      n_splits=n_splits, seed=seed)
+        s.table(conformal.summary_table(res), "Coverage and set sizes; ch_* = on the "
+                "confident-hallucination questions (dominant cluster ≥ 70 % and incorrect).")
+        s.figure(set_size_figure(res))
+        notes = sorted({n for r in res.values() for n in r.notes})
+        for n in notes:
+            s.text(n)
+    except ValueError as exc:
+        s.text(f"Not computed: {exc}")
+    cands = conformal.candidates(run, rule, judge)
+    hall = conformal.hallucination_ids(cands)
+    if hall:
+        gens_ = run.table("generations")
+        rows = []
+        cl = run.table("clusters")
+        cl = cl[(cl["rule"] == rule) & cl["is_representative"].astype(bool)]
+        top = cands[cands["question_id"].isin(hall)].sort_values(
+            ["question_id", "size"], ascending=[True, False]).drop_duplicates("question_id")
+        q = run.table("questions").set_index("question_id")
+        for qid, cid, mass in zip(top["question_id"], top["cluster_id"], top["mass"],
+                                  strict=True):
+            rep = cl[(cl["question_id"] == qid) & (cl["cluster_id"] == cid)]
+            text = ""
+            if len(rep):
+                g = gens_[(gens_["question_id"] == qid) & (gens_["sample_id"] == rep.iloc[0]
+                                                             ["sample_id"])]
+                text = g.iloc[0]["text"] if len(g) else ""
+            rows.append({"question_id": qid, "question": q.at[qid, "question"],
+                         "dominant answer": text, "mass": mass})
+        s.table(pd.DataFrame(rows), "Confident hallucinations (model text, shown escaped).")
+    sections.append(s)
+    return sections, overview
+
+
+# --------------------------------------------------------------------------- rendering
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1200px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}
+th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
+th{background:#f3f3f3} caption{caption-side:top;text-align:left;font-style:italic;padding:.3rem 0}
+nav a{margin-right:1rem} h2{border-bottom:2px solid #444;margin-top:2.5rem}
+.overview{display:flex;flex-wrap:wrap;gap:1rem}
+.overview div{border:1px solid #ddd;border-radius:6px;padding:.5rem 1rem}
+"""
+
+
+def _table_html(df: pd.DataFrame, caption: str) -> str:
+    shown = df.copy()
+    for c in shown.columns:
+        shown[c] = [_fmt(v) for v in shown[c]]
+    body = shown.to_html(index=not isinstance(df.index, pd.RangeIndex), escape=True, border=0,
+                         na_rep="")
+    cap = f"<p><em>{html.escape(caption)}</em></p>" if caption else ""
+    return cap + body
+
+
+def _slug(title: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in title.lower())
+
+
+def render_html(sections: list[Section], overview: dict, title: str) -> str:
+    import plotly.io as pio
+
+    first = True
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             "<nav>" + "".join(f"<a href='#{_slug(s.title)}'>{html.escape(s.title)}</a>"
+                               for s in sections) + "</nav>",
+             "<div class='overview'>" + "".join(
+                 f"<div><b>{html.escape(str(k))}</b><br>{html.escape(_fmt(v))}</div>"
+                 for k, v in overview.items()) + "</div>"]
+    for s in sections:
+        parts.append(f"<h2 id='{_slug(s.title)}'>{html.escape(s.title)}</h2>")
+        for kind, payload in s.blocks:
+            if kind == "text":
+                parts.append(f"<p>{html.escape(payload)}</p>")
+            elif kind == "h3":
+                parts.append(f"<h3>{html.escape(payload)}</h3>")
+            elif kind == "table":
+                parts.append(_table_html(payload[1], payload[0]))
+            elif kind == "figure":
+                caption, fig = payload
+                parts.append(pio.to_html(fig, full_html=False,
+                                         include_plotlyjs=True if first else False,
+                                         config={"displaylogo": False}))
+                first = False
+                if caption:
+                    parts.append(f"<p><em>{html.escape(caption)}</em></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _md_cell(v) -> str:
+    return _fmt(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _table_md(df: pd.DataFrame, caption: str) -> str:
+    d = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+    head = "| " + " | ".join(_md_cell(c) for c in d.columns) + " |"
+    sep = "|" + "---|" * len(d.columns)
+    rows = ["| " + " | ".join(_md_cell(v) for v in row) + " |"
+            for row in d.itertuples(index=False)]
+    return "\n".join(([f"*{caption}*", ""] if caption else []) + [head, sep, *rows]) + "\n"
+
+
+def render_markdown(sections: list[Section], overview: dict, title: str) -> str:
+    out = [f"# {title}", ""]
+    out += [f"- **{k}**: {_fmt(v)}" for k, v in overview.items()]
+    for s in sections:
+        out += ["", f"## {s.title}", ""]
+        for kind, payload in s.blocks:
+            if kind == "text":
+                out += [payload, ""]
+            elif kind == "h3":
+                out += [f"### {payload}", ""]
+            elif kind == "table":
+                out += [_table_md(payload[1], payload[0])]
+            elif kind == "figure":
+                out += ["*(figure in the HTML report)*", ""]
+    return "\n".join(out) + "\n"
+
+
+def write_report(run_dir, out: str | Path, **kwargs) -> tuple[Path, Path]:
+    """Write ``out`` (HTML) and the same path with ``.md``; returns both paths."""
+    from uqlens.run import load_run
+
+    run = load_run(run_dir)
+    sections, overview = build_sections(run, **kwargs)
+    title = f"uqlens report: {run.name}"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    md = out.with_suffix(".md")
+    out.write_text(render_html(sections, overview, title), encoding="utf-8")
+    md.write_text(render_markdown(sections, overview, title), encoding="utf-8")
+    return out, md
