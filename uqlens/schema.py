@@ -8,7 +8,12 @@ questions
     ``question_id`` (str, unique), ``question`` (str), ``references`` (list[str], correct
     reference answers, at least one), optional ``incorrect_references`` (list[str], known
     wrong answers, e.g. TruthfulQA's false answers), ``context`` (str), ``dataset`` (str),
-    ``model`` (str), ``meta`` (str, JSON text of anything else).
+    ``model`` (str), ``meta`` (str, JSON text of anything else), ``provided_scores`` (str,
+    JSON object text ``{method_id: uncertainty}``: scores a peer tool computed itself, already
+    oriented "higher = more uncertain"; a dict is accepted and stored as sorted JSON text).
+    How each provided score was oriented travels with the data in ``meta`` under
+    :data:`ORIENTATION_META_KEY` (``{method_id: "flipped: 1 - confidence"}``, written by the
+    importers), so it survives JSONL/Parquet; :func:`provided_score_orientation` reads it.
 
 generations
     ``question_id`` (str), ``sample_id`` (str, unique within a question), ``text`` (str),
@@ -18,7 +23,8 @@ generations
     ``verbalized_confidence`` (float in [0, 1]), ``p_true`` (float in [0, 1], the model's
     P("True") for this answer, Kadavath et al. 2022), ``provided_correct`` (bool, a
     correctness label that came with the data), ``embedding`` / ``hidden_state``
-    (list[float]).
+    (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer tool put this answer in,
+    e.g. semantic_uncertainty's ``semantic_ids``; comparable within a question only).
 """
 
 from __future__ import annotations
@@ -33,7 +39,18 @@ import numpy as np
 import pandas as pd
 
 QUESTION_REQUIRED = ("question_id", "question", "references")
-QUESTION_OPTIONAL = ("incorrect_references", "context", "dataset", "model", "meta")
+QUESTION_OPTIONAL = (
+    "incorrect_references",
+    "context",
+    "dataset",
+    "model",
+    "meta",
+    "provided_scores",
+)
+
+ORIENTATION_META_KEY = "provided_score_orientation"
+"""Key in a question's ``meta`` object: ``{method_id: how the source value became an
+uncertainty}`` for the methods in its ``provided_scores``."""
 
 GENERATION_REQUIRED = ("question_id", "sample_id", "text")
 GENERATION_OPTIONAL = (
@@ -47,6 +64,7 @@ GENERATION_OPTIONAL = (
     "provided_correct",
     "embedding",
     "hidden_state",
+    "provided_cluster",
 )
 
 
@@ -92,6 +110,9 @@ class Dataset:
     skipped: list[RecordError] = field(default_factory=list)
     ignored_fields: list[str] = field(default_factory=list)
     """Input columns/keys that are not part of the canonical model and were dropped."""
+    score_orientation: dict[str, str] = field(default_factory=dict)
+    """For each method in ``questions.provided_scores``: how the source value was turned into
+    an uncertainty (e.g. ``"flipped: 1 - confidence"``, ``"as provided (uncertainty)"``)."""
 
     @property
     def n_skipped_records(self) -> int:
@@ -135,6 +156,7 @@ _STR_OPTIONAL = ("context", "dataset", "model")
 _FLOAT_FIELDS = ("logprob_sum", "temperature", "verbalized_confidence", "p_true")
 _UNIT_INTERVAL = ("verbalized_confidence", "p_true")
 _VECTOR_FIELDS = ("token_logprobs", "embedding", "hidden_state")
+_LOGPROB_SLACK = 1e-6  # rounding in the producer may push log(1) a hair above 0
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 GREEDY_SAMPLE_ID = "greedy"
@@ -198,6 +220,18 @@ def _describe(value: object) -> str:
     return f"a value of type {type(value).__name__}"
 
 
+def _unicode(text: str) -> str:
+    """``text`` if it can be stored (UTF-8); a lone surrogate (JSON ``"\\ud800"``) cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Bad(
+            f"is not valid Unicode: unpaired surrogate {text[exc.start]!a} at character "
+            f"{exc.start + 1}"
+        ) from None
+    return text
+
+
 def to_id(value: object) -> str:
     """An id as a string: strings stay, integers (and integral floats) become their digits."""
     if isinstance(value, bool | np.bool_):
@@ -205,7 +239,7 @@ def to_id(value: object) -> str:
     if isinstance(value, str):
         if not value.strip():
             raise _Bad("is empty")
-        return value
+        return _unicode(value)
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating) and math.isfinite(value) and value == int(value):
@@ -218,7 +252,7 @@ def _to_text(value: object, *, non_empty: bool) -> str:
         raise _Bad(f"expected text, got {_describe(value)}")
     if non_empty and not value.strip():
         raise _Bad("is empty; expected text")
-    return str(value)
+    return _unicode(str(value))
 
 
 def _parse_json_list(value: str) -> list:
@@ -248,7 +282,10 @@ def _to_str_list(value: object, *, required: bool) -> list[str]:
         if not isinstance(item, str):
             raise _Bad(f"expected a list of strings, item {i + 1} is {_describe(item)}")
         if item.strip():
-            out.append(str(item))
+            try:
+                out.append(_unicode(str(item)))
+            except _Bad as exc:
+                raise _Bad(f"item {i + 1} {exc}") from None
     if required and not out:
         raise _Bad("is empty; expected at least one non-empty reference answer")
     return out
@@ -265,7 +302,10 @@ def _to_float(value: object) -> float:
         except ValueError:
             raise _Bad(f"expected a number, got {_describe(value)}") from None
     elif isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range (10**400)
+            raise _Bad("is too large; expected a finite number") from None
     else:
         raise _Bad(f"expected a number, got {_describe(value)}")
     if math.isnan(number):
@@ -275,10 +315,15 @@ def _to_float(value: object) -> float:
     return number
 
 
+_MAX_INT = 2**53  # exact in a float, fits the Int64 columns
+
+
 def _to_int(value: object) -> int:
     number = _to_float(value)
     if number != int(number) or number < 0:
         raise _Bad(f"expected a whole number >= 0, got {_describe(value)}")
+    if number > _MAX_INT:
+        raise _Bad(f"is too large; expected a whole number <= 2**53, got {_describe(value)}")
     return int(number)
 
 
@@ -310,13 +355,35 @@ def _to_float_list(value: object) -> list[float]:
 
 def _to_meta(value: object) -> str:
     if isinstance(value, str):
-        return value
+        return _unicode(value)
     try:
-        return json.dumps(value, default=str, ensure_ascii=False)
+        return _unicode(json.dumps(value, default=str, ensure_ascii=False))
     except RecursionError:
         raise _Bad("is nested too deeply") from None
     except (TypeError, ValueError) as exc:
         raise _Bad(f"cannot be stored as JSON text: {exc}") from None
+
+
+def _to_provided_scores(value: object) -> str:
+    """``{method_id: uncertainty}`` (a dict, or JSON object text) as sorted JSON text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except RecursionError:
+            raise _Bad("is nested too deeply") from None
+        except ValueError:
+            raise _Bad("expected a JSON object of method -> number, got invalid JSON") from None
+    if not isinstance(value, dict):
+        raise _Bad(f"expected an object of method -> number, got {_describe(value)}")
+    out = {}
+    for key, number in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise _Bad(f"method names must be non-empty text, got {_describe(key)}")
+        try:
+            out[key] = _to_float(number)
+        except _Bad as exc:
+            raise _Bad(f"method {key!r} {exc}") from None
+    return json.dumps(out, sort_keys=True)
 
 
 def _line_key(error: RecordError) -> tuple[float, str]:
@@ -430,6 +497,7 @@ def normalise(
         for name in _STR_OPTIONAL:
             out[name] = convert(name, lambda v: _to_text(v, non_empty=False))
         out["meta"] = convert("meta", _to_meta)
+        out["provided_scores"] = convert("provided_scores", _to_provided_scores)
         if qid is not None:
             if qid in first_seen:
                 errs.append(
@@ -505,6 +573,13 @@ def normalise(
             errs.append(
                 RecordError(source, rec, "temperature", f"must be >= 0, got {out['temperature']}")
             )
+        # A log-probability is <= 0; a positive one is most likely a negative log-likelihood,
+        # which would silently flip every likelihood-based score.
+        if out["logprob_sum"] is not None and out["logprob_sum"] > _LOGPROB_SLACK:
+            errs.append(
+                RecordError(source, rec, "logprob_sum",
+                            f"must be <= 0 (a log-probability), got {out['logprob_sum']}")
+            )
         for name in _UNIT_INTERVAL:
             if out[name] is not None and not 0.0 <= out[name] <= 1.0:
                 errs.append(
@@ -512,9 +587,17 @@ def normalise(
                 )
         out["num_tokens"] = convert("num_tokens", _to_int)
         out["provided_correct"] = convert("provided_correct", _to_bool)
+        out["provided_cluster"] = convert("provided_cluster", _to_int)
         for name in _VECTOR_FIELDS:
             out[name] = convert(name, _to_float_list)
         tokens = out["token_logprobs"]
+        if tokens is not None and any(t > _LOGPROB_SLACK for t in tokens):
+            errs.append(
+                RecordError(source, rec, "token_logprobs",
+                            "must all be <= 0 (log-probabilities), got "
+                            f"{max(tokens)} at item {tokens.index(max(tokens)) + 1}")
+            )
+            tokens = out["token_logprobs"] = None
         if tokens is not None:
             if out["num_tokens"] is None and "num_tokens" not in {e.field for e in errs}:
                 out["num_tokens"] = len(tokens)
@@ -590,13 +673,67 @@ def normalise(
 
     kept_ids = {q["question_id"] for q in kept_q}
     kept_g = [g for g in kept_g if g["question_id"] in kept_ids]
+    q_frame = _question_frame(kept_q)
     return Dataset(
-        questions=_question_frame(kept_q),
+        questions=q_frame,
         generations=_generation_frame(kept_g),
         source=source,
         skipped=errors,
         ignored_fields=ignored,
+        score_orientation=provided_score_orientation(q_frame),
     )
+
+
+def _meta_object(text: object) -> dict | None:
+    """A question's ``meta`` as a dict (None when absent or not a JSON object)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def provided_score_orientation(questions: pd.DataFrame) -> dict[str, str]:
+    """``{method_id: orientation}`` recorded in the questions' ``meta`` (see
+    :data:`ORIENTATION_META_KEY`); methods whose orientation is not recorded are absent."""
+    out: dict[str, str] = {}
+    if "meta" not in questions:
+        return out
+    for text in questions["meta"].dropna().unique():
+        meta = _meta_object(text)
+        found = meta.get(ORIENTATION_META_KEY) if meta else None
+        if isinstance(found, dict):
+            out.update({str(k): str(v) for k, v in found.items() if k not in out})
+    return out
+
+
+def with_score_orientation(questions: pd.DataFrame, orientation: dict[str, str]) -> pd.DataFrame:
+    """``questions`` with each question's ``meta`` recording the orientation of the methods in
+    its ``provided_scores`` (merged into an existing meta object; a non-object meta is kept
+    under ``"meta"``)."""
+    if not orientation or "provided_scores" not in questions:
+        return questions
+    metas = []
+    for meta_text, scores_text in zip(questions.get("meta", pd.Series([None] * len(questions))),
+                                      questions["provided_scores"], strict=True):
+        if not isinstance(scores_text, str):
+            metas.append(meta_text)
+            continue
+        methods = sorted(json.loads(scores_text))
+        own = {m: orientation[m] for m in methods if m in orientation}
+        if not own:
+            metas.append(meta_text)
+            continue
+        meta = _meta_object(meta_text)
+        if meta is None:
+            meta = {} if not isinstance(meta_text, str) or not meta_text else {"meta": meta_text}
+        meta[ORIENTATION_META_KEY] = own
+        metas.append(json.dumps(meta, ensure_ascii=False, default=str))
+    out = questions.copy()
+    out["meta"] = pd.Series(metas, index=questions.index, dtype=object)
+    return out
 
 
 def _question_frame(rows: list[dict]) -> pd.DataFrame:
@@ -611,7 +748,7 @@ def _question_frame(rows: list[dict]) -> pd.DataFrame:
             "incorrect_references": pd.Series(col("incorrect_references"), dtype=object),
         }
     )
-    for name in (*_STR_OPTIONAL, "meta"):
+    for name in (*_STR_OPTIONAL, "meta", "provided_scores"):
         frame[name] = pd.Series(col(name))
     return frame
 
@@ -637,4 +774,5 @@ def _generation_frame(rows: list[dict]) -> pd.DataFrame:
     frame["provided_correct"] = pd.Series(col("provided_correct"), dtype="boolean")
     for name in ("embedding", "hidden_state"):
         frame[name] = pd.Series(col(name), dtype=object)
+    frame["provided_cluster"] = pd.Series(col("provided_cluster"), dtype="Int64")
     return frame

@@ -95,8 +95,15 @@ def load(path: str | os.PathLike, *, skip_invalid: bool = False) -> Dataset:
     else:
         records, errors = _read_jsonl(data, source)
         flat_only = False
-    if not records and not errors:
-        raise DataError([RecordError(source, "", "", "file holds no records")])
+        if errors and path.suffix.lower() == ".json":  # one pretty-printed object?
+            try:
+                whole = _parse_object(data.decode("utf-8-sig"), source, "item 1")
+            except UnicodeDecodeError:
+                whole = None
+            if isinstance(whole, dict):
+                records, errors = [("item 1", whole)], []
+    if not records:  # nothing readable: the read errors say why; no column noise after them
+        raise DataError(errors or [RecordError(source, "", "", "file holds no records")])
     return from_records(
         records,
         source=source,
@@ -146,8 +153,19 @@ def load_many(paths: Iterable[str | os.PathLike], *, skip_invalid: bool = False)
 # ---- reading -------------------------------------------------------------------------------
 
 
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib")
+
+
 def _detect(path: Path, data: bytes, source: str) -> str:
     suffix = path.suffix.lower()
+    known = (*JSONL_SUFFIXES, *CSV_SUFFIXES, *PARQUET_SUFFIXES)
+    if suffix in PICKLE_SUFFIXES or (suffix not in known and data[:1] == b"\x80"):
+        raise DataError([RecordError(
+            source, "", "",
+            "refusing to read a pickle: loading one can execute arbitrary code; convert a "
+            "peer tool's pickle with `uqlens import --allow-pickle` (trusted files only), or "
+            "export the generations as JSONL, CSV or Parquet",
+        )])
     head = data.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1]
     if suffix in PARQUET_SUFFIXES or (suffix not in CSV_SUFFIXES and data[:4] == b"PAR1"):
         return "parquet"
@@ -186,9 +204,30 @@ def _json_constant(name: str) -> object:
     return EXPLICIT_NAN if name == "NaN" else float(name)
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """JSON leaves a repeated key undefined; which value the writer meant is unknown, so it
+    is an error rather than last-one-wins."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def _parse_object(text: str, source: str, rec: str) -> dict | RecordError:
     try:
-        value = json.loads(text, parse_constant=_json_constant)
+        value = json.loads(text, parse_constant=_json_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        return RecordError(source, rec, exc.key, "key appears more than once in one object")
     except RecursionError:
         return RecordError(source, rec, "", "JSON nested too deeply")
     except json.JSONDecodeError as exc:
@@ -236,7 +275,11 @@ def _read_json_array(data: bytes, source: str) -> tuple[list[Record], list[Recor
             [RecordError(source, "", "", f"invalid UTF-8 at byte offset {exc.start}")]
         ) from None
     try:
-        items = json.loads(text, parse_constant=_json_constant)
+        items = json.loads(text, parse_constant=_json_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise DataError(
+            [RecordError(source, "", exc.key, "key appears more than once in one object")]
+        ) from None
     except RecursionError:
         raise DataError([RecordError(source, "", "", "JSON nested too deeply")]) from None
     except json.JSONDecodeError as exc:
@@ -265,6 +308,7 @@ def _has_bad_bytes(text: str) -> bool:
 
 def _read_csv(data: bytes, source: str, delimiter: str) -> tuple[list[Record], list[RecordError]]:
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # 1 MB answers are answers
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records: list[Record] = []
     errors: list[RecordError] = []
@@ -313,7 +357,12 @@ def _read_csv(data: bytes, source: str, delimiter: str) -> tuple[list[Record], l
             )
         )
     if not records and not errors:
-        raise DataError([RecordError(source, "", "", "CSV file has a header but no rows")])
+        lacking = [n for n in ("question_id", "question", "references", "text") if n not in names]
+        raise DataError(
+            [RecordError(source, "line 1", n, "required column is missing from the header "
+                         "(is the header row missing?)") for n in lacking]
+            or [RecordError(source, "", "", "CSV file has a header but no rows")]
+        )
     return records, errors
 
 
@@ -434,8 +483,13 @@ def _split_nested(
     questions = _frame(q_rows, (RECORD, *_QUESTION_FIELDS))
     generations = _frame(g_rows, (RECORD, QUESTION_ROW, "question_id", *_SAMPLE_FIELDS))
     for name in sorted(ignored):
-        questions[name] = None  # reported by normalise as an ignored field
+        questions[_key_name(name)] = None  # reported by normalise as an ignored field
     return questions, generations
+
+
+def _key_name(key: str) -> str:
+    """An unknown key, storable and printable (a lone surrogate such as "\\ud800" is not)."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _same(a: object, b: object) -> bool:
@@ -501,5 +555,5 @@ def _split_flat(
     questions = _frame(q_rows, (RECORD, *_QUESTION_FIELDS))
     generations = _frame(g_rows, (RECORD, QUESTION_ROW, "question_id", *_SAMPLE_FIELDS))
     for name in sorted(ignored):
-        questions[name] = None
+        questions[_key_name(name)] = None
     return questions, generations
