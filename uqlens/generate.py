@@ -63,16 +63,16 @@ def derive_seed(question_id: str, temperature: float, index: int) -> int:
 class Generator(Protocol):
     model_name: str
 
-    def complete(
+    def sample(
         self,
         prompt: str,
+        specs: Sequence[tuple[float, int]],
         *,
-        temperature: float,
-        seed: int,
         top_p: float,
         max_tokens: int,
         stop: tuple[str, ...],
-    ) -> Completion: ...
+    ) -> list[Completion]:
+        """One completion per (temperature, seed); temperature 0 is greedy."""
 
     def p_true(self, question: str, answer: str) -> float | None: ...
 
@@ -86,11 +86,10 @@ class LocalGenerator:
         self.llm = LocalLLM(model_path, n_threads=n_threads)
         self.model_name = Path(model_path).name
 
-    def complete(self, prompt, *, temperature, seed, top_p, max_tokens, stop):
-        return self.llm.complete(
-            prompt, temperature=temperature, seed=seed, top_p=top_p, max_tokens=max_tokens,
-            stop=stop,
-        )
+    def sample(self, prompt, specs, *, top_p, max_tokens, stop):
+        # All answers to one question in one batch: the prompt is decoded once.
+        return self.llm.sample_many(prompt, specs, top_p=top_p, max_tokens=max_tokens,
+                                    stop=stop)
 
     def p_true(self, question: str, answer: str) -> float | None:
         return self.llm.choice_probability(p_true_prompt(question, answer), "A", "B")
@@ -123,7 +122,10 @@ class OpenAICompatibleGenerator:
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.loads(response.read().decode("utf-8"))
 
-    def complete(self, prompt, *, temperature, seed, top_p, max_tokens, stop):
+    def sample(self, prompt, specs, *, top_p, max_tokens, stop):
+        return [self._complete(prompt, t, seed, top_p, max_tokens, stop) for t, seed in specs]
+
+    def _complete(self, prompt, temperature, seed, top_p, max_tokens, stop) -> Completion:
         body = self._post(
             {
                 "prompt": prompt,
@@ -185,24 +187,23 @@ def generate_question(generator: Generator, question: dict, config: GenerationCo
     ``question_id``, ``question`` and ``references``)."""
     prompt = config.template.render(question["question"])
     qid = str(question["question_id"])
-    greedy = generator.complete(
-        prompt, temperature=0.0, seed=0, top_p=1.0, max_tokens=config.max_tokens,
-        stop=config.stop,
+    specs = [(0.0, 0)] + [
+        (t, derive_seed(qid, t, k))
+        for t in config.temperatures
+        for k in range(config.samples_per_temperature)
+    ]
+    completions = generator.sample(
+        prompt, specs, top_p=config.top_p, max_tokens=config.max_tokens, stop=config.stop
     )
+    greedy, sampled = completions[0], completions[1:]
     record = dict(question)
     record["greedy"] = _sample_record("greedy", 0.0, 0, greedy)
     if config.p_true:
         record["greedy"]["p_true"] = generator.p_true(question["question"], greedy.text)
-    samples = []
-    for temperature in config.temperatures:
-        for k in range(config.samples_per_temperature):
-            seed = derive_seed(qid, temperature, k)
-            c = generator.complete(
-                prompt, temperature=temperature, seed=seed, top_p=config.top_p,
-                max_tokens=config.max_tokens, stop=config.stop,
-            )
-            samples.append(_sample_record(f"t{temperature:g}-{k}", temperature, seed, c))
-    record["samples"] = samples
+    record["samples"] = [
+        _sample_record(f"t{t:g}-{k % config.samples_per_temperature}", t, seed, c)
+        for k, ((t, seed), c) in enumerate(zip(specs[1:], sampled, strict=True))
+    ]
     return record
 
 
