@@ -306,9 +306,140 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- report ---------------------------------------------------------------------------------
+
+
+def _add_report(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write an HTML + Markdown report of agreement, sensitivity, judges, tails, sets",
+        description="Self-contained HTML report (figures embedded, opens offline) and a "
+        "Markdown twin (same name, .md) of a built run. No model is loaded.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a built run folder")
+    p.add_argument("--out", required=True, metavar="FILE.html", help="HTML file to write")
+    p.add_argument("--rule", default=None, help="clustering rule (default: the run's default)")
+    p.add_argument("--judge", default=None, help="correctness judge (default: the run's)")
+    p.add_argument("--coverage", type=float, default=0.9, help="conformal target coverage")
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from uqlens.report import write_report
+    from uqlens.run import RunError
+
+    try:
+        html_path, md_path = write_report(args.run, args.out, rule=args.rule, judge=args.judge,
+                                          coverage=args.coverage, n_boot=args.n_boot,
+                                          seed=args.seed)
+    except RunError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except (KeyError, ValueError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {html_path} and {md_path}")
+    return EXIT_OK
+
+
+# ---- import / export ------------------------------------------------------------------------
+
+
+def _add_import(subparsers) -> None:
+    p = subparsers.add_parser(
+        "import",
+        help="convert a peer UQ tool's saved output into a canonical data file",
+        description="Read LM-Polygraph, semantic_uncertainty/KLE, uqlm, TruthTorchLM, luq or "
+        "Kuhn/UQ-NLG outputs; write canonical nested JSONL or Parquet that `uqlens build` "
+        "reads; print what was mapped, what was missing and which views that disables. "
+        "The tool's own scores are kept as provided methods (higher = more uncertain).",
+    )
+    p.add_argument("input", metavar="FILE_OR_DIR", help="the tool's output file or run folder")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "lm-polygraph", "semantic-uncertainty", "uqlm",
+                            "truthtorchlm", "luq", "uq-nlg"))
+    p.add_argument("--out", required=True, metavar="DATA_FILE",
+                   help="output file: .jsonl (nested) or .parquet")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="open pickled formats (LM-Polygraph, semantic_uncertainty, UQ-NLG); "
+                   "pickles can run code when loaded, so only use files you trust")
+    p.add_argument("--questions", metavar="DATASET_FILE", default=None,
+                   help="dataset with question/input and references/answer/output columns, "
+                   "for questions the tool's file has no references for")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="drop invalid records instead of failing")
+    p.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import warnings
+
+    from uqlens.io.export import write_dataset
+    from uqlens.io.importers import PickleRefused, import_any
+    from uqlens.schema import DataError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = import_any(args.input, args.format, args.allow_pickle,
+                                skip_invalid=args.skip_invalid, questions=args.questions)
+    except PickleRefused as exc:
+        print(f"import refused: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except DataError as exc:
+        print(f"{args.input}: INVALID ({_plural(len(exc.errors), 'problem')})")
+        for error in exc.errors:
+            print(f"  {error}")
+        return EXIT_DATA
+    except (OSError, ValueError) as exc:
+        print(f"import failed: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    try:
+        out = write_dataset(result.dataset, args.out)
+    except OSError as exc:
+        print(f"cannot write {args.out}: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    for line in result.summary():
+        print(line)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _add_export(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a built run's answers with clusters, scores and correctness",
+        description="Export a run folder as nested JSONL, flat Parquet or luq's JSON sample "
+        "format, so other tools can consume what uqlens built.",
+    )
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--format", default="jsonl", choices=("jsonl", "luq", "parquet"))
+    p.add_argument("--out", required=True, metavar="PATH")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from uqlens.io.export import export_run
+    from uqlens.run import RunError
+
+    try:
+        out = export_run(args.run, args.format, args.out)
+    except (RunError, OSError, ValueError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_validate, _add_build, _add_generate]
+COMMANDS: list[Callable] = [
+    _add_validate, _add_build, _add_generate, _add_report, _add_import, _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see the module docstring)."""
+    for stream in (sys.stdout, sys.stderr):  # input text must not crash a narrow console
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

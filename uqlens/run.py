@@ -106,12 +106,18 @@ def load_run(path: str | Path) -> Run:
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
-    """Every built run directly in, or one level below, the given folders, sorted by path."""
+    """Every built run directly in, or one level below, the given folders, sorted by path.
+
+    Hidden folders (``.NAME.building-*`` being written, ``.NAME.old-*`` being replaced) are
+    never runs, even once their manifest is written."""
     found: set[Path] = set()
     for root in roots:
         root = Path(root)
         if is_run(root):
             found.add(root)
         elif root.is_dir():
-            found.update(p for p in root.iterdir() if p.is_dir() and is_run(p))
+            found.update(
+                p for p in root.iterdir()
+                if not p.name.startswith(".") and p.is_dir() and is_run(p)
+            )
     return sorted(found)

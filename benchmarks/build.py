@@ -1,0 +1,128 @@
+"""Benchmark `uqlens build`: wall time per stage, pairs computed against the naive all-pairs
+count, peak memory, and the rebuild time after a threshold change.
+
+    python benchmarks/build.py                       # demo input + 10,000 × 10 synthetic
+    python benchmarks/build.py --questions 1000      # a smaller synthetic scale-up
+    python benchmarks/build.py --skip-demo --projection pca
+
+Prints numbers; asserts nothing. Each build runs in a fresh subprocess so that its peak
+memory (ru_maxrss) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_INPUT = ROOT / "data" / "demo-source" / "generations.jsonl"
+
+WORDS = ("Paris London Rome Berlin Madrid Vienna Prague Lisbon Dublin Oslo Athens Warsaw "
+         "Helsinki Bern Brussels Amsterdam Budapest Sofia Zagreb Riga").split()
+
+
+def synthetic(path: Path, n_questions: int, n_samples: int, seed: int = 0) -> None:
+    """Short answers drawn from a few candidates per question, with log-probs, so clusters,
+    methods and judges all have work to do."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as handle:
+        for q in range(n_questions):
+            candidates = rng.sample(WORDS, 4)
+            weights = [rng.random() ** 2 for _ in candidates]
+            answers = rng.choices(candidates, weights=weights, k=n_samples + 1)
+            record = {
+                "question_id": f"q{q:06d}",
+                "question": f"Synthetic question {q}: which city is meant?",
+                "references": [candidates[0]],
+                "greedy": {"text": answers[0], "logprob_sum": -rng.random(), "num_tokens": 1,
+                           "p_true": rng.random()},
+                "samples": [
+                    {"text": a, "logprob_sum": -3 * rng.random(), "num_tokens": 1,
+                     "temperature": 1.0}
+                    for a in answers[1:]
+                ],
+            }
+            handle.write(json.dumps(record) + "\n")
+
+
+RUNNER = """
+import json, resource, sys, time
+from uqlens.pipeline import BuildConfig, build
+args = json.loads(sys.argv[1])
+config = BuildConfig(**args["config"])
+t = time.perf_counter()
+manifest = build(args["input"], args["out"], config, cache_dir=args["cache"], progress=False,
+                 log=lambda _: None)
+print(json.dumps({"manifest": manifest, "wall": time.perf_counter() - t,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_build(input_path: Path, out: Path, cache: Path, config: dict) -> dict:
+    payload = json.dumps({"input": str(input_path), "out": str(out), "cache": str(cache),
+                          "config": config})
+    done = subprocess.run([sys.executable, "-c", RUNNER, payload], capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def naive_pairs(input_path: Path) -> int:
+    """Ordered pairs of all samples per question: what an all-pairs NLI pass would cost."""
+    total = 0
+    for line in input_path.read_text(encoding="utf-8").splitlines():
+        n = len(json.loads(line).get("samples", [])) + 1
+        total += n * (n - 1)
+    return total
+
+
+def report(label: str, result: dict, naive: int) -> None:
+    m = result["manifest"]
+    counts = m["counts"]
+    computed = {k: v for k, v in counts.items() if k.startswith("pairs")}
+    print(f"\n== {label}")
+    print(f"questions {counts['questions']:,}  samples {counts['samples']:,}  "
+          f"unique texts {counts['unique_texts']:,}")
+    print(f"wall {result['wall']:.1f} s   peak memory {result['peak_mb']:.0f} MB")
+    print("stages: " + "  ".join(f"{k} {v:.2f}s" for k, v in m["timings"].items()))
+    print(f"pairs: {computed}   naive all-pairs (ordered, per question): {naive:,}")
+
+
+def bench(label: str, input_path: Path, projection: str) -> None:
+    naive = naive_pairs(input_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        first = run_build(input_path, tmp / "run", tmp / "cache", {"projection": projection})
+        report(f"{label}: cold build", first, naive)
+        again = run_build(
+            input_path, tmp / "run2", tmp / "cache",
+            {"projection": projection,
+             "rules": ["exact", "embedding:0.85:average", "threshold:0.85@cosine"]},
+        )
+        report(f"{label}: rebuild after a threshold change (warm cache)", again, naive)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    parser.add_argument("--skip-demo", action="store_true")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    if not args.skip_demo and DEMO_INPUT.exists():
+        bench("demo input", DEMO_INPUT, args.projection)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "synthetic.jsonl"
+        synthetic(path, args.questions, args.samples)
+        bench(f"synthetic {args.questions:,} × {args.samples}", path, args.projection)
+    print(f"\ntotal benchmark time {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
