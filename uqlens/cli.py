@@ -38,6 +38,10 @@ METHOD_NEEDS: dict[str, tuple[str, ...]] = {
     "p_true": ("p_true",),
     "verbalized_confidence": ("verbalized_confidence",),
 }
+# Beyond these, imported data can carry the source tool's own results: each method in
+# questions.provided_scores becomes a method "<tool>:<method>" of the build (it needs nothing),
+# and generations.provided_cluster becomes the clustering rule "provided". `validate` lists
+# both (see _provided_lines).
 # Correctness judges that need something from the data (the others need only references).
 JUDGE_NEEDS: dict[str, tuple[str, ...]] = {"provided": ("provided_correct",)}
 
@@ -151,6 +155,7 @@ def summarise(dataset) -> list[str]:
     judges = enabled(JUDGE_NEEDS)
     if judges:
         lines.append(f"  data-provided judges: {', '.join(judges)}")
+    lines += _provided_lines(dataset)
     if dataset.skipped:
         lines.append(
             f"  skipped: {_plural(dataset.n_skipped_records, 'record')} "
@@ -160,6 +165,33 @@ def summarise(dataset) -> list[str]:
             lines.append(f"    {error}")
         if len(dataset.skipped) > MAX_LISTED:
             lines.append(f"    ... and {len(dataset.skipped) - MAX_LISTED} more")
+    return lines
+
+
+def _provided_lines(dataset) -> list[str]:
+    """What the source tool computed itself: its scores (and how each was oriented) and its
+    clusters, which `uqlens build` keeps as methods and as the rule ``provided``."""
+    import json
+
+    from uqlens.schema import provided_score_orientation
+
+    q, g = dataset.questions, dataset.generations
+    n_q, lines = len(q), []
+    per_method: dict[str, int] = {}
+    for text in q["provided_scores"].dropna() if "provided_scores" in q else []:
+        for method in json.loads(text):
+            per_method[method] = per_method.get(method, 0) + 1
+    if per_method:
+        orientation = dataset.score_orientation or provided_score_orientation(q)
+        lines.append(f"  provided scores: {_plural(len(per_method), 'method')} "
+                     "(the tool's own, higher = more uncertain; built as methods)")
+        for method in sorted(per_method):
+            how = orientation.get(method, "as provided (uncertainty, per the input format)")
+            lines.append(f"    {method} ({how}): {per_method[method]} of {n_q} questions")
+    if "provided_cluster" in g and g["provided_cluster"].notna().any():
+        n = g.loc[g["provided_cluster"].notna(), "question_id"].nunique()
+        lines.append(f"  provided clusters: {n} of {n_q} questions (the tool's own; built as "
+                     "the clustering rule 'provided')")
     return lines
 
 
@@ -197,6 +229,9 @@ def _add_build(subparsers) -> None:
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="score only the samples drawn at this temperature")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    p.add_argument("--graph-backend", default=None, metavar="ALIAS",
+                   help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
+                   "under every rule (default: each rule's own backend)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -219,6 +254,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         methods=tuple(args.method) if args.method else None,
         judges=tuple(args.judge or defaults.judges),
         projection=args.projection,
+        graph_backend=args.graph_backend,
         name=args.name,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
