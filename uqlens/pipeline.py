@@ -5,6 +5,11 @@ asks for, plus all pairs among the scored samples for the graph methods) → clu
 rule → every applicable method's scores → every judge's correctness → 2-D projection →
 Parquet tables + manifest, written to a temporary folder and renamed into place.
 
+Imported data brings the source tool's results along: each ``questions.provided_scores``
+method becomes a method ``<tool>:<method>`` of the run (scored under every rule, its
+orientation in ``method_info``), and ``generations.provided_cluster`` becomes the clustering
+rule ``provided`` (see :func:`provided_clusters`), scored like any other rule.
+
 Model outputs go through :class:`uqlens.cache.ModelCache`, so a rebuild with another rule,
 threshold, method set or judge calls no model for what it already has.
 """
@@ -32,6 +37,9 @@ from uqlens.run import FORMAT, MANIFEST
 
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
 DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity")
+PROVIDED_RULE = "provided"
+"""Rule key of the clusters a peer tool saved (``generations.provided_cluster``); added to a
+build whenever the data has them (see :func:`provided_clusters`)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,9 @@ class BuildConfig:
     min_dist: float = 0.1
     seed: int = 0
     graph_pairs: bool = True
+    # Backend alias whose pairs feed the graph methods (EigV, Deg, Ecc, KLE) under every rule;
+    # None: each rule's own backend. An LLM judge is slow on all pairs, cosine is free.
+    graph_backend: str | None = None
     name: str = ""
     method_params: dict = field(default_factory=dict)
 
@@ -130,11 +141,20 @@ def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool):
     raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
 
 
+def _same_normalised(a: str, b: str) -> bool:
+    from uqlens.text import normalize_answer
+
+    na = normalize_answer(a)
+    return bool(na) and na == normalize_answer(b)
+
+
 class PairStore:
     """P(entail, neutral, contradict) for ordered answer pairs of one backend.
 
     Looks in memory, then the content cache, then asks the model; the backend is built on
-    the first real miss, so a fully cached rebuild never loads it.
+    the first real miss, so a fully cached rebuild never loads it. Answers equal after SQuAD
+    normalisation ("Paris." / "paris") entail each other without a model call: any NLI model
+    would say so, and sampled short answers repeat with such variations all the time.
     """
 
     def __init__(self, alias: str, spec: str, embedder, cache, stats, condition: bool):
@@ -165,7 +185,7 @@ class PairStore:
         out = np.zeros((len(pairs), 3))
         todo: dict[tuple[str, str], list[int]] = {}
         for i, (a, b) in enumerate(pairs):
-            if a == b:
+            if a == b or _same_normalised(a, b):
                 out[i] = (1.0, 0.0, 0.0)
                 continue
             key = (question, a, b)
@@ -284,8 +304,10 @@ def build(
 
     from uqlens import clustering, methods
     from uqlens.io.loaders import load
+    from uqlens.schema import provided_score_orientation
 
     input_path, out_dir = Path(input_path), Path(out_dir)
+    prepare_out_dir(out_dir)  # refuse a non-run folder before any work; clear dead leftovers
     stats = Stats()
     started = time.perf_counter()
     cache = ModelCache(cache_dir)
@@ -332,8 +354,16 @@ def build(
         stores["cosine"] = PairStore("cosine", "cosine", embedder, cache, stats,
                                      config.condition_on_question)
 
+    has_provided_clusters = bool(
+        "provided_cluster" in gens and gens["provided_cluster"].notna().any()
+    )
     rules = []
     for key in config.rules:
+        if key == PROVIDED_RULE:  # added below, after the computed rules, when the data has it
+            if not has_provided_clusters:
+                raise BuildError(f"rule {key!r} needs generations.provided_cluster (an import "
+                                 "of a tool that saves its clusters); this data has none")
+            continue
         rule_key, alias = _split_rule(key)
         rule = clustering.parse_rule(rule_key)
         if rule.needs == "entailment":
@@ -341,10 +371,20 @@ def build(
                 raise BuildError(f"rule {key!r} needs an entailment backend: {rule_key}@ALIAS")
             if alias not in stores:
                 raise BuildError(f"rule {key!r}: no backend {alias!r} (--entailment)")
-        affinity = alias if rule.needs == "entailment" else "cosine"
+        affinity = config.graph_backend or (alias if rule.needs == "entailment" else "cosine")
+        if affinity not in stores:
+            raise BuildError(f"graph backend {affinity!r} is not among --entailment backends")
         rules.append({"key": key, "rule": rule.name, "rule_key": rule.key,
                       "backend": alias, "affinity_backend": affinity,
                       "backend_id": stores[affinity].id, "params": dict(rule.params)})
+    if has_provided_clusters:
+        rules.append({"key": PROVIDED_RULE, "rule": PROVIDED_RULE, "rule_key": PROVIDED_RULE,
+                      "backend": None, "affinity_backend": "cosine",
+                      "backend_id": stores["cosine"].id, "params": {},
+                      "source": "generations.provided_cluster",
+                      "note": "the source tool's clusters; an answer it did not cluster (the "
+                              "judged answer) takes the cluster of an identical sampled text, "
+                              "else a new cluster of its own"})
 
     grouped = {qid: g for qid, g in gens.groupby("question_id", sort=False)}
     scored_groups = {qid: g for qid, g in scored.groupby("question_id", sort=False)}
@@ -353,7 +393,20 @@ def build(
     with stats.stage("cluster", log):
         cluster_rows = []
         text_cluster: dict[tuple[str, str], np.ndarray] = {}
+        sample_cluster: dict[str, dict[str, int]] = {}  # provided rule: qid -> sample -> id
         for spec in rules:
+            if spec["rule"] == PROVIDED_RULE:
+                for qid, group in grouped.items():
+                    ids = provided_clusters(group)
+                    sample_cluster[qid] = dict(zip(group["sample_id"], ids.tolist(), strict=True))
+                    cluster_rows.append(pd.DataFrame({
+                        "question_id": qid, "sample_id": group["sample_id"].to_numpy(),
+                        "rule": spec["key"], "cluster_id": ids,
+                        "is_representative": clustering.representatives(ids),
+                    }))
+                stats.counts["samples_with_provided_cluster"] = int(
+                    gens["provided_cluster"].notna().sum())
+                continue
             rule = clustering.parse_rule(spec["rule_key"])
             store = stores.get(spec["backend"]) if spec["backend"] else None
             for qid in bar(text_lists, f"cluster {spec['key']}"):
@@ -379,11 +432,13 @@ def build(
 
     needs = _available_needs(gens, scored)
     chosen, skipped = methods.applicable(needs)
+    provided = provided_scores(questions)
     if config.methods is not None:
-        unknown = set(config.methods) - set(methods.REGISTRY)
+        unknown = set(config.methods) - set(methods.REGISTRY) - set(provided)
         if unknown:
             raise BuildError(f"unknown methods: {sorted(unknown)}")
         chosen = [m for m in chosen if m.id in config.methods]
+        provided = {m: v for m, v in provided.items() if m in config.methods}
     for method_id, reason in skipped.items():
         log(f"skipped method {method_id}: {reason}")
 
@@ -403,13 +458,21 @@ def build(
         for spec in rules:
             for qid, group in bar(scored_groups.items(), f"score {spec['key']}"):
                 view = _question_view(qid, qtext[qid], group, grouped[qid], spec,
-                                      text_cluster, matrices, vector_of)
+                                      text_cluster, matrices, vector_of,
+                                      sample_cluster.get(qid))
                 for m in chosen:
                     try:
                         value = float(m.score(view, **params_of[m.id]))
                     except (ValueError, FloatingPointError, np.linalg.LinAlgError):
                         value = float("nan")
                     score_rows.append((qid, spec["key"], m.id, value))
+        # The tool's own scores: one value per question, repeated under every rule (a view
+        # filters one rule); NaN where the tool left a question unscored.
+        for method_id, values in provided.items():
+            params_of[method_id] = {}
+            for spec in rules:
+                score_rows.extend((qid, spec["key"], method_id, values.get(qid, float("nan")))
+                                  for qid in questions["question_id"])
         scores = pd.DataFrame(score_rows, columns=["question_id", "rule", "method", "uncertainty"])
         scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
 
@@ -449,14 +512,16 @@ def build(
         "input": {"path": str(input_path), "sha256": _input_hash(input_path)},
         "params": _jsonable(asdict(config)),
         "rules": rules,
-        "methods": [m.id for m in chosen],
-        "method_info": {m.id: {"label": m.label, "citation": m.citation, "flipped": m.flipped,
-                               "needs": sorted(m.needs), "params": params_of[m.id]}
-                        for m in chosen},
+        "methods": [m.id for m in chosen] + list(provided),
+        "method_info": {**{m.id: {"label": m.label, "citation": m.citation,
+                                  "flipped": m.flipped, "needs": sorted(m.needs),
+                                  "params": params_of[m.id]} for m in chosen},
+                        **provided_method_info(provided, dataset.score_orientation
+                                               or provided_score_orientation(questions))},
         "skipped_methods": skipped,
         "judges": sorted(correct["judge"].unique().tolist()),
         "default_rule": rules[0]["key"] if rules else None,
-        "default_method": chosen[0].id if chosen else None,
+        "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
         "entailment_backends": {a: s.id for a, s in stores.items()},
         "embedder": embedder.id,
@@ -544,17 +609,24 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
 
 
 def _question_view(qid, question, scored_group, all_group, spec, text_cluster, matrices,
-                   vector_of):
+                   vector_of, cluster_of_sample=None):
+    """``cluster_of_sample`` (``{sample_id: cluster_id}``) replaces the per-text clusters for
+    rules whose clusters are per sample (the ``provided`` rule)."""
     from uqlens.methods import QuestionView
 
     texts = scored_group["text"].tolist()
-    cluster_of_text = text_cluster[(spec["key"], qid)]
-    cluster_ids = cluster_of_text[scored_group["text_id"].to_numpy()]
     greedy = all_group[all_group["is_greedy"].astype(bool)]
     g = greedy.iloc[0] if len(greedy) else None
+    if spec["rule"] == PROVIDED_RULE:
+        cluster_ids = np.array([cluster_of_sample[s] for s in scored_group["sample_id"]],
+                               dtype=np.int64)
+        c = None if g is None else int(cluster_of_sample[g["sample_id"]])
+    else:
+        cluster_of_text = text_cluster[(spec["key"], qid)]
+        cluster_ids = cluster_of_text[scored_group["text_id"].to_numpy()]
+        c = None if g is None else int(cluster_of_text[int(g["text_id"])])
     greedy_cluster = None
     if g is not None:
-        c = int(cluster_of_text[int(g["text_id"])])
         greedy_cluster = c if c in set(cluster_ids.tolist()) else -1
     entail = contradict = None
     key = (spec["affinity_backend"], qid)
@@ -587,6 +659,71 @@ def _question_view(qid, question, scored_group, all_group, spec, text_cluster, m
     )
 
 
+def provided_clusters(group: pd.DataFrame) -> np.ndarray:
+    """Cluster ids of one question's answers (rows in build order) under the ``provided`` rule.
+
+    An answer the source tool clustered keeps the tool's id (``provided_cluster``), unchanged.
+    One it did not (the judged answer, which the tools never cluster, or samples beyond the
+    tool's ``use_num_generations``) takes the id of an identical text the tool clustered,
+    else a new id above the tool's, shared by identical texts.
+    """
+    given = group["provided_cluster"] if "provided_cluster" in group else pd.Series(
+        [pd.NA] * len(group), index=group.index)
+    of_text: dict[str, int] = {}
+    for text, c in zip(group["text"], given, strict=True):
+        if not pd.isna(c):
+            of_text.setdefault(text, int(c))
+    next_id = max(of_text.values(), default=-1) + 1
+    if given.notna().any():
+        next_id = max(next_id, int(given.dropna().max()) + 1)
+    out = []
+    for text, c in zip(group["text"], given, strict=True):
+        if not pd.isna(c):
+            out.append(int(c))
+            continue
+        if text not in of_text:
+            of_text[text], next_id = next_id, next_id + 1
+        out.append(of_text[text])
+    return np.asarray(out, dtype=np.int64)
+
+
+def provided_scores(questions: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{method_id: {question_id: uncertainty}}`` from ``questions.provided_scores``, methods
+    in first-seen order."""
+    out: dict[str, dict[str, float]] = {}
+    if "provided_scores" not in questions:
+        return out
+    for qid, text in zip(questions["question_id"], questions["provided_scores"], strict=True):
+        if isinstance(text, str) and text:
+            for method_id, value in json.loads(text).items():
+                out.setdefault(method_id, {})[qid] = float(value)
+    return out
+
+
+def provided_method_info(methods_: Iterable[str], orientation: dict[str, str]) -> dict:
+    """Manifest ``method_info`` of the tool-provided methods (``<tool>:<method>``).
+
+    ``orientation`` says how the importer turned each source value into an uncertainty
+    (:func:`uqlens.schema.provided_score_orientation`); without a record the score is taken as
+    the canonical format defines it: an uncertainty, as provided."""
+    info = {}
+    for method_id in methods_:
+        tool, _, name = method_id.partition(":")
+        how = orientation.get(method_id, "as provided (uncertainty, per the input format)")
+        info[method_id] = {
+            "label": f"{name or method_id} ({tool})" if name else method_id,
+            "citation": tool,
+            "provided": True,
+            "flipped": not how.startswith("as provided"),
+            "orientation": how,
+            # 1 - a confidence in [0, 1]: calibration views may read it as a probability
+            "probability": how == "flipped: 1 - confidence",
+            "needs": [],
+            "params": {},
+        }
+    return info
+
+
 def _pairs_table(stores: dict[str, PairStore], texts: pd.DataFrame, qtext: dict) -> pd.DataFrame:
     """Every pair any backend answered during this build, as text ids."""
     text_id = {(q, t): i for q, i, t in zip(texts["question_id"], texts["text_id"], texts["text"])}
@@ -611,17 +748,29 @@ def _pairs_table(stores: dict[str, PairStore], texts: pd.DataFrame, qtext: dict)
 
 def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) -> None:
     """Write into a temporary sibling folder, then swap it into place: a crash at any point
-    leaves either the previous run or the new one, never a half-written folder."""
+    leaves either the previous run or the new one, never a half-written folder.
+
+    On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``, so ``out_dir`` never
+    disappears, even for an instant; elsewhere it is two renames, and a crash between them
+    leaves the previous run as ``.NAME.old-PID@HOST``, which the next build puts back.
+    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so :func:`uqlens.run.find_runs`
+    never lists them; the next build removes those whose process is gone.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    prepare_out_dir(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-{_owner()}-",
+                                dir=out_dir.parent))
     try:
         for name, frame in tables.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+        if out_dir.exists() and _exchange(tmp, out_dir):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous run
+            return
         old = None
         if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            old = out_dir.parent / f".{out_dir.name}.old-{_owner()}"
             os.replace(out_dir, old)
         os.replace(tmp, out_dir)
         if old is not None:
@@ -629,6 +778,89 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) ->
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _owner() -> str:
+    """``PID@HOST`` of this process, in the names of its temporary folders."""
+    host = "".join(c for c in platform.node() if c.isalnum() or c == ".") or "host"
+    return f"{os.getpid()}@{host}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process named by ``PID@HOST`` may still run (unknown counts as alive)."""
+    pid, _, host = owner.partition("@")
+    if not pid.isdigit() or host != _owner().partition("@")[2]:
+        return True
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a folder that is not a run; tidy what killed builds left behind.
+
+    A build killed with SIGKILL leaves ``.NAME.building-PID@HOST-*`` (removed here once that
+    process is gone) or, between the two renames of the non-Linux swap,
+    ``.NAME.old-PID@HOST`` holding the previous run (put back here when ``out_dir`` is
+    missing). Folders of live processes, including concurrent builds, are left alone.
+    """
+    from glob import escape
+
+    from uqlens.run import is_run
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not is_run(out_dir):
+        if not out_dir.is_dir() or any(out_dir.iterdir()):
+            raise BuildError(
+                f"{out_dir} exists and is not a uqlens run; refusing to replace it "
+                "(choose a new folder, or remove it yourself)"
+            )
+    if not out_dir.parent.is_dir():
+        return
+    for kind in ("old", "building"):
+        for leftover in sorted(out_dir.parent.glob(f".{escape(out_dir.name)}.{kind}-*")):
+            owner = leftover.name[len(f".{out_dir.name}.{kind}-"):]
+            if kind == "building":
+                owner = owner.rpartition("-")[0]
+            if not leftover.is_dir() or _owner_alive(owner):
+                continue
+            if kind == "old" and not out_dir.exists() and is_run(leftover):
+                os.replace(leftover, out_dir)  # the previous run, back where it belongs
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``). False when
+    the platform or file system cannot, so the caller falls back to two renames."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _jsonable(value):
