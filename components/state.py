@@ -99,8 +99,24 @@ def default_run() -> tuple[str, str | None]:
     )
 
 
+def user_runs_dir() -> Path:
+    """Where runs added from the app are built: ``data/user-runs`` (git-ignored), or
+    ``$UQLENS_USER_RUNS``."""
+    return resolve(os.environ.get("UQLENS_USER_RUNS") or DATA / "user-runs")
+
+
+def open_run(path: str | Path) -> str:
+    """Add a run folder to the picker and make it current (takes effect on the next rerun)."""
+    shown = display_path(resolve(path))
+    extra = st.session_state.setdefault(EXTRA, [])
+    if shown not in extra:
+        extra.append(shown)
+    st.session_state[RUN] = shown
+    return shown
+
+
 def known_runs() -> list[str]:
-    runs = [display_path(p) for p in find_runs(DATA)]
+    runs = [display_path(p) for p in find_runs(DATA, user_runs_dir())]
     for extra in st.session_state.get(EXTRA, []):
         if extra not in runs:
             runs.append(extra)
@@ -181,11 +197,7 @@ def _open_typed() -> None:
     if not typed:
         return
     if is_run(resolve(typed)):
-        path = display_path(resolve(typed))
-        extra = st.session_state.setdefault(EXTRA, [])
-        if path not in extra:
-            extra.append(path)
-        st.session_state[RUN] = path
+        open_run(typed)
         st.session_state["w.typed_run"] = ""
         st.session_state["uq.typed_error"] = None
     else:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import add_data, state
 from components.tables import download_buttons, label_text
 from uqlens.run import OPTIONAL_TABLES, TABLES
 
@@ -11,6 +11,7 @@ view = state.current()
 run = view.run
 st.title("Data")
 st.caption(f"Run `{view.path}` · rule `{view.rule}` · judge `{view.judge}`")
+add_data.show()
 
 questions = run.table("questions")
 dominant = state.compute("dominant_clusters", view, view.rule, view.judge)
