@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/judges.py", title="Judge audit", icon=":material/gavel:"),
     st.Page("pages/tail.py", title="Tail metrics", icon=":material/show_chart:"),
     st.Page("pages/conformal.py", title="Conformal sets", icon=":material/filter_alt:"),
+    st.Page("pages/confidence_region.py", title="Confidence region", icon=":material/target:"),
     st.Page("pages/data.py", title="Data", icon=":material/table:"),
 ]
 

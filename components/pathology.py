@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import state
 
-MODULES = ("agreement", "sensitivity", "judge_audit", "tail", "conformal")
+MODULES = ("agreement", "sensitivity", "judge_audit", "tail", "conformal", "regions")
 
 
 @st.cache_data(show_spinner="Computing from the run's cache…", max_entries=64)

@@ -40,12 +40,20 @@ def _scope_label(scope: str) -> str:
 
 def show(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
     """The re-projection section of the answer map. ``points``: every map point (uncapped)."""
-    st.subheader("Re-project with UMAP")
+    req = st.session_state.get(KEY)
+    if req and req.get("run") != view.path:
+        req = None
+    with st.expander("Re-project with UMAP", icon=":material/scatter_plot:",
+                     expanded=req is not None):
+        _body(view, selected_ids, points, color_by)
+
+
+def _body(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
     if view.run.table("embeddings").empty:
         st.info("This run has no `embeddings` table, so its answers cannot be re-projected "
                 "here. Runs written by `uqlens build` include one.", icon=":material/info:")
         return
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    c1, c2, c3, c4 = st.columns([3, 3, 1, 1])
     scope = c1.radio("Answers", SCOPES, format_func=_scope_label, key="w.map.rp.scope",
                      horizontal=True)
     questions = list(dict.fromkeys(points["question_id"]))
@@ -67,7 +75,7 @@ def show(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_
                  disabled=not ids):
         st.session_state[KEY] = {"ids": tuple(sorted(ids)), "k": int(k), "d": float(d),
                                  "run": view.path,
-                                 "what": f"question {qid}" if qid else f"{len(ids)} selected"}
+                                 "what": f"question {qid}" if qid else "the map selection"}
     req = st.session_state.get(KEY)
     if not req or req.get("run") != view.path:
         return

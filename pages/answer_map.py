@@ -39,6 +39,7 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box",
 
 ids = [p.get("customdata") for p in (event.selection.points if event else [])]
 ids = [i[0] if isinstance(i, list) else i for i in ids if i is not None]
+reproject.show(view, ids, points, color_by)
 if not ids:
     st.info("Select answers on the map (box or lasso) to list them here.",
             icon=":material/gesture:")
@@ -70,5 +71,3 @@ else:
         "open": st.column_config.LinkColumn("question view", display_text="open"),
         "uncertainty": st.column_config.NumberColumn(format="%.3f"),
     })
-
-reproject.show(view, ids, points, color_by)

@@ -88,6 +88,7 @@ def test_deep_link_opens_question(streamlit_server, page):
         ("question?q=q04", "Which HTML element runs JavaScript", "question_xss"),
         ("hallucinations", "Confident hallucinations", "hallucinations"),
         ("data", "Data", "data"),
+        ("confidence_region", "Overlap (Jaccard)", "confidence_region"),
     ],
 )
 def test_page_renders(streamlit_server, page, path, title, name):

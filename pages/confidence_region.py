@@ -1,0 +1,95 @@
+"""Confidence is a region, not the truth: the method's confident band against the correct
+answers, in 2-D, with numbers for how far apart the two sets are."""
+
+import pandas as pd
+import streamlit as st
+
+from components import pathology, region_figures, state
+from uqlens import regions
+
+view = state.current()
+st.title("Confidence region")
+st.caption(
+    f"Every answer inherits its question's `{view.method}` score. The least uncertain questions "
+    "form the **confident band**, the region a UQ gate would trust. Clustering-based methods "
+    "reward consistency, so that region holds answers the model repeats, right or wrong."
+)
+
+
+def keep(widget: str, key: str) -> None:
+    st.session_state[key] = st.session_state[widget]
+
+
+has_hidden = "hidden_state" in view.run.table("generations").columns
+c1, c2, c3 = st.columns([5, 4, 3])
+split = c1.slider("Confident band: the least uncertain share of questions", 0.05, 0.95,
+                  st.session_state.get("uq.region.split", 0.5), 0.05, format="%.2f",
+                  key="w.region.split", on_change=keep, args=("w.region.split", "uq.region.split"),
+                  help="Ties at the threshold join the band, so it can hold a larger share.")
+color_by = c2.segmented_control(
+    "Colour by", region_figures.COLOR_BY, key="w.region.color", required=True,
+    default=st.session_state.get("uq.region.color", "band"),
+    format_func=lambda c: {"band": "confidence band"}.get(c, c),
+    on_change=keep, args=("w.region.color", "uq.region.color"))
+judged_only = c3.toggle("Judged answers only", key="w.region.judged",
+                        value=st.session_state.get("uq.region.judged", False),
+                        on_change=keep, args=("w.region.judged", "uq.region.judged"),
+                        help="One answer per question (the one the judge scores) instead of all.")
+space = "auto"
+if has_hidden:
+    space = st.radio("Place answers by", ("hidden_state", "projection"), horizontal=True,
+                     key="w.region.space", format_func=lambda s: {
+                         "hidden_state": "model hidden states (PCA)",
+                         "projection": "answer-embedding projection"}[s])
+
+points, used = pathology.compute("regions", "region_points", view, view.rule, view.method,
+                                 view.judge, float(split), space, bool(judged_only))
+stats = regions.region_stats(points)
+where = ("a PCA of the model's hidden states" if used == "hidden_state" else
+         "the run's projection of the answer embeddings (the generations carry no hidden "
+         "states)")
+symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
+           "● in the confident band, ○ outside it, ▲ no score")
+st.caption(f"{len(points)} answers placed by {where}. Colour shows the {color_by}, the symbol "
+           f"the other attribute: {symbols}. Larger markers are judged answers.")
+
+
+def pct(v: float) -> str:
+    return "–" if pd.isna(v) else f"{v:.0%}"
+
+
+m = st.columns(4)
+m[0].metric("Confident answers that are wrong", pct(stats["confident_wrong_share"]),
+            help="|confident ∖ correct| / |confident|")
+m[1].metric("Correct answers outside the band", pct(stats["correct_outside_share"]),
+            help="|correct ∖ confident| / |correct|")
+m[2].metric("Overlap (Jaccard)", "–" if pd.isna(stats["jaccard"]) else f"{stats['jaccard']:.2f}",
+            help="|confident ∩ correct| / |confident ∪ correct|; 1 = the band is exactly the "
+                 "correct answers.")
+m[3].metric("Accuracy in band / outside",
+            f"{pct(stats['accuracy_inside'])} / {pct(stats['accuracy_outside'])}")
+if stats["excluded"]:
+    st.caption(f"{stats['excluded']} answer(s) without a label or a defined score are drawn but "
+               "not counted.")
+
+st.plotly_chart(region_figures.region_map(points, color_by=color_by, method=view.method),
+                key=f"region.map.{color_by}", width="stretch")
+
+left, right = st.columns(2)
+left.plotly_chart(region_figures.region_bars(stats), key="region.bars", width="stretch")
+right.dataframe(regions.contingency(points), width="stretch", key="region.table")
+
+wrong = points[(points["band"] == "confident") & (points["correctness"] == "incorrect")]
+st.subheader(f"Confident but wrong ({len(wrong)})")
+if wrong.empty:
+    st.success("No answer in the confident band is judged wrong.")
+else:
+    st.dataframe(pd.DataFrame({
+        "open": [state.url_for("question", view, q=q) for q in wrong["question_id"]],
+        "question_id": wrong["question_id"], "question": wrong["question"],
+        "answer": wrong["text"], "uncertainty": wrong["uncertainty"],
+        "judged": wrong["is_judged"],
+    }), hide_index=True, width="stretch", key="region.wrong", column_config={
+        "open": st.column_config.LinkColumn("question view", display_text="open"),
+        "uncertainty": st.column_config.NumberColumn(f"{view.method}", format="%.3f"),
+    })
