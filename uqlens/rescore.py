@@ -19,6 +19,12 @@ Pair probabilities come only from the run:
 
 Also here, shared by the pathology views: :func:`judged_labels` (is each question's judged
 answer correct under a judge) and :func:`run_scores` (one method's scores under one rule).
+
+What came with the data cannot be recomputed: a *provided* method (``<tool>:<method>``, manifest
+``method_info[id]["provided"]``; not in :data:`uqlens.methods.REGISTRY`) has only its stored
+scores, and the ``provided`` rule's clusters are the source tool's, per answer, not a function
+of the texts. :func:`split_recomputable` separates such methods; :meth:`Replay.view` reads the
+``provided`` rule's stored clusters, and re-clustering under it raises :class:`NotRecomputable`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,52 @@ from uqlens import clustering
 
 class MissingPair(LookupError):
     """An entailment pair the run's cache does not hold (and that cannot be recomputed)."""
+
+
+class NotRecomputable(ValueError):
+    """A provided method's scores or the ``provided`` rule's clusters: the run holds them, but
+    not the means to recompute them (another rule, threshold or sub-sample)."""
+
+
+PROVIDED_RULE = "provided"
+"""The clustering rule of the source tool's own clusters (``uqlens.pipeline.PROVIDED_RULE``;
+not imported from there, which pulls in the build's dependencies)."""
+
+PROVIDED_NOTE = "provided by the source tool: only its stored scores exist, nothing to recompute"
+
+
+def is_provided_rule(rule) -> bool:
+    """Whether ``rule`` (a key, a :class:`RuleSpec` or a manifest rules entry) is the
+    ``provided`` rule."""
+    if isinstance(rule, RuleSpec):
+        return rule.rule_key == PROVIDED_RULE
+    if isinstance(rule, Mapping):
+        return PROVIDED_RULE in (rule.get("rule"), rule.get("rule_key"), rule.get("key"))
+    return str(rule).partition("@")[0] == PROVIDED_RULE
+
+
+def is_provided_method(run, method: str) -> bool:
+    """A method whose scores came with the data (manifest ``provided``), or any method the
+    registry does not know: neither can be re-scored from the run."""
+    info = run.manifest.get("method_info", {}).get(method) or {}
+    if info.get("provided"):
+        return True
+    from uqlens.methods import REGISTRY
+
+    return method not in REGISTRY
+
+
+def split_recomputable(run, methods: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """``(methods the registry can re-score, {provided method: why it is left out})``."""
+    kept, skipped = [], {}
+    for m in methods:
+        if is_provided_method(run, m):
+            info = run.manifest.get("method_info", {}).get(m) or {}
+            skipped[m] = PROVIDED_NOTE if info.get("provided") else \
+                "not a uqlens method: only its stored scores exist, nothing to recompute"
+        else:
+            kept.append(m)
+    return kept, skipped
 
 
 # --------------------------------------------------------------------------- labels, scores
@@ -121,8 +173,12 @@ class RuleSpec:
 
     @classmethod
     def parse(cls, key: str, affinity_backend: str | None = None) -> RuleSpec:
-        """``"threshold:0.8@cosine"`` → rule ``threshold:0.8`` on backend ``cosine``."""
+        """``"threshold:0.8@cosine"`` → rule ``threshold:0.8`` on backend ``cosine``;
+        ``"provided"`` → the source tool's clusters (read, never re-formed)."""
         rule_key, _, backend = key.partition("@")
+        if rule_key == PROVIDED_RULE:
+            return cls(key=key, rule_key=PROVIDED_RULE, backend=None,
+                       affinity_backend=affinity_backend or "cosine")
         rule = clustering.parse_rule(rule_key)
         backend = backend or None
         if rule.needs == "entailment" and backend is None:
@@ -158,6 +214,10 @@ class Replay:
         }
         self.rules: dict[str, RuleSpec] = {}
         for r in m.get("rules", []):
+            if is_provided_rule(r):
+                self.rules[r["key"]] = RuleSpec(r["key"], PROVIDED_RULE, None,
+                                                r.get("affinity_backend") or "cosine")
+                continue
             rule_key = r.get("rule_key") or clustering.parse_rule(r["key"].partition("@")[0]).key
             aff = r.get("affinity_backend") or r.get("backend") or "cosine"
             self.rules[r["key"]] = RuleSpec(r["key"], rule_key, r.get("backend"), aff)
@@ -179,6 +239,7 @@ class Replay:
             for qid, tid, vec in zip(e["question_id"], e["text_id"], e["embedding"], strict=True):
                 self._vectors.setdefault((qid, int(tid)), np.asarray(vec, dtype=float))
         self.missing_pairs: dict[str, set[tuple[str, int, int]]] = {}
+        self._stored: dict[tuple[str, str], dict[str, int]] | None = None
 
     def resolve(self, rule: RuleSpec | str) -> RuleSpec:
         """A rule key of this run (its recorded spec) or a new key such as
@@ -248,7 +309,13 @@ class Replay:
     # ---- clustering -----------------------------------------------------------------------
     def cluster_text_ids(self, rule: RuleSpec, qid: str, text_ids: Sequence[int]) -> dict[int, int]:
         """Cluster the given unique texts of ``qid`` (in the given order) under ``rule``;
-        returns ``{text_id: cluster_id}``. Raises :class:`MissingPair`."""
+        returns ``{text_id: cluster_id}``. Raises :class:`MissingPair`, and
+        :class:`NotRecomputable` under the ``provided`` rule (its clusters are the source
+        tool's; see :meth:`stored_clusters`)."""
+        if is_provided_rule(rule):
+            raise NotRecomputable(
+                f"rule {rule.key!r} holds the source tool's own clusters; they cannot be "
+                "re-formed from the run (another rule, threshold or sub-sample of answers)")
         text_ids = [int(t) for t in dict.fromkeys(int(t) for t in text_ids)]
         utexts = [self.texts[qid][t] for t in text_ids]
         r = clustering.parse_rule(rule.rule_key)
@@ -267,6 +334,17 @@ class Replay:
             emb = np.stack(vecs)
         ids = clustering.cluster(r, utexts, pair=pair, embeddings=emb)
         return dict(zip(text_ids, (int(i) for i in ids), strict=True))
+
+    def stored_clusters(self, rule: RuleSpec | str, qid: str) -> dict[str, int]:
+        """``{sample_id: cluster_id}`` of ``qid`` as the run stored it under ``rule``."""
+        key = self.resolve(rule).key
+        if self._stored is None:
+            self._stored = {}
+            for (r, q), g in self.run.table("clusters").groupby(["rule", "question_id"],
+                                                                sort=False):
+                self._stored[(r, q)] = dict(zip(g["sample_id"], g["cluster_id"].astype(int),
+                                                strict=True))
+        return self._stored.get((key, qid), {})
 
     def matrices(self, backend: str, qid: str, text_ids: Sequence[int]):
         """entail[i, j], contradict[i, j] over the unique ``text_ids`` (ordered)."""
@@ -293,7 +371,9 @@ class Replay:
         ``samples``: the scored sample rows of this question (a sub-sample is fine), in
         order. ``cluster_of``: a ``{text_id: cluster_id}`` over the judged answer's and the
         samples' texts; when None, every unique text of the question is clustered under
-        ``rule`` in text-id order (the judged answer first), exactly as the build does.
+        ``rule`` in text-id order (the judged answer first), exactly as the build does; under
+        the ``provided`` rule the run's stored clusters of these samples are used (a sample
+        without one raises :class:`NotRecomputable`).
         ``graph=False`` leaves the entailment matrices out. A missing pair for the clusters raises
         :class:`MissingPair`; a missing pair for the graph leaves ``entail`` None (the graph
         methods then return NaN).
@@ -303,12 +383,22 @@ class Replay:
         rule = self.resolve(rule)
         g = self.greedy(qid)
         sample_tids = samples["text_id"].astype(int).tolist()
-        if cluster_of is None:
-            cluster_of = self.cluster_text_ids(rule, qid, range(len(self.texts[qid])))
-        cluster_ids = np.array([cluster_of[t] for t in sample_tids], dtype=np.int64)
+        if cluster_of is None and is_provided_rule(rule):
+            stored = self.stored_clusters(rule, qid)
+            try:
+                cluster_ids = np.array([stored[s] for s in samples["sample_id"]], dtype=np.int64)
+            except KeyError as err:
+                raise NotRecomputable(f"{qid}: sample {err} has no stored cluster under "
+                                      f"{rule.key!r}") from None
+            greedy_of = None if g is None else stored.get(g["sample_id"])
+        else:
+            if cluster_of is None:
+                cluster_of = self.cluster_text_ids(rule, qid, range(len(self.texts[qid])))
+            cluster_ids = np.array([cluster_of[t] for t in sample_tids], dtype=np.int64)
+            greedy_of = None if g is None else cluster_of.get(int(g["text_id"]))
         greedy_cluster = None
         if g is not None:
-            c = cluster_of.get(int(g["text_id"]))
+            c = greedy_of
             greedy_cluster = c if c is not None and c in set(cluster_ids.tolist()) else -1
         entail = contradict = None
         if graph and len(sample_tids):
@@ -358,11 +448,15 @@ def _opt(row, name):
 
 
 def score_view(view, methods: Iterable[str], params: Mapping[str, Mapping]) -> dict[str, float]:
-    """Every method's uncertainty for one view; a method that fails gives NaN."""
+    """Every method's uncertainty for one view; a method that fails gives NaN. A method the
+    registry does not know (a provided method) raises :class:`NotRecomputable`."""
     from uqlens import methods as registry
 
     out = {}
     for m in methods:
+        if m not in registry.REGISTRY:
+            raise NotRecomputable(f"method {m!r} is not a uqlens method (provided by the "
+                                  "source tool?); its scores cannot be recomputed")
         try:
             out[m] = float(registry.get(m).score(view, **dict(params.get(m, {}))))
         except (ValueError, FloatingPointError, np.linalg.LinAlgError, TypeError):

@@ -36,6 +36,12 @@ Other outputs: ``clusters`` (per value, the share of questions whose number of c
 the scored samples differs from the reference value's), ``ranks`` (methods ranked by AUROC at
 each value, 1 = best, for a bump chart) and ``flips`` (per value, the number of method pairs
 whose AUROC order is reversed relative to the reference value).
+
+What came with the data is not swept: a provided method (``<tool>:<method>``, see
+:func:`uqlens.rescore.split_recomputable`) has stored scores only, so every sweep leaves it out
+and lists it in ``skipped_methods`` and a note; under the ``provided`` rule (the source tool's
+clusters) the graph sweeps read its stored clusters, while the sweeps that re-cluster a
+(sub-)sample (``n_samples``, ``sample_temperature``) are not possible and say so.
 """
 
 from __future__ import annotations
@@ -49,13 +55,16 @@ import pandas as pd
 from uqlens.evaluation import auroc, bootstrap_ci
 from uqlens.rescore import (
     MissingPair,
+    NotRecomputable,
     Replay,
     RuleSpec,
+    is_provided_rule,
     judged_labels,
     method_params,
     run_scores,
     score_methods,
     score_view,
+    split_recomputable,
 )
 
 GRAPH_METHODS = ("eigv", "deg", "ecc")
@@ -81,6 +90,7 @@ class Sweep:
     flips: pd.DataFrame
     missing_pairs: int = 0
     notes: list[str] = field(default_factory=list)
+    skipped_methods: dict[str, str] = field(default_factory=dict)  # method -> why not swept
 
 
 # --------------------------------------------------------------------------- pure metrics
@@ -212,7 +222,12 @@ def share_any_change(counts: pd.DataFrame) -> float:
 
 
 def _make(name, label, values, numeric, reference, scores, counts, incorrect, n_boot, seed,
-          missing=0, notes=None) -> Sweep:
+          missing=0, notes=None, skipped_methods=None) -> Sweep:
+    skipped_methods = dict(skipped_methods or {})
+    notes = list(notes or [])
+    if skipped_methods:
+        notes.append(f"Not swept: {', '.join(skipped_methods)} "
+                     f"({'; '.join(sorted(set(skipped_methods.values())))}).")
     curve = evaluate(scores, incorrect, n_boot=n_boot, seed=seed)
     order = {v: i for i, v in enumerate(values)}
     curve = curve.sort_values("value", key=lambda s: s.map(order), kind="stable")
@@ -221,7 +236,7 @@ def _make(name, label, values, numeric, reference, scores, counts, incorrect, n_
                  reference=reference, curve=curve, summary=summarise(curve, values, numeric),
                  clusters=cluster_changes(counts, reference), ranks=rank_methods(curve),
                  flips=rank_flips(curve, reference), missing_pairs=int(missing),
-                 notes=list(notes or []))
+                 notes=notes, skipped_methods=skipped_methods)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -237,6 +252,20 @@ def _needs(run, method: str) -> set[str]:
         return set(registry.get(method).needs)
     except KeyError:
         return set()
+
+
+def _recomputable(run, methods) -> tuple[list[str], dict[str, str]]:
+    """``methods`` without the provided ones, and every provided method of the run (asked
+    for or not) with why it is not swept."""
+    kept, skipped = split_recomputable(run, methods)
+    return kept, {**split_recomputable(run, score_methods(run))[1], **skipped}
+
+
+def _reclusterable(spec: RuleSpec, what: str) -> None:
+    if is_provided_rule(spec):
+        raise NotRecomputable(f"{what} re-clusters the answers, and rule {spec.key!r} holds the "
+                              "source tool's own clusters, which cannot be re-formed; choose a "
+                              "computed rule")
 
 
 def _default_rule(run) -> str:
@@ -291,8 +320,14 @@ def rule_sweep(run, judge: str, rules: Sequence[str] | None = None,
                methods: Sequence[str] | None = None, n_boot: int = 200, seed: int = 0) -> Sweep:
     """The run's clustering rules (categorical), from its stored scores and clusters."""
     rules = list(rules or run.rules or sorted(run.table("scores")["rule"].unique()))
-    methods = list(methods) if methods is not None else [
-        m for m in score_methods(run) if "clusters" in _needs(run, m)] or score_methods(run)
+    if methods is not None:
+        methods = list(methods)
+        skipped = {}
+    else:  # a provided method's stored score is the same under every rule
+        methods, skipped = _recomputable(run, score_methods(run))
+        methods = [m for m in methods if "clusters" in _needs(run, m)] or methods
+        skipped = {m: "provided by the source tool: the same stored score under every rule"
+                   for m in skipped}
     frames = [run_scores(run, r, methods).assign(value=r) for r in rules]
     scores = pd.concat(frames, ignore_index=True)
     rp = Replay(run)
@@ -303,7 +338,7 @@ def rule_sweep(run, judge: str, rules: Sequence[str] | None = None,
     ref = run.manifest.get("default_rule") if run.manifest.get("default_rule") in rules \
         else rules[0]
     return _make("rule", "clustering rule", rules, False, ref, scores, counts,
-                 ~judged_labels(run, judge), n_boot, seed)
+                 ~judged_labels(run, judge), n_boot, seed, skipped_methods=skipped)
 
 
 def _threshold_backend(run) -> str | None:
@@ -335,8 +370,8 @@ def threshold_sweep(run, judge: str, taus: Sequence[float] = DEFAULT_TAUS,
              and "tau" in r.get("params", {})]
     values = sorted({round(float(t), 6) for t in [*taus, *built[:1]]})
     reference = round(built[0], 6) if built else values[len(values) // 2]
-    methods = list(methods) if methods is not None else [
-        m for m in score_methods(run) if "clusters" in _needs(run, m)]
+    methods, skipped = _recomputable(run, list(methods) if methods is not None else [
+        m for m in score_methods(run) if "clusters" in _needs(run, m)])
     params = _params(run, methods)
     graph = any("entailment" in _needs(run, m) for m in methods)
     rows, counts = [], []
@@ -357,7 +392,7 @@ def threshold_sweep(run, judge: str, taus: Sequence[float] = DEFAULT_TAUS,
         notes.append(f"{rp.n_missing()} pairs were not in the run's cache; the questions that "
                      "needed them are left out at those τ (no model was called).")
     return _make(name, label, values, True, reference, scores, cnt,
-                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing(), notes)
+                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing(), notes, skipped)
 
 
 def _graph_views(run, rule: str | None):
@@ -367,7 +402,7 @@ def _graph_views(run, rule: str | None):
     for qid, g in _samples_of(rp).items():
         try:
             views[qid] = rp.view(qid, spec, g, graph=True)
-        except MissingPair:
+        except (MissingPair, NotRecomputable):
             continue
     return rp, views
 
@@ -438,11 +473,12 @@ def sample_count_sweep(run, judge: str, counts: Sequence[int] | None = None, n_d
     values = sorted({int(c) for c in (counts or default_counts(k)) if 1 <= int(c) <= k})
     if not values:
         raise ValueError("the run has no sampled answers to sub-sample")
-    methods = list(methods) if methods is not None else [
-        m for m in score_methods(run) if "samples" in _needs(run, m)]
+    methods, skipped = _recomputable(run, list(methods) if methods is not None else [
+        m for m in score_methods(run) if "samples" in _needs(run, m)])
     params = _params(run, methods)
     graph = any("entailment" in _needs(run, m) for m in methods)
     spec = rp.resolve(rule or _default_rule(run))
+    _reclusterable(spec, "the sample-count sweep")
     rows, cnts = [], []
     for m in values:
         draws = 1 if m == k else n_draws
@@ -463,7 +499,7 @@ def sample_count_sweep(run, judge: str, counts: Sequence[int] | None = None, n_d
     if rp.n_missing():
         notes.append(f"{rp.n_missing()} pairs not in the cache; affected questions left out.")
     return _make("n_samples", "number of samples m", values, True, k, scores, cnt,
-                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing(), notes)
+                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing(), notes, skipped)
 
 
 def sample_temperature_sweep(run, judge: str, rule: str | None = None,
@@ -474,11 +510,12 @@ def sample_temperature_sweep(run, judge: str, rule: str | None = None,
     temps = rp.temperatures()
     if len(temps) < 2:
         raise ValueError(f"the run has samples at {len(temps)} temperature(s); needs two")
-    methods = list(methods) if methods is not None else [
-        m for m in score_methods(run) if "samples" in _needs(run, m)]
+    methods, skipped = _recomputable(run, list(methods) if methods is not None else [
+        m for m in score_methods(run) if "samples" in _needs(run, m)])
     params = _params(run, methods)
     graph = any("entailment" in _needs(run, m) for m in methods)
     spec = rp.resolve(rule or _default_rule(run))
+    _reclusterable(spec, "the sampling-temperature sweep")
     rows, cnts = [], []
     for t in temps:
         r, c = _rescore(rp, spec, methods, params, _samples_of(rp, t), graph=graph, value=t)
@@ -488,7 +525,8 @@ def sample_temperature_sweep(run, judge: str, rule: str | None = None,
     built = rp.sample_temperature
     ref = built if built in temps else temps[0]
     return _make("sample_temperature", "sampling temperature", temps, True, ref, scores, cnt,
-                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing())
+                 ~judged_labels(run, judge), n_boot, seed, rp.n_missing(),
+                 skipped_methods=skipped)
 
 
 def all_sweeps(run, judge: str, n_boot: int = 200, seed: int = 0, n_draws: int = 5,
