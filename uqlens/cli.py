@@ -210,7 +210,8 @@ def _add_build(subparsers) -> None:
         "Model outputs are cached by content, so rebuilding with another rule, threshold, "
         "method set or judge computes no pair twice.",
     )
-    p.add_argument("input", metavar="INPUT", help="generations file (JSONL, CSV, Parquet)")
+    p.add_argument("input", nargs="+", metavar="INPUT",
+                   help="generations file(s) (JSONL, CSV, Parquet); question ids must differ")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to (re)write")
     p.add_argument("--rule", action="append", metavar="KEY",
                    help="clustering rule, repeatable: exact, embedding:0.9[:average|complete], "
@@ -262,7 +263,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         manifest = build(args.input, args.out, config, cache_dir=args.cache_dir,
                          progress=not args.quiet, log=log)
     except DataError as exc:
-        print(f"{args.input}: INVALID ({_plural(len(exc.errors), 'problem')})")
+        print(f"{', '.join(args.input)}: INVALID ({_plural(len(exc.errors), 'problem')})")
         for error in exc.errors:
             print(f"  {error}")
         return EXIT_DATA

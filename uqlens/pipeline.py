@@ -23,7 +23,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -194,7 +194,8 @@ class PairStore:
             if key in self._memo:
                 out[i] = self._memo[key]
             else:
-                todo.setdefault((a, b) if not self.symmetric else tuple(sorted((a, b))), []).append(i)
+                pair_key = (a, b) if not self.symmetric else tuple(sorted((a, b)))
+                todo.setdefault(pair_key, []).append(i)
         if todo:
             wanted = list(todo)
             found = self.cache.get_pairs(self.id, question, wanted) if self.persist else {}
@@ -291,7 +292,7 @@ def _opt(row, name):
 
 
 def build(
-    input_path: str | Path,
+    input_path: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     config: BuildConfig = BuildConfig(),  # noqa: B008  (frozen, safe as a default)
     *,
@@ -299,14 +300,17 @@ def build(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Build a run from ``input_path`` into ``out_dir``; returns the manifest."""
+    """Build a run from ``input_path`` (one file, or several whose question ids differ) into
+    ``out_dir``; returns the manifest."""
     from tqdm import tqdm
 
     from uqlens import clustering, methods
-    from uqlens.io.loaders import load
+    from uqlens.io.loaders import load, load_many
     from uqlens.schema import provided_score_orientation
 
-    input_path, out_dir = Path(input_path), Path(out_dir)
+    inputs = [Path(input_path)] if isinstance(input_path, str | Path) else [
+        Path(p) for p in input_path]
+    out_dir = Path(out_dir)
     prepare_out_dir(out_dir)  # refuse a non-run folder before any work; clear dead leftovers
     stats = Stats()
     started = time.perf_counter()
@@ -316,7 +320,7 @@ def build(
     )
 
     with stats.stage("ingest", log):
-        dataset = load(input_path)
+        dataset = load(inputs[0]) if len(inputs) == 1 else load_many(inputs)
         questions = dataset.questions.reset_index(drop=True)
         gens = _order_generations(dataset.generations)
         gens, texts = _texts_table(gens)
@@ -338,12 +342,14 @@ def build(
     prefix = (lambda q: f"{q} ") if config.condition_on_question else (lambda q: "")
 
     with stats.stage("embed", log):
-        keys = [prefix(qtext[q]) + t for q, t in zip(texts["question_id"], texts["text"])]
+        keys = [prefix(qtext[q]) + t
+                for q, t in zip(texts["question_id"], texts["text"], strict=True)]
         text_vectors = np.concatenate(
             [embedder.embed(keys[i : i + 512]) for i in bar(range(0, len(keys), 512), "embed")]
         ) if keys else np.zeros((0, 384), dtype=np.float32)
         vector_of = {
-            (q, t): v for q, t, v in zip(texts["question_id"], texts["text"], text_vectors)
+            (q, t): v
+            for q, t, v in zip(texts["question_id"], texts["text"], text_vectors, strict=True)
         }
 
     stores: dict[str, PairStore] = {}
@@ -498,7 +504,8 @@ def build(
     )
     pairs = _pairs_table(stores, texts, qtext)
     embeddings = gens[["question_id", "sample_id", "text_id"]].assign(
-        embedding=[vector_of[(q, t)].tolist() for q, t in zip(gens["question_id"], gens["text"])]
+        embedding=[vector_of[(q, t)].tolist()
+                   for q, t in zip(gens["question_id"], gens["text"], strict=True)]
     ).drop(columns="text_id")
 
     manifest = {
@@ -509,7 +516,7 @@ def build(
         if "dataset" in questions else [],
         "model": sorted(questions["model"].dropna().unique().tolist())
         if "model" in questions else [],
-        "input": {"path": str(input_path), "sha256": _input_hash(input_path)},
+        "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
         "params": _jsonable(asdict(config)),
         "rules": rules,
         "methods": [m.id for m in chosen] + list(provided),
@@ -726,7 +733,8 @@ def provided_method_info(methods_: Iterable[str], orientation: dict[str, str]) -
 
 def _pairs_table(stores: dict[str, PairStore], texts: pd.DataFrame, qtext: dict) -> pd.DataFrame:
     """Every pair any backend answered during this build, as text ids."""
-    text_id = {(q, t): i for q, i, t in zip(texts["question_id"], texts["text_id"], texts["text"])}
+    text_id = {(q, t): i for q, i, t in zip(texts["question_id"], texts["text_id"], texts["text"],
+                                            strict=True)}
     question_ids: dict[str, list[str]] = {}
     for qid, q in qtext.items():
         question_ids.setdefault(q, []).append(qid)
