@@ -170,3 +170,16 @@ def test_unknown_backend_is_a_clear_error(tmp_path, cache_dir):
     with pytest.raises(pipeline.BuildError, match="no backend 'llm'"):
         build(FIXTURE, tmp_path / "x", BuildConfig(rules=("strict@llm",)), cache_dir=cache_dir,
               progress=False, log=lambda _: None)
+
+
+def test_embeddings_stored_once_per_text_and_expanded_per_sample(run):
+    assert (run.path / "text_embeddings.parquet").exists()
+    emb = run.embeddings
+    assert len(emb) == 36
+    vectors = np.stack(emb.embedding.to_numpy())
+    assert vectors.shape == (36, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-2)  # unit norm, float16
+    paris = emb.merge(run.generations, on=["question_id", "sample_id"])
+    paris = paris[(paris.question_id == "cap-fr") & (paris.text == "Paris")]
+    assert len(paris) == 5  # greedy + 4 samples share one stored vector
+    assert all(np.array_equal(v, paris.embedding.iloc[0]) for v in paris.embedding)

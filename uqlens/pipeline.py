@@ -503,10 +503,11 @@ def build(
         v for k, v in stats.counts.items() if k.startswith("pairs_computed[")
     )
     pairs = _pairs_table(stores, texts, qtext)
-    embeddings = gens[["question_id", "sample_id", "text_id"]].assign(
-        embedding=[vector_of[(q, t)].tolist()
-                   for q, t in zip(gens["question_id"], gens["text"], strict=True)]
-    ).drop(columns="text_id")
+    # One vector per unique text, in float16: a tenth of one float32 vector per sample, and
+    # plenty for re-projection and cosine re-clustering. Run.table("embeddings") expands it.
+    text_embeddings = texts[["question_id", "text_id"]].assign(
+        embedding=[np.asarray(v, dtype=np.float16) for v in text_vectors]
+    )
 
     manifest = {
         "format": FORMAT,
@@ -546,7 +547,7 @@ def build(
         "questions": questions,
         "generations": gens.drop(columns=[c for c in ("embedding", "hidden_state") if c in gens]),
         "texts": texts, "pairs": pairs, "clusters": clusters, "scores": scores,
-        "correctness": correct, "projection": projection, "embeddings": embeddings,
+        "correctness": correct, "projection": projection, "text_embeddings": text_embeddings,
     }
     write_run(out_dir, tables, manifest)
     cache.close()

@@ -13,7 +13,8 @@ Layout (format ``uqlens-run/1``)::
     scores.parquet       question_id, rule, method, params (JSON), uncertainty (NaN = undefined)
     correctness.parquet  question_id, sample_id, judge, value, label, provenance
     projection.parquet   question_id, sample_id, x, y
-    embeddings.parquet   question_id, sample_id, embedding (optional; for re-projection)
+    text_embeddings.parquet  question_id, text_id, embedding (float16, one per unique text;
+                         optional; ``Run.table("embeddings")`` gives it per sample as float32)
 
 ``rule`` is a rule key (see ``manifest["rules"]``). Every method is scored under every rule so
 that a view filters one column; methods that ignore clusters repeat their value.
@@ -59,6 +60,9 @@ class Run:
 
     def table(self, name: str) -> pd.DataFrame:
         """Load one table lazily; missing optional tables come back empty."""
+        if name == "embeddings" and name not in self._tables:
+            if (self.path / "text_embeddings.parquet").exists():
+                self._tables[name] = self._expand_text_embeddings()
         if name not in self._tables:
             file = self.path / f"{name}.parquet"
             if not file.exists():
@@ -68,6 +72,16 @@ class Run:
                 raise RunError(f"{self.path}: missing table {file.name}")
             self._tables[name] = pd.read_parquet(file)
         return self._tables[name]
+
+    def _expand_text_embeddings(self) -> pd.DataFrame:
+        """The per-sample ``embeddings`` table from the stored one-per-text vectors."""
+        import numpy as np
+
+        per_text = pd.read_parquet(self.path / "text_embeddings.parquet")
+        per_text["embedding"] = [np.asarray(v, dtype=np.float32) for v in per_text["embedding"]]
+        samples = self.table("generations")[["question_id", "sample_id", "text_id"]]
+        return samples.merge(per_text, on=["question_id", "text_id"], how="inner").drop(
+            columns="text_id")
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name in TABLES or name in OPTIONAL_TABLES:
