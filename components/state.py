@@ -26,6 +26,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "tiny_run"
 RUN, RULE, METHOD, JUDGE = "uq.run", "uq.rule", "uq.method", "uq.judge"
 QUESTION, CLUSTER, EXTRA, INIT = "uq.q", "uq.cluster", "uq.extra_runs", "uq.init"
 NOTES = "uq.notes"
+FIXTURE_NOTE = "This is the tiny synthetic **test fixture**, not real model output."
 URL_KEYS = ("run", "rule", "method", "judge")
 
 
@@ -85,7 +86,7 @@ def default_run() -> tuple[str, str | None]:
     if asked and is_run(resolve(asked)):
         note = None
         if resolve(asked).resolve() == FIXTURE.resolve():
-            note = "This is the tiny synthetic **test fixture**, not real model output."
+            note = FIXTURE_NOTE
         return display_path(resolve(asked)), note
     found = find_runs(DATA)
     prefix = f"Run `{asked}` was not found; " if asked else ""
@@ -120,9 +121,9 @@ def known_runs() -> list[str]:
     for extra in st.session_state.get(EXTRA, []):
         if extra not in runs:
             runs.append(extra)
-    current = st.session_state.get(RUN)
-    if current and current not in runs:
-        runs.append(current)
+    for extra in (st.session_state.get("uq.default_run"), st.session_state.get(RUN)):
+        if extra and extra not in runs:  # the run the app started with stays selectable
+            runs.append(extra)
     return runs
 
 
@@ -139,12 +140,12 @@ def init_from_url() -> None:
     if st.session_state.get(INIT):
         return
     st.session_state[INIT] = True
-    notes: list[tuple[str, str]] = []
+    notes: list[tuple[str, str, str]] = []  # (kind, text, the run it is about)
     qp = st.query_params
     run_path, note = default_run()
     st.session_state["uq.default_run"] = run_path
     if note:
-        notes.append(("info", note))
+        notes.append(("info", note, run_path))
     asked = qp.get("run")
     if asked:
         if is_run(resolve(asked)):
@@ -207,10 +208,9 @@ def _open_typed() -> None:
 def sidebar() -> View | None:
     """Render the run picker and the rule/method/judge choices; return the current view."""
     init_from_url()
-    for kind, text in st.session_state.get(NOTES, []):
-        getattr(st, kind)(text)
     runs = known_runs()
     run_path = _choice("Run", RUN, runs, st.session_state.get("uq.default_run"), "run")
+    show_notes(run_path)
     st.sidebar.text_input("Open a run folder", key="w.typed_run", on_change=_open_typed,
                           placeholder="path/to/run", help="A folder written by `uqlens build`.")
     if st.session_state.get("uq.typed_error"):
@@ -233,7 +233,7 @@ def sidebar() -> View | None:
     method = _choice("UQ method", METHOD, methods, m.get("default_method"), "method")
     judges = run.judges or sorted(run.table("correctness")["judge"].unique())
     judge = _choice("Correctness judge", JUDGE, judges, m.get("default_judge"), "judge")
-    if m.get("fixture") and resolve(run_path).resolve() == FIXTURE.resolve():
+    if m.get("fixture") and is_fixture(run_path):
         st.sidebar.caption("Showing the synthetic test fixture.")
     if rule is None or method is None or judge is None:
         st.error("This run has no rules, methods or judges to show.")
@@ -241,11 +241,28 @@ def sidebar() -> View | None:
     return View(run=run, rule=rule, method=method, judge=judge)
 
 
+def is_fixture(run_path: str | Path | None) -> bool:
+    return run_path is not None and resolve(run_path).resolve() == FIXTURE.resolve()
+
+
+def show_notes(run_path: str | None) -> None:
+    """The notes about how the first run was chosen, only while the run they describe is
+    current; the fixture warning whenever the fixture run is current."""
+    shown = False
+    for kind, text, about in st.session_state.get(NOTES, []):
+        if about == run_path:
+            getattr(st, kind)(text)
+            shown = shown or "test fixture" in text
+    if is_fixture(run_path) and not shown:
+        st.info(FIXTURE_NOTE)
+
+
 def finish_bootstrap() -> None:
-    """After :func:`current`'s bootstrap, go to the page the visitor asked for."""
-    target = st.session_state.pop("uq.boot_page", None)
-    if target:
-        st.switch_page(target, query_params=dict(st.query_params))
+    """Nothing left to do: :func:`current` does app.py's work itself when needed.
+
+    Kept so that entry scripts written against the older bootstrap keep working.
+    """
+    st.session_state.pop("uq.boot_page", None)
 
 
 def sync_url(view: View | None, **extra: str | None) -> None:
@@ -284,23 +301,38 @@ def compute(fn: str, view: View, *args):
     return _compute(fn, str(p), (p / "manifest.json").stat().st_mtime, tuple(args))
 
 
+def _run_by_entry_script() -> bool:
+    """Whether the calling page was started by the entry script's ``page.run()`` (its frame is
+    on the stack), rather than directly by Streamlit's legacy ``pages/`` folder mode."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:  # bare mode: nothing to bootstrap
+        return True
+    main = os.path.realpath(ctx.main_script_path)
+    frame = sys._getframe(1)
+    while frame is not None:
+        if os.path.realpath(frame.f_code.co_filename) == main:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def current() -> View:
     """The view app.py resolved for this run of the script (stops the page if none)."""
+    if not _run_by_entry_script():
+        # Until some script calls st.navigation, Streamlit treats pages/ as a legacy (v1)
+        # pages folder and runs the page named by the URL *without* app.py: the first
+        # request after a server start that lands on a sub-page (and every AppTest run).
+        # Do app.py's work here. Its pages' url paths equal their file names, so their page
+        # hashes equal the legacy ones: the asked url path resolves to this very page (no
+        # "Page not found"), and the server switches to app.py's navigation for good. The
+        # sidebar resolves a fresh view, so a stale ``uq.view`` from an earlier run is never
+        # used, and no rerun is needed (a button click in this run is not lost).
+        from components import nav
+
+        nav.start()
     view = st.session_state.get("uq.view")
-    if view is None and not st.session_state.get("uq.bootstrapped"):
-        # Streamlit's legacy pages/ mode ran this page without app.py (the first session after
-        # a server start that lands on a sub-page). Calling st.navigation switches the server
-        # to app.py's navigation for good; the rerun then goes through app.py.
-        st.session_state["uq.bootstrapped"] = True
-        caller = Path(sys._getframe(1).f_code.co_filename)
-        if caller.parent.name == "pages":
-            st.session_state["uq.boot_page"] = f"pages/{caller.name}"
-        st.navigation([st.Page(_blank, title="uqlens", url_path="starting")], position="hidden")
-        st.rerun()
     if view is None:
         st.stop()
     return view
-
-
-def _blank() -> None:
-    """Placeholder page used only by :func:`current`'s bootstrap."""

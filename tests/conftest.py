@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -36,19 +37,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tiny_run_path):
-    """``streamlit run app.py -- --run tests/fixtures/tiny_run`` on a free port; yields its URL."""
+@contextlib.contextmanager
+def serve(run: Path, log_name: str = "streamlit-test-server.log", env: dict | None = None):
+    """Start ``streamlit run app.py -- --run RUN`` on a free port; yield its URL.
+
+    The health check does not run the app script, so the first page the caller opens is
+    the first script run of this server process.
+    """
     port = _free_port()
-    log = ROOT / "artifacts" / "streamlit-test-server.log"
+    log = ROOT / "artifacts" / log_name
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+           **(env or {})}
+    run_arg = str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run)
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
-        "--", "--run", str(tiny_run_path.relative_to(ROOT)),
+        "--", "--run", run_arg,
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -75,3 +82,18 @@ def streamlit_server(tiny_run_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tiny_run_path):
+    """``streamlit run app.py -- --run tests/fixtures/tiny_run`` on a free port; yields its URL."""
+    with serve(tiny_run_path) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_streamlit_server(tiny_run_path):
+    """Like :func:`streamlit_server`, but a new server process for this test only (its first
+    request is the first script run since the server started)."""
+    with serve(tiny_run_path, "streamlit-fresh-server.log") as url:
+        yield url

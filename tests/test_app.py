@@ -143,3 +143,34 @@ def test_data_page_search_and_filters():
     at.text_input(key="w.data.search").input("").run()
     at.multiselect(key="w.data.dataset").select("math").run()
     assert at.dataframe[0].value["question_id"].tolist() == ["q07", "q08"]
+
+
+def _copy_of_fixture(tmp_path: Path, name: str) -> Path:
+    import shutil
+
+    copy = tmp_path / "other_run"
+    shutil.copytree(Path(APP).parent / FIXTURE, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.update(name=name, fixture=False)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def _fixture_notes(at: AppTest) -> list[str]:
+    return [i.value for i in at.info if "test fixture" in i.value]
+
+
+def test_fixture_note_only_while_the_fixture_run_is_current(tmp_path):
+    other = _copy_of_fixture(tmp_path, "another run")
+    at = make_app()
+    assert len(_fixture_notes(at)) == 1
+    at.session_state["uq.extra_runs"] = [str(other)]
+    at.run()
+    at.sidebar.selectbox(key="w.uq.run").set_value(str(other)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["uq.run"] == str(other)
+    assert _fixture_notes(at) == []
+    at.switch_page("pages/question.py").run()  # and on other pages, after a rerun
+    assert _fixture_notes(at) == []
+    at.sidebar.selectbox(key="w.uq.run").set_value(FIXTURE).run()
+    assert len(_fixture_notes(at)) == 1

@@ -6,6 +6,7 @@ Screenshots land in ``artifacts/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -78,6 +79,75 @@ def test_deep_link_opens_question(streamlit_server, page):
     assert "num_sets" in main  # the current method's metric
     assert "q=q03" in page.url and "method=num_sets" in page.url
     shoot(page, "question_deep_link")
+
+
+def no_page_not_found(page) -> None:
+    """No Streamlit modal (its "Page not found" dialog) over the page."""
+    page.wait_for_timeout(500)
+    assert page.locator('[role="dialog"]').count() == 0
+    assert "Page not found" not in page.inner_text("body")
+
+
+def question_heading(page) -> str:
+    return page.locator('[data-testid="stMain"] h3').first.inner_text().strip()
+
+
+def sidebar_choice(page, label: str) -> str:
+    """The value shown by the sidebar selectbox labelled ``label``."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    return sidebar.get_by_role("combobox", name=label, exact=True).input_value()
+
+
+DEEP_LINKS = [
+    # (path + query, text to wait for, question heading or None, method)
+    ("question?q=q03&method=num_sets", "Who wrote Pride and Prejudice?",
+     "Who wrote Pride and Prejudice?", "num_sets"),
+    ("question?q=q06&method=lexical_similarity&rule=exact", "What is the chemical symbol",
+     "What is the chemical symbol of gold?", "lexical_similarity"),
+    ("answer_map?method=num_sets", "Select answers on the map", None, "num_sets"),
+    ("data?method=lexical_similarity", "Search questions and answers", None,
+     "lexical_similarity"),
+]
+
+
+def check_deep_link(page, url: str, wait_for: str, heading: str | None, method: str,
+                    shot: str | None = None) -> None:
+    page.goto(url)
+    settle(page, wait_for)
+    no_page_not_found(page)
+    no_exception(page)
+    if heading is not None:
+        assert question_heading(page) == heading
+    assert sidebar_choice(page, "UQ method") == method
+    assert f"method={method}" in page.url
+    assert page.url.split("?")[0].endswith("/" + url.split("/")[-1].split("?")[0])
+    if shot:
+        shoot(page, shot)
+    assert page.dialogs == []
+
+
+@pytest.mark.parametrize(("link", "wait_for", "heading", "method"), DEEP_LINKS,
+                         ids=[d[0].split("?")[0] + "-" + d[3] for d in DEEP_LINKS])
+def test_deep_link_first_request_on_fresh_server(fresh_streamlit_server, browser, link,
+                                                 wait_for, heading, method):
+    """A shared link opened as the very first request after ``streamlit run`` (Streamlit
+    still treats ``pages/`` as a v1 pages folder then), and again as a later request."""
+    for attempt in ("first", "later"):
+        context = browser.new_context(viewport={"width": 1400, "height": 1800})
+        pg = context.new_page()
+        pg.dialogs = []
+        pg.on("dialog", lambda d, pg=pg: (pg.dialogs.append(d.message), d.dismiss()))
+        try:
+            name = f"deep_link_{attempt}_{link.split('?')[0]}" if "q06" not in link else None
+            check_deep_link(pg, f"{fresh_streamlit_server}/{link}", wait_for, heading,
+                            method, shot=name)
+        finally:
+            context.close()
+
+
+@pytest.mark.parametrize(("link", "wait_for", "heading", "method"), DEEP_LINKS[:2])
+def test_deep_link_later_request(streamlit_server, page, link, wait_for, heading, method):
+    check_deep_link(page, f"{streamlit_server}/{link}", wait_for, heading, method)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +245,143 @@ def test_xss_payload_does_not_execute(streamlit_server, page):
     assert "<script>alert(1)</script>" in hover or "<img src=x onerror=alert(2)>" in hover
     assert page.locator(".hoverlayer img").count() == 0
     assert page.locator(".hoverlayer script").count() == 0
+    assert page.dialogs == []
+    # the Data page tables: the payloads are cells of plain text
     page.goto(f"{streamlit_server}/data")
     settle(page, "Search questions and answers")
-    page.wait_for_timeout(500)
+    search = page.get_by_label("Search questions and answers")
+    search.fill("alert")
+    search.press("Enter")
+    settle(page, "Answers (")
+    assert _grid_cells(page, "alert") == ["<script>alert(1)</script>"]  # q04's judged answer
+    page.get_by_role("tab", name="Answers").click()
+    page.wait_for_timeout(1000)
+    cells = _grid_cells(page, "alert")
+    assert "<script>alert(1)</script>" in cells and "<img src=x onerror=alert(2)>" in cells
+    markup = '[data-testid="stDataFrame"] img, [data-testid="stMain"] script'
+    assert page.locator(markup).count() == 0
+    shoot(page, "data_xss")
+    # the Confident-hallucinations tables, at a dominance threshold that includes q04
+    page.goto(f"{streamlit_server}/hallucinations")
+    settle(page, "Confident hallucinations")
+    no_exception(page)
+    thumb = page.get_by_role("slider").first  # dominance 0.70 -> 0.60 takes in q04
+    thumb.focus()
+    thumb.press("ArrowLeft")
+    thumb.press("ArrowLeft")
+    settle(page, "0.60")
+    page.wait_for_timeout(1000)
+    no_exception(page)
+    assert "<script>alert(1)</script>" in _grid_cells(page, "alert")
+    assert page.locator('[data-testid="stMain"] img[src="x"]').count() == 0
+    shoot(page, "hallucinations_xss")
     assert page.dialogs == []
+
+
+def _grid_cells(page, needle: str) -> list[str]:
+    """Text of the data-grid cells containing ``needle`` (st.dataframe draws on a canvas and
+    mirrors the visible cells in an accessible table; a cell holding markup would have child
+    elements instead of the literal text)."""
+    return page.evaluate(
+        """(needle) => Array.from(
+            document.querySelectorAll('[data-testid="stDataFrame"] td[role="gridcell"]'))
+            .filter(td => td.textContent.includes(needle) && td.children.length === 0)
+            .map(td => td.textContent)""",
+        needle,
+    )
+
+
+def _tree_hash(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _copy_run(tmp_path: Path, source: Path) -> Path:
+    """A copy of the fixture run under another name, with recognisable question texts."""
+    import json
+
+    import pandas as pd
+
+    copy = tmp_path / "copy_run"
+    shutil.copytree(source, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.update(name="concurrent copy run", fixture=False)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    questions = pd.read_parquet(copy / "questions.parquet")
+    questions["question"] = "Copy: " + questions["question"]
+    questions.to_parquet(copy / "questions.parquet")
+    return copy
+
+
+def test_concurrent_sessions_keep_their_own_run_question_and_method(
+        streamlit_server, browser, tiny_run_path, tmp_path):
+    """Three browser contexts on one server, each on its own run / question / method."""
+    from urllib.parse import quote
+
+    copy = _copy_run(tmp_path, tiny_run_path)
+    before = {"fixture": _tree_hash(tiny_run_path), "copy": _tree_hash(copy)}
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1800}) for _ in range(3)]
+    pages = []
+    for ctx in contexts:
+        pg = ctx.new_page()
+        pg.dialogs = []
+        pg.on("dialog", lambda d, pg=pg: (pg.dialogs.append(d.message), d.dismiss()))
+        pages.append(pg)
+    a, b, c = pages
+    run_b = str(copy.resolve())
+    try:
+        # open all three before any has settled, so their script runs overlap
+        a.goto(f"{streamlit_server}/question?q=q03&method=num_sets")
+        b.goto(f"{streamlit_server}/question?run={quote(run_b)}&q=q05&method=lexical_similarity"
+               "&rule=exact")
+        c.goto(f"{streamlit_server}/?run={quote(run_b)}&judge=contains")
+        settle(a, "Who wrote Pride and Prejudice?")
+        settle(b, "Copy: In which year was the Treaty of Kiel signed?")
+        settle(c, "concurrent copy run")
+        # interleaved actions
+        a.get_by_role("button", name="Next").click()
+        b.get_by_role("button", name="Previous").click()
+        c.locator('[data-testid="stSidebarNav"]').get_by_text("Question", exact=True).click()
+        settle(a, "Which HTML element runs JavaScript in a page?")
+        settle(b, "Copy: Which HTML element runs JavaScript in a page?")
+        settle(c, "Copy: What is the capital of Australia?")
+        sidebar = '[data-testid="stSidebar"]'
+        a.locator(sidebar).get_by_role("combobox", name="UQ method", exact=True).click()
+        a.get_by_role("option", name="semantic_entropy", exact=True).click()
+        settle(a, "Which HTML element")
+        b.reload()
+        settle(b, "Copy: Which HTML element runs JavaScript in a page?")
+
+        for pg in pages:
+            no_page_not_found(pg)
+            no_exception(pg)
+            assert pg.dialogs == []
+        # A: the fixture run, q04, semantic_entropy (changed in A only)
+        assert question_heading(a) == "Which HTML element runs JavaScript in a page?"
+        assert sidebar_choice(a, "Run") == "tests/fixtures/tiny_run"
+        assert sidebar_choice(a, "UQ method") == "semantic_entropy"
+        assert "q=q04" in a.url and "method=semantic_entropy" in a.url and "run=" not in a.url
+        # B: the copy, q04 (Previous from q05), lexical_similarity under rule exact
+        assert question_heading(b) == "Copy: Which HTML element runs JavaScript in a page?"
+        assert sidebar_choice(b, "Run") == run_b
+        assert sidebar_choice(b, "UQ method") == "lexical_similarity"
+        assert sidebar_choice(b, "Clustering rule") == "exact"
+        assert "lexical_similarity" in b.locator('[data-testid="stMain"]').inner_text()
+        assert "q=q04" in b.url and "method=lexical_similarity" in b.url
+        # C: the copy, its first question, default method, judge contains
+        assert question_heading(c) == "Copy: What is the capital of Australia?"
+        assert sidebar_choice(c, "Run") == run_b
+        assert sidebar_choice(c, "UQ method") == "semantic_entropy"
+        assert sidebar_choice(c, "Correctness judge") == "contains"
+        assert re.search(r"judge\s+contains", c.locator('[data-testid="stMain"]').inner_text())
+        for pg, name in zip(pages, ("concurrent_a", "concurrent_b", "concurrent_c"),
+                            strict=True):
+            shoot(pg, name)
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    # the app treats runs as read-only
+    assert _tree_hash(tiny_run_path) == before["fixture"]
+    assert _tree_hash(copy) == before["copy"]

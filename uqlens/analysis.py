@@ -410,12 +410,9 @@ def correct_but_outvoted(run, rule: str, judge: str) -> pd.DataFrame:
 
 def run_methods(run, rule: str | None = None) -> list[str]:
     """Methods with scores (manifest order first, then any others found)."""
-    s = run.table("scores")
-    if rule is not None:
-        s = s[s["rule"] == rule]
-    found = list(dict.fromkeys(s["method"]))
-    listed = [m for m in run.manifest.get("methods", []) if m in found]
-    return listed + [m for m in found if m not in listed]
+    from uqlens.rescore import score_methods
+
+    return score_methods(run, rule)
 
 
 # --------------------------------------------------------------------------- summaries
