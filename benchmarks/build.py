@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_INPUT = ROOT / "data" / "demo-source" / "generations.jsonl"
+DEMO_INPUTS = sorted((ROOT / "data" / "demo-source").glob("generations-*.jsonl"))
 
 WORDS = ("Paris London Rome Berlin Madrid Vienna Prague Lisbon Dublin Oslo Athens Warsaw "
          "Helsinki Bern Brussels Amsterdam Budapest Sofia Zagreb Riga").split()
@@ -64,18 +64,19 @@ print(json.dumps({"manifest": manifest, "wall": time.perf_counter() - t,
 """
 
 
-def run_build(input_path: Path, out: Path, cache: Path, config: dict) -> dict:
-    payload = json.dumps({"input": str(input_path), "out": str(out), "cache": str(cache),
+def run_build(inputs: list[Path], out: Path, cache: Path, config: dict) -> dict:
+    payload = json.dumps({"input": [str(p) for p in inputs], "out": str(out), "cache": str(cache),
                           "config": config})
     done = subprocess.run([sys.executable, "-c", RUNNER, payload], capture_output=True,
                           text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def naive_pairs(input_path: Path) -> int:
+def naive_pairs(inputs: list[Path]) -> int:
     """Ordered pairs of all samples per question: what an all-pairs NLI pass would cost."""
     total = 0
-    for line in input_path.read_text(encoding="utf-8").splitlines():
+    lines = [line for p in inputs for line in p.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
         n = len(json.loads(line).get("samples", [])) + 1
         total += n * (n - 1)
     return total
@@ -93,18 +94,24 @@ def report(label: str, result: dict, naive: int) -> None:
     print(f"pairs: {computed}   naive all-pairs (ordered, per question): {naive:,}")
 
 
-def bench(label: str, input_path: Path, projection: str) -> None:
-    naive = naive_pairs(input_path)
+def bench(label: str, inputs: list[Path], projection: str, keep: Path | None = None) -> None:
+    naive = naive_pairs(inputs)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        first = run_build(input_path, tmp / "run", tmp / "cache", {"projection": projection})
+        first = run_build(inputs, tmp / "run", tmp / "cache", {"projection": projection})
         report(f"{label}: cold build", first, naive)
         again = run_build(
-            input_path, tmp / "run2", tmp / "cache",
+            inputs, tmp / "run2", tmp / "cache",
             {"projection": projection,
              "rules": ["exact", "embedding:0.85:average", "threshold:0.85@cosine"]},
         )
         report(f"{label}: rebuild after a threshold change (warm cache)", again, naive)
+        if keep is not None:  # e.g. for benchmarks/pages.py
+            import shutil
+
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(tmp / "run", keep)
+            print(f"kept the cold-build run at {keep}")
 
 
 def main() -> None:
@@ -113,14 +120,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--projection", choices=("umap", "pca"), default="umap")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy the synthetic run here (for benchmarks/pages.py)")
     args = parser.parse_args()
     start = time.perf_counter()
-    if not args.skip_demo and DEMO_INPUT.exists():
-        bench("demo input", DEMO_INPUT, args.projection)
+    if not args.skip_demo and DEMO_INPUTS:
+        bench("demo input", DEMO_INPUTS, args.projection)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.jsonl"
         synthetic(path, args.questions, args.samples)
-        bench(f"synthetic {args.questions:,} × {args.samples}", path, args.projection)
+        bench(f"synthetic {args.questions:,} × {args.samples}", [path], args.projection,
+              keep=args.keep)
     print(f"\ntotal benchmark time {time.perf_counter() - start:.0f} s")
 
 

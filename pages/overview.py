@@ -4,13 +4,16 @@ confident hallucinations a gate built on each method would let through."""
 import streamlit as st
 
 from components import state
+from components.tables import md_escape
 from uqlens import analysis
 
 view = state.current()
 st.title("Overview")
 summary = analysis.run_summary(view.run, view.judge)
-st.caption(f"Run **{summary['name']}** · dataset **{summary['dataset'] or '–'}** · model "
-           f"**{summary['model'] or '–'}** · rule `{view.rule}` · judge `{view.judge}`")
+# Names come from the data: escaped, never rendered as Markdown.
+st.caption(f"Run **{md_escape(summary['name'])}** · dataset "
+           f"**{md_escape(summary['dataset'] or '–')}** · model "
+           f"**{md_escape(summary['model'] or '–')}** · rule `{view.rule}` · judge `{view.judge}`")
 
 st.info(
     "**These scores measure consistency, not correctness.** Every method here samples several "

@@ -64,10 +64,11 @@ def parse_point_ids(ids: Iterable[Any]) -> list[tuple[str, str]]:
 
 
 def rule_backend(manifest: dict, rule: str) -> str | None:
-    """The entailment/similarity backend a rule was built on (None when it has none)."""
+    """The backend whose pairs feed the rule's graph methods (its ``affinity_backend``; an
+    ``exact`` or ``embedding`` rule has cosine there), else the rule's own backend."""
     for entry in manifest.get("rules", []):
         if entry.get("key") == rule:
-            return entry.get("backend")
+            return entry.get("affinity_backend") or entry.get("backend")
     return None
 
 
@@ -418,6 +419,13 @@ def run_methods(run, rule: str | None = None) -> list[str]:
 # --------------------------------------------------------------------------- summaries
 
 
+def _names(value) -> str:
+    """A manifest's dataset/model entry (a name or a list of names) as one line."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value or "")
+
+
 def run_summary(run, judge: str) -> dict:
     """Headline numbers: dataset, model, questions, samples, judged-answer accuracy."""
     m = run.manifest
@@ -427,8 +435,8 @@ def run_summary(run, judge: str) -> dict:
     n_greedy = int(gen["is_greedy"].astype(bool).sum()) if "is_greedy" in gen else 0
     return {
         "name": m.get("name") or str(getattr(run, "path", "")),
-        "dataset": m.get("dataset", ""),
-        "model": m.get("model", ""),
+        "dataset": _names(m.get("dataset")),
+        "model": _names(m.get("model")),
         "questions": int(len(run.table("questions"))),
         "samples": int(len(gen) - n_greedy),
         "judged_answers": int(len(judged)),

@@ -151,7 +151,7 @@ class OpenAICompatibleGenerator:
             {"prompt": p_true_prompt(question, answer), "max_tokens": 1, "temperature": 0,
              "logprobs": 5}
         )
-        top = ((body["choices"][0].get("logprobs") or {}).get("top_logprobs") or [{}])[0]
+        top = (((body["choices"][0].get("logprobs") or {}).get("top_logprobs") or [{}])[0]) or {}
         a, b = top.get("A"), top.get("B")
         if a is None or b is None:
             return None
@@ -197,6 +197,7 @@ def generate_question(generator: Generator, question: dict, config: GenerationCo
     )
     greedy, sampled = completions[0], completions[1:]
     record = dict(question)
+    record.setdefault("model", generator.model_name)
     record["greedy"] = _sample_record("greedy", 0.0, 0, greedy)
     if config.p_true:
         record["greedy"]["p_true"] = generator.p_true(question["question"], greedy.text)

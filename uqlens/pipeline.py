@@ -63,6 +63,7 @@ class BuildConfig:
     projection: str = "umap"
     n_neighbors: int = 15
     min_dist: float = 0.1
+    projection_text: str = "answer"  # or "question+answer": what the 2-D map embeds
     seed: int = 0
     graph_pairs: bool = True
     # Backend alias whose pairs feed the graph methods (EigV, Deg, Ecc, KLE) under every rule;
@@ -166,8 +167,9 @@ class PairStore:
         self.id = f"{spec}:q{int(condition)}"
         if spec.startswith("llm:"):
             from uqlens.llm import quick_fingerprint
+            from uqlens.similarity import llm_judge_id
 
-            self.id = f"llm-judge:{quick_fingerprint(spec[4:])}"
+            self.id = llm_judge_id(quick_fingerprint(spec[4:]))
         self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
 
     @property
@@ -488,7 +490,11 @@ def build(
     with stats.stage("project", log):
         from uqlens.projection import project
 
-        coords = project(text_vectors, method=config.projection, n_neighbors=config.n_neighbors,
+        # The map places answers by their own meaning, so that "Spanish" sits near "Spanish"
+        # across questions; question-conditioned vectors would give one island per question.
+        vectors = text_vectors if config.projection_text == "question+answer" else (
+            embedder.embed(texts["text"].tolist()) if len(texts) else text_vectors)
+        coords = project(vectors, method=config.projection, n_neighbors=config.n_neighbors,
                          min_dist=config.min_dist, seed=config.seed)
         xy = texts[["question_id", "text_id"]].assign(x=coords[:, 0], y=coords[:, 1])
         projection = gens[["question_id", "sample_id", "text_id"]].merge(
@@ -533,7 +539,8 @@ def build(
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
         "entailment_backends": {a: s.id for a, s in stores.items()},
         "embedder": embedder.id,
-        "projection": {"method": config.projection, "n_neighbors": config.n_neighbors,
+        "projection": {"method": config.projection, "text": config.projection_text,
+                       "n_neighbors": config.n_neighbors,
                        "min_dist": config.min_dist, "seed": config.seed},
         "counts": stats.counts,
         "timings": stats.timings,

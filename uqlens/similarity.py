@@ -140,6 +140,14 @@ class HFNLIEntailment:
         return np.concatenate(out) if out else np.zeros((0, 3))
 
 
+def llm_judge_id(model_fingerprint: str) -> str:
+    """Cache identity of an LLM judge: the model file and the prompt it is asked."""
+    import hashlib
+
+    prompt = hashlib.sha256(SAME_MEANING_PROMPT.encode()).hexdigest()[:8]
+    return f"llm-judge:{model_fingerprint}:prompt-{prompt}"
+
+
 class LLMJudgeEntailment:
     """Ask a local GGUF model whether two answers to a question mean the same thing.
 
@@ -154,7 +162,7 @@ class LLMJudgeEntailment:
         from uqlens.llm import LocalLLM
 
         self.llm = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
-        self.id = f"llm-judge:{self.llm.fingerprint}"
+        self.id = llm_judge_id(self.llm.fingerprint)
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         out = np.zeros((len(pairs), 3))
@@ -164,13 +172,16 @@ class LLMJudgeEntailment:
         return out
 
 
+SAME_MEANING_PROMPT = (
+    "Do the two answers below give the same answer to the question? Reply Yes or No.\n"
+    "Question: {question}\n"
+    "Answer 1: {a}\n"
+    "Answer 2: {b}\n"
+    "Reply:"
+)
+
+
 def _same_meaning_prompt(question: str, a: str, b: str) -> str:
-    # The question and first answer come first so consecutive pairs share a cached prefix.
-    return (
-        "You compare two answers to a question.\n"
-        f"Question: {question}\n"
-        f"Answer 1: {a}\n"
-        f"Answer 2: {b}\n"
-        "Do Answer 1 and Answer 2 give the same answer to the question? Reply Yes or No.\n"
-        "Reply:"
-    )
+    # Everything fixed comes first, so consecutive pairs of one question share a cached
+    # prefix and only the two answers are decoded anew.
+    return SAME_MEANING_PROMPT.format(question=question, a=a, b=b)

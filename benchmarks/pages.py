@@ -1,0 +1,54 @@
+"""Benchmark the dashboard: server time to first render of every page on a run.
+
+    python benchmarks/pages.py data/demo
+    python benchmarks/pages.py /tmp/synthetic-run        # e.g. kept by benchmarks/build.py --keep
+
+Each page is rendered twice in one AppTest session (Streamlit's script runner, no browser):
+"first" includes loading the run and filling the app's caches, "again" is a rerun with warm
+caches, which is what a user waits for when changing a widget. Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a built run folder")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    from streamlit.testing.v1 import AppTest
+
+    from components import nav
+    from uqlens.run import load_run
+
+    run = load_run(args.run)
+    answers = len(run.table("generations"))
+    print(f"run {args.run}: {len(run.table('questions')):,} questions, {answers:,} answers")
+    sys.argv = ["app.py", "--run", str(Path(args.run).resolve())]
+    for script, title, _icon in nav.SPECS:
+        at = AppTest.from_file("app.py", default_timeout=args.timeout)
+        start = time.perf_counter()
+        at.run()
+        at.switch_page(script)
+        at.run()
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        at.run()
+        again = time.perf_counter() - start
+        errors = len(at.exception)
+        print(f"{title:28s} first {first:7.2f} s   again {again:6.2f} s"
+              + (f"   EXCEPTIONS: {errors}" if errors else ""))
+
+
+if __name__ == "__main__":
+    main()

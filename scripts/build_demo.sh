@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Rebuild the embedded demo runs from the committed generations (data/demo-source/).
+# The answers themselves came from `uqlens generate` (see data/demo-source/README.md).
+#   scripts/build_demo.sh                 # data/demo (cosine and exact rules; no LLM needed)
+#   MODEL=path/to/qwen.gguf scripts/build_demo.sh llm   # data/demo-llm-judge too
+set -euo pipefail
+cd "$(dirname "$0")/.."
+UQ=${UQ:-.venv/bin/uqlens}
+SRC=data/demo-source
+
+"$UQ" build "$SRC/generations-qa_wikidata.jsonl" "$SRC/generations-truthful_qa.jsonl" \
+    --out data/demo --name "BIG-bench qa_wikidata + TruthfulQA × Qwen2.5-Coder-1.5B" \
+    --rule exact --rule embedding:0.9:average --rule threshold:0.9@cosine \
+    --sample-temperature 0.7
+
+if [ "${1:-}" = "llm" ]; then
+    : "${MODEL:?set MODEL to the reassembled Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF}"
+    "$UQ" build "$SRC/generations-qa_wikidata.jsonl" \
+        --out data/demo-llm-judge --name "qa_wikidata × Qwen2.5-Coder-1.5B, LLM-judge entailment" \
+        --entailment cosine --entailment "llm:$MODEL" \
+        --rule strict@llm --rule threshold:0.75@llm --rule exact --rule embedding:0.9:average \
+        --sample-temperature 0.7
+fi
