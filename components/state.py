@@ -122,8 +122,11 @@ def known_runs() -> list[str]:
         if extra not in runs:
             runs.append(extra)
     for extra in (st.session_state.get("uq.default_run"), st.session_state.get(RUN)):
-        if extra and extra not in runs:  # the run the app started with stays selectable
+        if extra and extra not in runs:
+            # The run the app started with, and any run that was current in this session,
+            # stay selectable after the user switches away from them.
             runs.append(extra)
+            st.session_state[EXTRA] = [*st.session_state.get(EXTRA, []), extra]
     return runs
 
 
