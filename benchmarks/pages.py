@@ -23,6 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a built run folder")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--page", action="append", default=[],
+                        help="only pages whose title or script contains this (repeatable)")
     args = parser.parse_args()
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
@@ -36,7 +38,10 @@ def main() -> None:
     print(f"run {args.run}: {len(run.table('questions')):,} questions, {answers:,} answers")
     sys.argv = ["app.py", "--run", str(Path(args.run).resolve())]
     for script, title, _icon in nav.SPECS:
-        at = AppTest.from_file("app.py", default_timeout=args.timeout)
+        if args.page and not any(p.lower() in f"{title} {script}".lower() for p in args.page):
+            continue
+        # an absolute path: AppTest resolves a relative one against this file's folder
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=args.timeout)
         start = time.perf_counter()
         at.run()
         at.switch_page(script)

@@ -130,6 +130,51 @@ def test_bootstrap_drops_one_class_resamples():
     assert empty.low is None and empty.n_dropped == 10
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_vectorised_bootstrap_equals_the_loop(seed):
+    # every built-in metric on all resamples at once = the per-resample loop on the same seed
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 60))
+    y = rng.random(n) < rng.uniform(0.1, 0.9)
+    u = np.round(rng.normal(size=n) + y, int(rng.integers(0, 2)))  # ties, some heavy
+    u[rng.random(n) < 0.1] = np.nan
+    for name, fn in ev.METRICS.items():
+        loop = ev.bootstrap_ci(fn, u, y, n_boot=120, seed=seed, vectorised=False)
+        fast = ev.bootstrap_ci(fn, u, y, n_boot=120, seed=seed)
+        assert (fast.n_used, fast.n_dropped) == (loop.n_used, loop.n_dropped), name
+        if loop.low is None:
+            assert fast.low is None and fast.high is None
+        else:
+            assert fast.low == pytest.approx(loop.low, abs=1e-12), name
+            assert fast.high == pytest.approx(loop.high, abs=1e-12), name
+
+
+def test_vectorised_resamples_match_sklearn(tied_data):
+    # per resample, against scikit-learn directly (not only against our own loop)
+    u, y = tied_data
+    idx = np.random.default_rng(5).integers(0, len(u), size=(25, len(u)))
+    got = ev._boot_metrics(u, y, idx, tuple(ev.METRICS))
+    for b, row in enumerate(idx):
+        assert got["auroc"][b] == pytest.approx(roc_auc_score(y[row], u[row]), abs=1e-12)
+        assert got["auprc"][b] == pytest.approx(average_precision_score(y[row], u[row]),
+                                                abs=1e-12)
+        assert got["prr"][b] == pytest.approx(ev.prr(u[row], y[row]), abs=1e-12)
+        assert got["tpr_at_1fpr"][b] == pytest.approx(ev.tpr_at_fpr(u[row], y[row])[0],
+                                                      abs=1e-12)
+
+
+def test_method_table_shares_resamples_across_metrics(tied_data):
+    u, y = tied_data
+    scores = pd.DataFrame({"question_id": [f"q{i:03d}" for i in range(len(u))], "method": "m",
+                           "uncertainty": u})
+    incorrect = pd.Series(y, index=scores["question_id"])
+    row = ev.method_table(scores, incorrect, n_boot=150, seed=4).iloc[0]
+    for name, fn in ev.METRICS.items():
+        ci = ev.bootstrap_ci(fn, u, y, n_boot=150, seed=4, vectorised=False)
+        assert row[f"{name}_lo"] == pytest.approx(ci.low, abs=1e-12)
+        assert row[f"{name}_hi"] == pytest.approx(ci.high, abs=1e-12)
+
+
 # --- agreement ----------------------------------------------------------------------------
 def test_top_k_jaccard():
     assert ev.top_k_jaccard([4, 3, 2, 1], [1, 2, 3, 4], 0.5) == 0.0

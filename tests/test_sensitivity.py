@@ -89,6 +89,42 @@ def test_sweeps_on_a_built_run(built):
     assert "sample_temperature" in skipped  # one temperature in this fixture
 
 
+def test_reused_views_equal_views_built_from_scratch(built):
+    # the sweeps reuse each question's view across values and draws (_base_views); the scores
+    # must be those of views built afresh for every value and sub-sample
+    rp = Replay(built)
+    methods = [m for m in built.methods if m in S.score_methods(built)]
+    methods, _ = S.split_recomputable(built, methods)
+    params = {m: method_params(built, m) for m in methods}
+    samples = S._samples_of(rp)
+    spec = rp.resolve("threshold:0.7@cosine")
+    base = S._base_views(rp, spec, samples, graph=True)
+    rng = np.random.default_rng(0)
+    picks = {q: np.sort(rng.choice(len(g), size=min(3, len(g)), replace=False))
+             for q, g in samples.items()}
+    for kw in ({}, {"picks": picks}):
+        fresh = S._rescore(rp, spec, methods, params, samples if not kw else
+                           {q: g.iloc[picks[q]] for q, g in samples.items()},
+                           graph=True, value=0)
+        reused = S._rescore(rp, spec, methods, params, samples, graph=True, value=0,
+                            base=base, **kw)
+        assert fresh[1] == reused[1]
+        for a, b in zip(fresh[0], reused[0], strict=True):
+            assert a[:4] == b[:4]
+            assert (np.isnan(a[4]) and np.isnan(b[4])) or a[4] == pytest.approx(b[4], abs=1e-12)
+
+
+def test_one_sweep_names_every_sweep(built):
+    sw, why = S.one_sweep(built, "squad_f1", "threshold", n_boot=10)
+    assert why is None and sw.name == "threshold"
+    sw, why = S.one_sweep(built, "squad_f1", "sample_temperature", n_boot=10)
+    assert sw is None and why
+    with pytest.raises(ValueError):
+        S.one_sweep(built, "squad_f1", "nope")
+    assert set(S.SWEEPS) == {"rule", "threshold", "embedding_threshold", "graph_temperature",
+                             "ecc_threshold", "n_samples", "sample_temperature"}
+
+
 def test_missing_pairs_are_reported_not_computed(tiny_run_path, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run_path, run_dir)

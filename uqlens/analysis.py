@@ -172,37 +172,45 @@ def cluster_summary(run, rule: str, judge: str, question_id: str | None = None) 
         )
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule]
-    reps = set()
+    keys = ["question_id", "cluster_id"]
+    samples = samples.reset_index(drop=True)
+    pos = np.arange(len(samples))
+    is_rep = np.zeros(len(samples), dtype=bool)
     if "is_representative" in cl:
         rep_rows = cl[cl["is_representative"].astype(bool)]
-        reps = set(zip(rep_rows["question_id"], rep_rows["sample_id"], strict=True))
-    judged = answers[answers["is_judged"]][["question_id", "cluster_id"]]
-    judged_cluster = dict(zip(judged["question_id"], judged["cluster_id"], strict=True))
+        reps = pd.MultiIndex.from_arrays([rep_rows["question_id"], rep_rows["sample_id"]])
+        is_rep = pd.MultiIndex.from_arrays(
+            [samples["question_id"], samples["sample_id"]]).isin(reps)
+    # Representative: the cluster's first row marked representative; else its most frequent
+    # text, first seen on ties (the row where that text first occurs).
+    by_text = samples.groupby(keys + ["text"], sort=False, dropna=False)
+    count = by_text["text"].transform("size").to_numpy()
+    first = by_text.cumcount().to_numpy() == 0
+    count = np.where(samples["text"].isna().to_numpy(), -1, count)  # a missing text: last
+    cand = pd.DataFrame({"question_id": samples["question_id"],
+                         "cluster_id": samples["cluster_id"], "_pos": pos,
+                         "_p0": np.where(is_rep, 0, 1), "_p1": np.where(is_rep, 0, -count)})
+    cand = cand[is_rep | first]
+    cand = cand.sort_values(["_p0", "_p1", "_pos"], kind="stable")
+    rep_pos = cand.drop_duplicates(keys, keep="first").set_index(keys)["_pos"]
+    grp = samples.groupby(keys, sort=False)
+    out = grp.agg(size=("sample_id", "size"), members=("text", list),
+                  member_ids=("sample_id", list))
+    share = samples["correct"].astype("Float64").groupby(
+        [samples["question_id"], samples["cluster_id"]], sort=False).mean()
+    out["share_correct"] = share.reindex(out.index).astype(float)
+    rp = rep_pos.reindex(out.index).to_numpy()
+    out["representative"] = samples["text"].to_numpy()[rp]
+    out["correct"] = samples["correct"].array[rp]
+    out = out.reset_index()
+    out["cluster_id"] = out["cluster_id"].astype(int)
     n_samples = samples.groupby("question_id").size()
-    rows = []
-    for (qid, cid), grp in samples.groupby(["question_id", "cluster_id"], sort=False):
-        is_rep = [(qid, s) in reps for s in grp["sample_id"]]
-        if any(is_rep):
-            rep = grp[is_rep].iloc[0]
-        else:  # most frequent text, first seen on ties
-            top = grp["text"].value_counts(sort=True).index[0]
-            rep = grp[grp["text"] == top].iloc[0]
-        labels = grp["correct"]
-        rows.append(
-            {
-                "question_id": qid,
-                "cluster_id": int(cid),
-                "size": len(grp),
-                "mass": len(grp) / int(n_samples[qid]),
-                "representative": rep["text"],
-                "members": grp["text"].tolist(),
-                "member_ids": grp["sample_id"].tolist(),
-                "correct": rep["correct"],
-                "share_correct": float(labels.mean()) if labels.notna().any() else np.nan,
-                "holds_judged": judged_cluster.get(qid) == cid,
-            }
-        )
-    out = pd.DataFrame(rows)
+    out["mass"] = out["size"] / out["question_id"].map(n_samples).to_numpy()
+    judged = answers[answers["is_judged"]][["question_id", "cluster_id"]]
+    judged_cluster = pd.Series(dict(zip(judged["question_id"], judged["cluster_id"],
+                                        strict=True)), dtype=object)
+    out["holds_judged"] = (out["question_id"].map(judged_cluster) == out["cluster_id"]) \
+        .fillna(False).astype(bool)
     out["correct"] = _boolean(out["correct"])
     out = out.sort_values(["question_id", "size", "cluster_id"], ascending=[True, False, True])
     out["rank"] = out.groupby("question_id").cumcount() + 1
@@ -226,9 +234,8 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
         n_samples=("size", "sum"), n_clusters=("cluster_id", "size")
     )
     answers = _samples(answer_table(run, rule, judge))
-    any_correct = answers.groupby("question_id")["correct"].agg(
-        lambda s: bool(s.fillna(False).any())
-    )
+    any_correct = answers["correct"].fillna(False).astype(bool).groupby(
+        answers["question_id"]).any()
     q = run.table("questions")
     out = pd.DataFrame({"question_id": q["question_id"], "question": q["question"]})
     out["dataset"] = q["dataset"] if "dataset" in q else ""
@@ -305,6 +312,13 @@ def confident_hallucinations(
     """
     dom = dominant_clusters(run, rule, judge)
     scores = question_scores(run, rule, method).set_index("question_id")
+    return _hallucinations(dom, scores, dominance, operating_point)
+
+
+def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
+                    operating_point: float) -> pd.DataFrame:
+    """:func:`confident_hallucinations` from :func:`dominant_clusters` and one method's
+    :func:`question_scores` (indexed by question id)."""
     dom = dom.join(scores[["uncertainty", "percentile", "certainty_rank"]], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
     dom["accepted"] = dom["question_id"].isin(accepted)
@@ -325,10 +339,13 @@ def hallucination_counts(
     ``total_confident_hallucinations`` (regardless of the gate).
     """
     rows = []
+    dom = dominant_clusters(run, rule, judge)  # once: it does not depend on the method
+    all_scores = question_scores(run, rule)
+    by_method = dict(iter(all_scores.groupby("method", sort=False)))
     for method in run_methods(run, rule):
-        ch = confident_hallucinations(run, rule, method, judge, dominance, operating_point)
-        scores = question_scores(run, rule, method).set_index("question_id")["uncertainty"]
-        n_acc = len(accepted_questions(scores, operating_point))
+        scores = by_method.get(method, all_scores.iloc[0:0]).set_index("question_id")
+        ch = _hallucinations(dom, scores, dominance, operating_point)
+        n_acc = len(accepted_questions(scores["uncertainty"], operating_point))
         n_ch = int(ch["accepted"].sum())
         rows.append(
             {

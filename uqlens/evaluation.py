@@ -225,6 +225,75 @@ class BootstrapCI:
     n_dropped: int
 
 
+def _boot_counts(key: np.ndarray, y: np.ndarray, idx: np.ndarray, n_keys: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample (row of ``idx``) and distinct score (``key``, 0 = most uncertain): how
+    many incorrect (``pos``) and correct (``neg``) answers the resample drew."""
+    b = idx.shape[0]
+    flat = (np.arange(b)[:, None] * n_keys + key[idx]).ravel()
+    w = y[idx].ravel().astype(float)
+    pos = np.bincount(flat, weights=w, minlength=b * n_keys).reshape(b, n_keys)
+    tot = np.bincount(flat, minlength=b * n_keys).reshape(b, n_keys).astype(float)
+    return pos, tot - pos
+
+
+def _boot_metrics(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
+                  names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The built-in metrics on every resample of ``idx`` at once (NaN where undefined).
+
+    Exactly the definitions of :func:`auroc`, :func:`auprc`, :func:`prr` and
+    :func:`tpr_at_fpr` at 1 %, computed from per-resample counts of each distinct score
+    (ties form one group, as there) instead of a loop over resamples; equal to the looped
+    values up to floating-point rounding (tests/test_evaluation.py checks this)."""
+    uniq, inv = np.unique(u, return_inverse=True)
+    k = len(uniq)
+    key = (k - 1 - inv).astype(np.int64)  # 0 = the highest score (most uncertain)
+    pos, neg = _boot_counts(key, y, idx, k)
+    n = idx.shape[1]
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    ok = (n_pos > 0) & (n_neg > 0)
+    safe_pos, safe_neg = np.where(ok, n_pos, 1.0), np.where(ok, n_neg, 1.0)
+    cum_pos, cum_neg = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    out: dict[str, np.ndarray] = {}
+    nan = np.full(idx.shape[0], np.nan)
+    if "auroc" in names:  # Mann-Whitney: positives above negatives, ties ½
+        below_neg = n_neg[:, None] - cum_neg  # negatives with a lower score
+        stat = (pos * below_neg).sum(axis=1) + 0.5 * (pos * neg).sum(axis=1)
+        out["auroc"] = np.where(ok, stat / (safe_pos * safe_neg), nan)
+    if "auprc" in names:
+        seen = cum_pos + cum_neg
+        prec = np.divide(cum_pos, seen, out=np.zeros_like(cum_pos), where=seen > 0)
+        out["auprc"] = np.where(ok, (pos * prec).sum(axis=1) / safe_pos, nan)
+    if "tpr_at_1fpr" in names:
+        fpr = cum_neg / safe_neg[:, None]
+        tpr = np.where(fpr <= 0.01 + 1e-12, cum_pos / safe_pos[:, None], 0.0)
+        out["tpr_at_1fpr"] = np.where(ok, tpr.max(axis=1, initial=0.0), nan)
+    if "prr" in names:
+        # rc(k): expected correct among the k most uncertain, linear inside each tie group.
+        # Σ_k rc(k)/(n−k) group by group: rc(k) = before + in_group·(k − start)/size on the
+        # group's positions k ∈ [start, start + size), with W/KW the cumulative sums of
+        # 1/(n−k) and k/(n−k) (the same for every resample of n answers).
+        size = pos + neg
+        start = np.cumsum(size, axis=1) - size  # first position of each group
+        before = np.cumsum(neg, axis=1) - neg  # correct answers in earlier groups
+        kk = np.arange(n)
+        w_cum = np.r_[0.0, np.cumsum(1.0 / (n - kk))]
+        kw_cum = np.r_[0.0, np.cumsum(kk / (n - kk))]
+        s0, s1 = start.astype(np.int64), (start + size).astype(np.int64)
+        slope = np.divide(neg, size, out=np.zeros_like(neg), where=size > 0)
+        rc_w = ((before - slope * start) * (w_cum[s1] - w_cum[s0])
+                + slope * (kw_cum[s1] - kw_cum[s0])).sum(axis=1)
+        a_unc = (n_neg * w_cum[n] - rc_w) / n
+        a_rand = n_neg / n
+        # oracle: Σ_k (n_neg − max(0, k − n_pos))/(n − k), the max nonzero for k > n_pos
+        p0 = n_pos.astype(np.int64)
+        wrong_w = (kw_cum[n] - kw_cum[p0]) - n_pos * (w_cum[n] - w_cum[p0])
+        denom = (n_neg * w_cum[n] - wrong_w) / n - a_rand
+        good = ok & (denom > 0)
+        out["prr"] = np.where(good, (a_unc - a_rand) / np.where(good, denom, 1.0), nan)
+    return out
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float | None],
     u: Array,
@@ -232,11 +301,16 @@ def bootstrap_ci(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    vectorised: bool = True,
 ) -> BootstrapCI:
     """Percentile bootstrap over questions (resampling with replacement, ``seed`` fixed).
 
     Resamples containing only one class, or for which ``metric`` returns None, are dropped
     and counted in ``n_dropped``. NaN scores are removed before resampling.
+
+    The built-in metrics (:func:`auroc`, :func:`auprc`, :func:`prr`, TPR@1%FPR) are computed
+    on all resamples at once (same resamples, same values up to rounding);
+    ``vectorised=False`` calls ``metric`` once per resample (any other metric always is).
     """
     u, y = _clean(u, incorrect)
     rng = np.random.default_rng(seed)
@@ -246,6 +320,9 @@ def bootstrap_ci(
     if n == 0:
         return BootstrapCI(None, None, 0, n_boot)
     idx = rng.integers(0, n, size=(n_boot, n))
+    name = next((k for k, fn in METRICS.items() if fn is metric), None)
+    if vectorised and name is not None:
+        return _percentile_ci(_boot_chunks(u, y, idx, (name,))[name], level)
     for row in idx:
         yb = y[row]
         if not _two_classes(yb):
@@ -261,6 +338,24 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
     return BootstrapCI(float(lo), float(hi), len(values), dropped)
+
+
+def _boot_chunks(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
+                 names: Sequence[str], cells: int = 4_000_000) -> dict[str, np.ndarray]:
+    """:func:`_boot_metrics` over blocks of resamples (bounded memory)."""
+    step = max(1, cells // max(1, idx.shape[1], len(np.unique(u))))
+    parts = [_boot_metrics(u, y, idx[i:i + step], names) for i in range(0, len(idx), step)]
+    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in names}
+
+
+def _percentile_ci(values: np.ndarray, level: float) -> BootstrapCI:
+    kept = values[~np.isnan(values)]
+    dropped = int(len(values) - len(kept))
+    if not len(kept):
+        return BootstrapCI(None, None, 0, dropped)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(kept, [alpha, 1.0 - alpha])
+    return BootstrapCI(float(lo), float(hi), int(len(kept)), dropped)
 
 
 # --- agreement between methods ------------------------------------------------------------
@@ -321,6 +416,18 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
 }
 
 
+def _bootstrap_all(u: np.ndarray, y: np.ndarray, n_boot: int, level: float,
+                   seed: int) -> dict[str, BootstrapCI]:
+    """:func:`bootstrap_ci` of every metric in :data:`METRICS`, on one shared set of
+    resamples (the same resamples each separate call would draw with this ``seed``)."""
+    u, y = _clean(u, y)
+    if len(u) == 0:
+        return {name: BootstrapCI(None, None, 0, n_boot) for name in METRICS}
+    idx = np.random.default_rng(seed).integers(0, len(u), size=(n_boot, len(u)))
+    values = _boot_chunks(u, y, idx, tuple(METRICS))
+    return {name: _percentile_ci(values[name], level) for name in METRICS}
+
+
 def method_table(
     scores: pd.DataFrame,
     incorrect: pd.Series,
@@ -352,9 +459,10 @@ def method_table(
         row: dict[str, object] = {"method": method, "n": int(len(u)),
                                   "n_incorrect": int(y.sum())}
         dropped = 0
+        cis = _bootstrap_all(u, y, n_boot=n_boot, level=level, seed=seed)
         for name, fn in METRICS.items():
             row[name] = fn(u, y) if _two_classes(y) else None
-            ci = bootstrap_ci(fn, u, y, n_boot=n_boot, level=level, seed=seed)
+            ci = cis[name]
             row[f"{name}_lo"], row[f"{name}_hi"] = ci.low, ci.high
             dropped = max(dropped, ci.n_dropped)
         row["tpr_warning"] = tpr_at_fpr(u, y, 0.01)[1]

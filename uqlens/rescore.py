@@ -240,6 +240,7 @@ class Replay:
                 self._vectors.setdefault((qid, int(tid)), np.asarray(vec, dtype=float))
         self.missing_pairs: dict[str, set[tuple[str, int, int]]] = {}
         self._stored: dict[tuple[str, str], dict[str, int]] | None = None
+        self._greedy: dict[str, pd.Series] | None = None
 
     def resolve(self, rule: RuleSpec | str) -> RuleSpec:
         """A rule key of this run (its recorded spec) or a new key such as
@@ -271,9 +272,13 @@ class Replay:
         return sorted(set(np.round(t, 6).tolist()))
 
     def greedy(self, qid: str) -> pd.Series | None:
-        g = self.generations
-        rows = g[(g["question_id"] == qid) & g["is_greedy"]]
-        return rows.iloc[0] if len(rows) else None
+        """The question's first greedy generation (None without one); looked up once."""
+        if self._greedy is None:
+            g = self.generations[self.generations["is_greedy"]]
+            g = g.drop_duplicates("question_id", keep="first")
+            self._greedy = {q: row for q, (_, row) in zip(g["question_id"], g.iterrows(),
+                                                           strict=True)}
+        return self._greedy.get(qid)
 
     # ---- pairs and vectors ----------------------------------------------------------------
     def has_vectors(self) -> bool:
@@ -396,10 +401,7 @@ class Replay:
                 cluster_of = self.cluster_text_ids(rule, qid, range(len(self.texts[qid])))
             cluster_ids = np.array([cluster_of[t] for t in sample_tids], dtype=np.int64)
             greedy_of = None if g is None else cluster_of.get(int(g["text_id"]))
-        greedy_cluster = None
-        if g is not None:
-            c = greedy_of
-            greedy_cluster = c if c is not None and c in set(cluster_ids.tolist()) else -1
+        greedy_cluster = _greedy_cluster(g is not None, greedy_of, cluster_ids)
         entail = contradict = None
         if graph and len(sample_tids):
             u = list(dict.fromkeys(sample_tids))
@@ -433,6 +435,64 @@ class Replay:
             p_true=None if g is None else _opt(g, "p_true"),
             verbalized_confidence=None if g is None else _opt(g, "verbalized_confidence"),
         )
+
+    def with_clusters(self, view, qid: str, sample_tids: Sequence[int],
+                      cluster_of: Mapping[int, int]):
+        """``view`` (of these samples' ``sample_tids``) with other clusters: what :meth:`view`
+        returns for the same samples and this ``cluster_of``, without rebuilding the rest."""
+        import dataclasses
+
+        g = self.greedy(qid)
+        cluster_ids = np.array([cluster_of[int(t)] for t in sample_tids], dtype=np.int64)
+        greedy_of = None if g is None else cluster_of.get(int(g["text_id"]))
+        return dataclasses.replace(view, cluster_ids=cluster_ids,
+                                   greedy_cluster=_greedy_cluster(g is not None, greedy_of,
+                                                                  cluster_ids))
+
+    def subview(self, full, qid: str, rule: RuleSpec | str, samples: pd.DataFrame,
+                pick: np.ndarray, cluster_of: Mapping[int, int], *, graph: bool = True):
+        """:meth:`view` of ``samples.iloc[pick]`` given ``full``, the view of all of
+        ``samples`` (same ``graph``): the sub-sample's rows are sliced from ``full`` instead
+        of being read again (the pairs of two answers do not depend on the others)."""
+        import dataclasses
+
+        rule = self.resolve(rule)
+        pick = np.asarray(pick, dtype=np.int64)
+        tids = samples["text_id"].to_numpy(dtype=np.int64)[pick].tolist()
+        entail = contradict = None
+        if graph and len(tids):
+            if full.entail is not None:
+                entail = full.entail[np.ix_(pick, pick)]
+                contradict = full.contradict[np.ix_(pick, pick)]
+            else:  # the full graph missed a pair; this sub-sample may not need it
+                u = list(dict.fromkeys(tids))
+                try:
+                    e, c = self.matrices(rule.affinity_backend, qid, u)
+                    index = np.array([u.index(t) for t in tids])
+                    entail, contradict = e[np.ix_(index, index)], c[np.ix_(index, index)]
+                except MissingPair:
+                    pass
+        logprob = num = None
+        if "logprob_sum" in samples:
+            lp = samples["logprob_sum"].to_numpy(dtype=float)[pick]
+            if not np.isnan(lp).any():
+                logprob = lp
+                if "num_tokens" in samples:
+                    nt = samples["num_tokens"].to_numpy(dtype=float)[pick]
+                    num = None if np.isnan(nt).any() else nt
+        vecs = [self.vector(qid, t) for t in tids]
+        embeddings = np.stack(vecs) if vecs and all(v is not None for v in vecs) else None
+        view = dataclasses.replace(
+            full, texts=tuple(self.texts[qid][t] for t in tids), logprob_sum=logprob,
+            num_tokens=num, entail=entail, contradict=contradict, embeddings=embeddings)
+        return self.with_clusters(view, qid, tids, cluster_of)
+
+
+def _greedy_cluster(has_greedy: bool, greedy_of, cluster_ids: np.ndarray) -> int | None:
+    """The judged answer's cluster when a sample shares it, else -1 (None without one)."""
+    if not has_greedy:
+        return None
+    return greedy_of if greedy_of is not None and greedy_of in set(cluster_ids.tolist()) else -1
 
 
 def _opt(row, name):

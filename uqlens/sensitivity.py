@@ -282,15 +282,29 @@ def _greedy_tid(rp: Replay, qid: str) -> list[int]:
 
 
 def _rescore(rp: Replay, rule: RuleSpec, methods, params, samples_of, *, graph: bool,
-             value, draw=None) -> tuple[list, list]:
+             value, draw=None, base=None, picks=None) -> tuple[list, list]:
     """Score every question's (sub-)sample under ``rule``; clusters over the judged answer
-    and these samples' texts. A missing pair for the clusters makes the question NaN."""
+    and these samples' texts. A missing pair for the clusters makes the question NaN.
+
+    ``base`` (from :func:`_base_views`, same ``graph``) holds each question's view of all of
+    its samples in ``samples_of``: only the clusters are recomputed, and with ``picks``
+    (positions into each question's samples) the sub-sample's view is sliced from it. The
+    scores are those of views built from scratch (:meth:`Replay.view`)."""
     rows, counts = [], []
     for qid, g in samples_of.items():
-        tids = sorted(set(g["text_id"].astype(int)) | set(_greedy_tid(rp, qid)))
+        pick = None if picks is None else picks[qid]
+        all_tids = g["text_id"].to_numpy(dtype=np.int64)
+        sel = all_tids if pick is None else all_tids[pick]
+        tids = sorted(set(sel.tolist()) | set(_greedy_tid(rp, qid)))
         try:
             cluster_of = rp.cluster_text_ids(rule, qid, tids)
-            view = rp.view(qid, rule, g, cluster_of=cluster_of, graph=graph)
+            if base is None:
+                sub = g if pick is None else g.iloc[pick]
+                view = rp.view(qid, rule, sub, cluster_of=cluster_of, graph=graph)
+            elif pick is None:
+                view = rp.with_clusters(base[qid], qid, sel.tolist(), cluster_of)
+            else:
+                view = rp.subview(base[qid], qid, rule, g, pick, cluster_of, graph=graph)
         except MissingPair:
             rows += [(value, draw, qid, m, np.nan) for m in methods]
             counts.append((value, draw, qid, np.nan))
@@ -299,6 +313,15 @@ def _rescore(rp: Replay, rule: RuleSpec, methods, params, samples_of, *, graph: 
         for m, u in score_view(view, methods, params).items():
             rows.append((value, draw, qid, m, u))
     return rows, counts
+
+
+def _base_views(rp: Replay, rule: RuleSpec, samples_of, *, graph: bool) -> dict:
+    """Each question's view of all its samples, clusters left to :func:`_rescore`."""
+    out = {}
+    for qid, g in samples_of.items():
+        placeholder = dict.fromkeys(range(len(rp.texts[qid])), 0)
+        out[qid] = rp.view(qid, rule, g, cluster_of=placeholder, graph=graph)
+    return out
 
 
 def _frames(rows, counts):
@@ -376,11 +399,13 @@ def threshold_sweep(run, judge: str, taus: Sequence[float] = DEFAULT_TAUS,
     graph = any("entailment" in _needs(run, m) for m in methods)
     rows, counts = [], []
     samples = _samples_of(rp)
+    specs = {tau: RuleSpec.parse(f"threshold:{tau:g}@{backend}" if kind == "threshold"
+                                 else f"embedding:{tau:g}:{linkage}") for tau in values}
+    # the samples, their log-probabilities and graph do not depend on τ: read them once
+    base = _base_views(rp, specs[values[0]], samples, graph=graph) if values else {}
     for tau in values:
-        key = f"threshold:{tau:g}@{backend}" if kind == "threshold" \
-            else f"embedding:{tau:g}:{linkage}"
-        r, c = _rescore(rp, RuleSpec.parse(key), methods, params, samples, graph=graph,
-                        value=tau)
+        r, c = _rescore(rp, specs[tau], methods, params, samples, graph=graph, value=tau,
+                        base=base)
         rows += r
         counts += c
     scores, cnt = _frames(rows, counts)
@@ -480,18 +505,19 @@ def sample_count_sweep(run, judge: str, counts: Sequence[int] | None = None, n_d
     spec = rp.resolve(rule or _default_rule(run))
     _reclusterable(spec, "the sample-count sweep")
     rows, cnts = [], []
+    base = _base_views(rp, spec, samples, graph=graph)  # every sample; sliced per draw
     for m in values:
         draws = 1 if m == k else n_draws
         for d in range(draws):
             rng = np.random.default_rng((seed, m, d))
-            sub = {}
+            picks = {}
             for qid, g in samples.items():
                 if len(g) <= m:
-                    sub[qid] = g
+                    picks[qid] = np.arange(len(g))
                 else:
-                    pick = np.sort(rng.choice(len(g), size=m, replace=False))
-                    sub[qid] = g.iloc[pick]
-            r, c = _rescore(rp, spec, methods, params, sub, graph=graph, value=m, draw=d)
+                    picks[qid] = np.sort(rng.choice(len(g), size=m, replace=False))
+            r, c = _rescore(rp, spec, methods, params, samples, graph=graph, value=m, draw=d,
+                            base=base, picks=picks)
             rows += r
             cnts += c
     scores, cnt = _frames(rows, cnts)
@@ -529,10 +555,22 @@ def sample_temperature_sweep(run, judge: str, rule: str | None = None,
                  skipped_methods=skipped)
 
 
-def all_sweeps(run, judge: str, n_boot: int = 200, seed: int = 0, n_draws: int = 5,
-               rule: str | None = None) -> tuple[list[Sweep], dict[str, str]]:
-    """Every sweep this run supports, and for the others why not."""
-    out, skipped = [], {}
+SWEEPS: dict[str, str] = {
+    "rule": "clustering rule",
+    "threshold": "entailment threshold τ",
+    "embedding_threshold": "embedding cosine threshold τ",
+    "graph_temperature": "graph-method NLI temperature T",
+    "ecc_threshold": "Ecc eigenvalue threshold",
+    "n_samples": "number of samples m",
+    "sample_temperature": "sampling temperature",
+}
+"""Every sweep :func:`one_sweep` knows, by name, with a short label."""
+
+
+def one_sweep(run, judge: str, name: str, n_boot: int = 200, seed: int = 0, n_draws: int = 5,
+              rule: str | None = None) -> tuple[Sweep | None, str | None]:
+    """The sweep ``name`` (a key of :data:`SWEEPS`) with the defaults of :func:`all_sweeps`:
+    ``(sweep, None)``, or ``(None, why not)`` when this run does not support it."""
     jobs = {
         "rule": lambda: rule_sweep(run, judge, n_boot=n_boot, seed=seed),
         "threshold": lambda: threshold_sweep(run, judge, n_boot=n_boot, seed=seed),
@@ -547,14 +585,26 @@ def all_sweeps(run, judge: str, n_boot: int = 200, seed: int = 0, n_draws: int =
         "sample_temperature": lambda: sample_temperature_sweep(run, judge, rule=rule,
                                                                n_boot=n_boot, seed=seed),
     }
-    for name, job in jobs.items():
-        try:
-            sweep = job()
-        except (ValueError, KeyError) as exc:
-            skipped[name] = str(exc)
-            continue
-        if sweep.curve.empty or sweep.curve["auroc"].isna().all():
-            skipped[name] = "no AUROC defined at any value"
-            continue
-        out.append(sweep)
+    if name not in jobs:
+        raise ValueError(f"unknown sweep {name!r}; one of {', '.join(jobs)}")
+    try:
+        sweep = jobs[name]()
+    except (ValueError, KeyError) as exc:
+        return None, str(exc)
+    if sweep.curve.empty or sweep.curve["auroc"].isna().all():
+        return None, "no AUROC defined at any value"
+    return sweep, None
+
+
+def all_sweeps(run, judge: str, n_boot: int = 200, seed: int = 0, n_draws: int = 5,
+               rule: str | None = None) -> tuple[list[Sweep], dict[str, str]]:
+    """Every sweep this run supports, and for the others why not."""
+    out, skipped = [], {}
+    for name in SWEEPS:
+        sweep, why = one_sweep(run, judge, name, n_boot=n_boot, seed=seed, n_draws=n_draws,
+                               rule=rule)
+        if sweep is None:
+            skipped[name] = why
+        else:
+            out.append(sweep)
     return out, skipped
