@@ -135,8 +135,6 @@ def test_run_summary(tiny_run):
 
 def test_method_metrics_uses_evaluation(tiny_run):
     table = a.method_metrics(tiny_run, RULE, JUDGE, n_boot=20)
-    if table is None:
-        pytest.skip("uqlens.evaluation not available")
     assert set(table["method"]) == {"semantic_entropy", "num_sets", "lexical_similarity"}
     assert (table["n"] == 8).all() and (table["n_incorrect"] == 4).all()
 
