@@ -30,14 +30,6 @@ import numpy as np
 MAX_SEQUENCES = 64
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def quick_fingerprint(path: str | Path) -> str:
     """Name, size and a hash of the first and last MiB: cheap to compute on every load, and
     distinct for distinct model files in practice (the full sha256 goes into manifests)."""

@@ -895,7 +895,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def iter_rule_keys(manifest: dict) -> Iterable[str]:
-    return (r["key"] for r in manifest.get("rules", []))
