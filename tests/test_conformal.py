@@ -84,3 +84,75 @@ def test_hallucination_ids_and_run(tiny_run):
     for r in res.values():
         assert r.summary["ch_questions"] >= 1
         assert 0 <= r.summary["coverage"] <= 1
+
+
+def _reference_split_conformal(cands, uncertainty, coverage, calibration_fraction, n_splits,
+                               seed, hallucination_ids):
+    """A straightforward per-question loop over the documented rule (module docstring)."""
+    from uqlens.evaluation import uncertainty_to_confidence
+
+    alpha = 1.0 - coverage
+    qids = sorted(set(cands["question_id"]))
+    if uncertainty is None:
+        conf = {q: 1.0 for q in qids}
+    else:
+        u = uncertainty.reindex(qids).astype(float).dropna()
+        conf = dict(zip(u.index, uncertainty_to_confidence(u.to_numpy(), "rank"), strict=True))
+    rows = {}
+    for r in cands.itertuples(index=False):
+        if r.question_id in conf:
+            s = conf[r.question_id] * (1.0 - r.mass)
+            rows.setdefault(r.question_id, []).append((s, bool(r.correct)))
+    qids = sorted(conf)
+    n_cal = int(round(calibration_fraction * len(qids)))
+    out = []
+    for k in range(n_splits):
+        perm = np.random.default_rng((seed, k)).permutation(len(qids))
+        cal = [qids[i] for i in perm[:n_cal]]
+        test = sorted(qids[i] for i in perm[n_cal:])
+        stars = sorted(min((s for s, ok in rows[q] if ok), default=math.inf) for q in cal)
+        rank = math.ceil((len(stars) + 1) * (1 - alpha) - 1e-12)
+        qhat = math.inf if rank > len(stars) else stars[max(rank, 1) - 1]
+        for q in test:
+            in_set = [(s <= qhat + 1e-12, ok) for s, ok in rows[q]]
+            out.append((q, sum(i for i, _ in in_set), any(i and ok for i, ok in in_set),
+                        any(ok for _, ok in in_set), len(in_set), k,
+                        q in set(hallucination_ids), qhat))
+    return out
+
+
+@pytest.mark.parametrize("with_scores", [False, True])
+def test_vectorised_split_conformal_matches_reference(with_scores):
+    rng = np.random.default_rng(7)
+    rows, u = [], {}
+    for i in range(60):
+        k = int(rng.integers(1, 6))
+        sizes = rng.integers(1, 6, size=k)
+        n = int(sizes.sum())
+        for c in range(k):
+            rows.append((f"q{i:02d}", c, int(sizes[c]), sizes[c] / n,
+                         bool(rng.random() < 0.6), n))
+        # ties and a few questions without a score
+        u[f"q{i:02d}"] = np.nan if i % 13 == 5 else float(rng.integers(0, 8))
+    # shuffle the rows: the result must not depend on the input order
+    cands = _cands(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)
+    unc = pd.Series(u) if with_scores else None
+    hall = ["q03", "q10", "q41"]
+    res = C.split_conformal(cands, unc, coverage=0.7, calibration_fraction=0.5, n_splits=7,
+                            seed=4, hallucination_ids=hall)
+    ref = _reference_split_conformal(cands, unc, 0.7, 0.5, 7, 4, hall)
+    # finite q̂ with varied set sizes, so an off-by-one in the rank would show
+    assert all(math.isfinite(r[7]) for r in ref) and len({r[1] for r in ref}) > 2
+    got = res.sets[["question_id", "set_size", "covered", "coverable", "n_clusters", "split",
+                    "confident_hallucination"]]
+    assert [tuple(r) for r in got.itertuples(index=False)] == [r[:7] for r in ref]
+    qhats = {r[5]: r[7] for r in ref}
+    assert res.splits["qhat"].tolist() == [qhats[k] for k in range(7)]
+    # the per-question helpers agree with the vectorised loop too
+    conf = pd.Series(1.0, index=sorted(set(cands["question_id"])))
+    c = C._scored_candidates(cands, conf)
+    pred = C.predict(c, ["q01", "q02", "q30"], 0.5)
+    for r in pred.itertuples(index=False):
+        d = c[c["question_id"] == r.question_id]
+        in_set = d["score"] <= 0.5 + 1e-12
+        assert r.set_size == in_set.sum() and r.covered == (in_set & d["correct"]).any()

@@ -133,8 +133,7 @@ def predict(c: pd.DataFrame, test_ids, qhat: float) -> pd.DataFrame:
     g = t.groupby("question_id")
     out = pd.DataFrame({
         "set_size": g["in_set"].sum().astype(int),
-        "covered": g.apply(lambda d: bool((d["in_set"] & d["correct"]).any()),
-                           include_groups=False),
+        "covered": (t["in_set"] & t["correct"]).groupby(t["question_id"]).any(),
         "coverable": g["correct"].any(),
         "n_clusters": g.size(),
     })
@@ -175,22 +174,56 @@ def split_conformal(
     if n_cal < 1 or n_cal >= len(qids):
         raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
     hall = set(hallucination_ids)
-    split_rows, set_frames = [], []
+    # Vectorised :func:`calibrate` + :func:`predict`: question positions in ``qids`` (sorted,
+    # so sorted positions give groupby's sorted question order), per-question arrays once,
+    # then each split is a few NumPy reductions (tests/test_conformal.py checks equality).
+    qindex = pd.Index(qids)
+    code = qindex.get_indexer(c["question_id"])
+    nq = len(qids)
+    score = c["score"].to_numpy(dtype=float)
+    correct = c["correct"].to_numpy(dtype=bool)
+    n_clusters = np.bincount(code, minlength=nq).astype(np.int64)
+    coverable = np.bincount(code[correct], minlength=nq) > 0
+    true_min = np.full(nq, math.inf)
+    np.minimum.at(true_min, code[correct], score[correct])
+    has_cands = n_clusters > 0
+    qid_col = pd.array(list(qids), dtype=c["question_id"].dtype)
+    is_hall = np.asarray(qindex.isin(hall), dtype=bool)
+    split_rows, test_rows, set_sizes, covers, split_ids = [], [], [], [], []
     for k in range(n_splits):
         rng = np.random.default_rng((seed, k))
         perm = rng.permutation(len(qids))
-        cal = [qids[i] for i in perm[:n_cal]]
-        test = [qids[i] for i in perm[n_cal:]]
-        qhat = calibrate(c, cal, alpha)
-        sets = predict(c, test, qhat).assign(split=k)
-        sets["confident_hallucination"] = sets["question_id"].isin(hall)
-        set_frames.append(sets)
-        split_rows.append({"split": k, "qhat": qhat, "n_calibration": len(cal),
-                           "n_test": len(test), "coverage": float(sets["covered"].mean()),
-                           "mean_set_size": float(sets["set_size"].mean()),
-                           "empty_share": float((sets["set_size"] == 0).mean())})
+        cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
+        cal_pos = cal_pos[has_cands[cal_pos]]
+        qhat = conformal_quantile(true_min[cal_pos], alpha)
+        in_set = score <= qhat + 1e-12
+        tp = np.sort(test_pos)
+        tp = tp[has_cands[tp]]
+        size = np.bincount(code[in_set], minlength=nq).astype(np.int64)[tp]
+        cov = (np.bincount(code[in_set & correct], minlength=nq) > 0)[tp]
+        test_rows.append(tp)
+        set_sizes.append(size)
+        covers.append(cov)
+        split_ids.append(np.full(len(tp), k, dtype=np.int64))
+        # sums of 0/1 and of ints are exact, so these equal pandas' Series.mean
+        n_t = len(tp)
+        split_rows.append({"split": k, "qhat": qhat, "n_calibration": n_cal,
+                           "n_test": len(qids) - n_cal,
+                           "coverage": int(cov.sum()) / n_t if n_t else float("nan"),
+                           "mean_set_size": int(size.sum()) / n_t if n_t else float("nan"),
+                           "empty_share": int((size == 0).sum()) / n_t if n_t
+                           else float("nan")})
     splits = pd.DataFrame(split_rows)
-    sets = pd.concat(set_frames, ignore_index=True)
+    tp = np.concatenate(test_rows)
+    sets = pd.DataFrame({
+        "question_id": qid_col.take(tp),
+        "set_size": np.concatenate(set_sizes),
+        "covered": np.concatenate(covers),
+        "coverable": coverable[tp],
+        "n_clusters": n_clusters[tp],
+        "split": np.concatenate(split_ids),
+        "confident_hallucination": is_hall[tp],
+    })
     ch = sets[sets["confident_hallucination"]]
     summary = {
         "method": method or "frequency baseline",
