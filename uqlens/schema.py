@@ -405,6 +405,28 @@ def _rows(frame: pd.DataFrame, names: tuple[str, ...]) -> list[dict]:
     return [{n: columns[n][i] for n in present} for i in range(len(frame))]
 
 
+
+def _field_converter(source: str, row: dict, rec: str, errs: list[RecordError]):
+    """``convert(name, fn, required=False)`` for one input record: the converted value, or
+    None with a :class:`RecordError` naming the record and field appended to ``errs``."""
+
+    def convert(name, fn, *, required=False):
+        value = row.get(name)
+        if _is_missing(value):
+            if required:
+                errs.append(RecordError(source, rec, name, "is missing"))
+            return None
+        try:
+            return fn(value)
+        except _Bad as exc:
+            errs.append(RecordError(source, rec, name, str(exc)))
+        except RecursionError:
+            errs.append(RecordError(source, rec, name, "is nested too deeply"))
+        return None
+
+    return convert
+
+
 def normalise(
     questions: pd.DataFrame,
     generations: pd.DataFrame,
@@ -470,20 +492,7 @@ def normalise(
     invalid_ids: set[str] = set()
     for pos, (row, rec) in enumerate(zip(q_rows, q_records, strict=True)):
         errs: list[RecordError] = []
-
-        def convert(name, fn, *, required=False, _row=row, _errs=errs, _rec=rec):
-            value = _row.get(name)
-            if _is_missing(value):
-                if required:
-                    _errs.append(RecordError(source, _rec, name, "is missing"))
-                return None
-            try:
-                return fn(value)
-            except _Bad as exc:
-                _errs.append(RecordError(source, _rec, name, str(exc)))
-            except RecursionError:
-                _errs.append(RecordError(source, _rec, name, "is nested too deeply"))
-            return None
+        convert = _field_converter(source, row, rec, errs)
 
         out = {"_record": rec}
         out["question_id"] = qid = convert("question_id", to_id, required=True)
@@ -526,20 +535,7 @@ def normalise(
     next_index: dict[str, int] = {}  # question id -> next default sample index
     for row, rec in zip(g_rows, g_records, strict=True):
         errs = []
-
-        def convert(name, fn, *, required=False, _row=row, _errs=errs, _rec=rec):
-            value = _row.get(name)
-            if _is_missing(value):
-                if required:
-                    _errs.append(RecordError(source, _rec, name, "is missing"))
-                return None
-            try:
-                return fn(value)
-            except _Bad as exc:
-                _errs.append(RecordError(source, _rec, name, str(exc)))
-            except RecursionError:
-                _errs.append(RecordError(source, _rec, name, "is nested too deeply"))
-            return None
+        convert = _field_converter(source, row, rec, errs)
 
         qpos = row.get(QUESTION_ROW)
         drop = False  # answer to a rejected question: still checked, never kept
