@@ -53,7 +53,7 @@ def synthetic(path: Path, n_questions: int, n_samples: int, seed: int = 0) -> No
 
 RUNNER = """
 import json, resource, sys, time
-from uqlens.pipeline import BuildConfig, build
+from uqlens.build.pipeline import BuildConfig, build
 args = json.loads(sys.argv[1])
 config = BuildConfig(**args["config"])
 t = time.perf_counter()

@@ -31,7 +31,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from components import nav
-    from uqlens.run import load_run
+    from uqlens.run.folder import load_run
 
     run = load_run(args.run)
     answers = len(run.table("generations"))

@@ -1,7 +1,7 @@
 """The Data page's "Add data" expander: upload a file or type a path, pick the format, build.
 
 The logic (size limit, pickle consent, validate → import → build) is in
-:mod:`uqlens.add_data`; this module is the UI around it. The build runs in the Streamlit
+:mod:`uqlens.build.add_data`; this module is the UI around it. The build runs in the Streamlit
 process (``progress=False``, its log lines shown in an ``st.status``). Every message that
 can carry text from the file goes through :func:`components.tables.md_escape` or a code
 block: model text is never rendered as Markdown or HTML.
@@ -15,7 +15,7 @@ import streamlit as st
 
 from components import state
 from components.tables import md_escape
-from uqlens.add_data import (
+from uqlens.build.add_data import (
     CANONICAL,
     ENV_MAX_UPLOAD_MB,
     FORMAT_CHOICES,
@@ -155,8 +155,8 @@ def _source(uploads, typed: str, name: str, root: Path, limit: int) -> Path:
 
 def error_text(exc: BaseException) -> str:
     """The message for a failed add, escaped for Markdown (it can quote the file's text)."""
-    from uqlens.pipeline import BuildError
-    from uqlens.schema import DataError
+    from uqlens.build.pipeline import BuildError
+    from uqlens.data.schema import DataError
 
     if isinstance(exc, DataError):
         shown = exc.errors[:20]

@@ -67,7 +67,7 @@ def answer_map(points: pd.DataFrame, color_by: str = "correctness", method: str 
                height: int = 620) -> go.Figure:
     """All answers in 2-D; ``customdata`` carries each point's ``question_id|sample_id``.
 
-    ``points`` comes from :func:`uqlens.analysis.map_points`. Diamonds are judged answers.
+    ``points`` comes from :func:`uqlens.analysis.overview.map_points`. Diamonds are judged answers.
     """
     fig = go.Figure()
     if color_by in ("correctness", "cluster"):
@@ -136,7 +136,7 @@ def eigenvalue_bars(eigs: np.ndarray) -> go.Figure:
 def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
     """Per method: certainty rank as a percentile (x) against the share of correct samples (y).
 
-    Each frame comes from :func:`uqlens.analysis.quadrant_table` (one method): columns
+    Each frame comes from :func:`uqlens.analysis.overview.quadrant_table` (one method): columns
     ``question_id, question, rank_percentile, share_correct, flag, cut``. The shaded corner
     is what the gate (x <= cut) accepts although most samples are wrong.
     """

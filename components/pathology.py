@@ -16,7 +16,7 @@ MODULES = ("agreement", "sensitivity", "judge_audit", "tail", "conformal", "regi
 def _compute(module: str, fn: str, path: str, stamp: float, args: tuple, kwargs: tuple):
     if module not in MODULES:
         raise ValueError(module)
-    mod = importlib.import_module(f"uqlens.{module}")
+    mod = importlib.import_module(f"uqlens.analysis.{module}")
     return getattr(mod, fn)(state._load(path, stamp), *args, **dict(kwargs))
 
 

@@ -38,7 +38,7 @@ def region_map(points: pd.DataFrame, color_by: str = "band", method: str = "",
                height: int = 600) -> go.Figure:
     """Answers in 2-D coloured by confidence band (or correctness), symbol by the other.
 
-    ``points`` comes from :func:`uqlens.regions.region_points`; ``customdata`` carries each
+    ``points`` comes from :func:`uqlens.analysis.regions.region_points`; ``customdata`` carries each
     point's ``question_id|sample_id``. One trace per (colour, symbol) pair, named
     "colour value · symbol value" so the legend reads as the 2×2 table.
     """

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from components import figures, state
-from uqlens.projection import Reprojection
+from uqlens.core.projection import Reprojection
 
 KEY = "uq.map.reproj"
 SCOPES = ("selection", "question")
@@ -21,7 +21,7 @@ SCOPES = ("selection", "question")
 @st.cache_data(show_spinner=False, max_entries=32)
 def _reproject(path: str, stamp: float, ids: tuple[str, ...], n_neighbors: int,
                min_dist: float, seed: int) -> Reprojection:
-    from uqlens.projection import reproject
+    from uqlens.core.projection import reproject
 
     return reproject(state._load(path, stamp), ids, n_neighbors, min_dist, seed)
 

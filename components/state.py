@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from uqlens.run import Run, RunError, find_runs, is_run, load_run
+from uqlens.run.folder import Run, RunError, find_runs, is_run, load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -230,7 +230,7 @@ def sidebar() -> View | None:
     m = run.manifest
     rules = run.rules or sorted(run.table("scores")["rule"].unique())
     rule = _choice("Clustering rule", RULE, rules, m.get("default_rule"), "rule")
-    from uqlens.analysis import run_methods
+    from uqlens.analysis.overview import run_methods
 
     methods = run_methods(run, rule)
     method = _choice("UQ method", METHOD, methods, m.get("default_method"), "method")
@@ -293,13 +293,13 @@ def url_for(page: str, view: View, **extra: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _compute(fn: str, path: str, stamp: float, args: tuple):
-    from uqlens import analysis
+    from uqlens.analysis import overview as analysis
 
     return getattr(analysis, fn)(_load(path, stamp), *args)
 
 
 def compute(fn: str, view: View, *args):
-    """``uqlens.analysis.<fn>(run, *args)``, cached per run version and arguments."""
+    """``uqlens.analysis.overview.<fn>(run, *args)``, cached per run version and arguments."""
     p = resolve(view.run.path)
     return _compute(fn, str(p), (p / "manifest.json").stat().st_mtime, tuple(args))
 

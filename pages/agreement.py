@@ -3,7 +3,7 @@
 import streamlit as st
 
 from components import pathology, state
-from uqlens import agreement
+from uqlens.analysis import agreement
 from uqlens.report import heatmap
 
 view = state.current()

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from components import pathology, region_figures, state
-from uqlens import regions
+from uqlens.analysis import regions
 
 view = state.current()
 st.title("Confidence region")

@@ -3,14 +3,14 @@
 import streamlit as st
 
 from components import pathology, state
-from uqlens import conformal
+from uqlens.analysis import conformal
 from uqlens.report import set_size_figure
 
 view = state.current()
 st.title("Conformal sets")
 st.caption("Split conformal over each question's clusters. Nonconformity of a cluster = "
            "(the question's confidence rank under the method) × (1 − the cluster's share of "
-           "samples); see `uqlens.conformal` for the exact definition.")
+           "samples); see `uqlens.analysis.conformal` for the exact definition.")
 
 c1, c2 = st.columns(2)
 target = c1.slider("Target coverage", 0.5, 0.99, 0.9, 0.01, key="w.cf.target")

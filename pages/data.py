@@ -5,7 +5,7 @@ import streamlit as st
 
 from components import add_data, state
 from components.tables import download_buttons, label_text
-from uqlens.run import OPTIONAL_TABLES, TABLES
+from uqlens.run.folder import OPTIONAL_TABLES, TABLES
 
 view = state.current()
 run = view.run

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from components import pathology, state
-from uqlens import judge_audit
+from uqlens.analysis import judge_audit
 from uqlens.report import judge_sweep_figure
 
 view = state.current()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from components import state
 from components.tables import md_escape
-from uqlens import analysis
+from uqlens.analysis import overview as analysis
 
 view = state.current()
 st.title("Overview")
@@ -33,9 +33,7 @@ cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
 st.subheader("How well each method flags wrong answers")
 n_boot = st.session_state.get("uq.n_boot", 200)
 table = state.compute("method_metrics", view, view.rule, view.judge, n_boot)
-if table is None:
-    st.warning("Metrics are not available: `uqlens.evaluation` is missing from this install.")
-else:
+if table is not None:
     from components.tables import metric_table
 
     shown = metric_table(table.drop(columns=["boot_dropped", "tpr_warning"], errors="ignore"))

@@ -5,7 +5,7 @@ import streamlit as st
 
 from components import cards, figures, state
 from components.tables import fmt, md_escape
-from uqlens import analysis
+from uqlens.analysis import overview as analysis
 
 view = state.current()
 questions = view.run.table("questions")

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from components import pathology, state
+from uqlens.analysis.sensitivity import SWEEPS
 from uqlens.report import bump_figure, curve_figure
-from uqlens.sensitivity import SWEEPS
 
 view = state.current()
 st.title("Hyperparameter sensitivity")

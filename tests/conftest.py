@@ -26,7 +26,7 @@ def tiny_run_path() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_run_path):
-    from uqlens.run import load_run
+    from uqlens.run.folder import load_run
 
     return load_run(tiny_run_path)
 

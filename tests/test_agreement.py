@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import kendalltau
 
-from uqlens import agreement
+from uqlens.analysis import agreement
 
 
 def _long(scores: dict[str, list[float]], ids: list[str]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""uqlens.analysis on the tiny fixture run: values checked by hand against
+"""uqlens.analysis.overview on the tiny fixture run: values checked by hand against
 tests/fixtures/make_tiny_run.py."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens import analysis as a
+from uqlens.analysis import overview as a
 
 RULE, METHOD, JUDGE = "strict", "semantic_entropy", "exact_match"
 

@@ -1,7 +1,7 @@
-"""The Data page's "Add data" action (AppTest) and the checks behind it (uqlens.add_data).
+"""The Data page's "Add data" action (AppTest) and the checks behind it (uqlens.build.add_data).
 
 AppTest cannot drive st.file_uploader, so the upload size limit is tested through the
-helpers the page calls (:func:`uqlens.add_data.check_upload_size`, ``components.add_data``).
+helpers the page calls (:func:`uqlens.build.add_data.check_upload_size`, ``components.add_data``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from uqlens import add_data as ad
+from uqlens.build import add_data as ad
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

@@ -125,7 +125,7 @@ def test_help_exits_0(capsys):
 
 
 def test_unexpected_exception_is_one_line(monkeypatch, good, capsys):
-    import uqlens.io.loaders as loaders
+    import uqlens.data.loaders as loaders
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaput")

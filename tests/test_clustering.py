@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from uqlens.clustering import Rule, cluster, parse_rule, renumber, representatives
+from uqlens.core.clustering import Rule, cluster, parse_rule, renumber, representatives
 
 # Hand-made NLI table for three different answers: TABLE[(i, j)] = P(i entails j) as
 # (p_entail, p_neutral, p_contradict).

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens import conformal as C
+from uqlens.analysis import conformal as C
 
 
 def test_conformal_quantile():
@@ -89,7 +89,7 @@ def test_hallucination_ids_and_run(tiny_run):
 def _reference_split_conformal(cands, uncertainty, coverage, calibration_fraction, n_splits,
                                seed, hallucination_ids):
     """A straightforward per-question loop over the documented rule (module docstring)."""
-    from uqlens.evaluation import uncertainty_to_confidence
+    from uqlens.analysis.evaluation import uncertainty_to_confidence
 
     alpha = 1.0 - coverage
     qids = sorted(set(cands["question_id"]))

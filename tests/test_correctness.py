@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens.correctness import JUDGES, cluster_correctness, get_judge, judge_frame
+from uqlens.core.correctness import JUDGES, cluster_correctness, get_judge, judge_frame
 
 
 def test_registry_and_defaults():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from uqlens import evaluation as ev
+from uqlens.analysis import evaluation as ev
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from uqlens.cli import main
-from uqlens.io.export import export_run, write_dataset
-from uqlens.io.importers import import_any
-from uqlens.io.loaders import load
+from uqlens.data.export import export_run, write_dataset
+from uqlens.data.importers import import_any
+from uqlens.data.loaders import load
 
 
 def test_export_jsonl_round_trips_through_the_loader(tiny_run, tiny_run_path, tmp_path):

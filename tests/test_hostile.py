@@ -42,7 +42,7 @@ def _path(name: str, tmp_path: Path) -> Path:
 
 
 def _prefix(path: Path | str, record: str | None, field: str) -> str:
-    """How :class:`uqlens.schema.RecordError` starts a line for this file/record/field."""
+    """How :class:`uqlens.data.schema.RecordError` starts a line for this file/record/field."""
     where = f"{path}: {record}" if record else str(path)
     if field:
         where += f", field '{field}'"
@@ -109,7 +109,7 @@ def test_validate_skip_invalid_never_crashes(name, tmp_path, capsys):
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["validate"] == EXIT_OK))
 def test_valid_hostile_text_is_kept_verbatim(name, tmp_path):
-    from uqlens.io.loaders import load
+    from uqlens.data.loaders import load
 
     dataset = load(_path(name, tmp_path))
     q, g = dataset.questions, dataset.generations
@@ -121,7 +121,7 @@ def test_valid_hostile_text_is_kept_verbatim(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["huge_answer.jsonl", "huge_answer.csv"])
 def test_the_huge_answer_is_kept_whole(name, tmp_path):
-    from uqlens.io.loaders import load
+    from uqlens.data.loaders import load
 
     dataset = load(_path(name, tmp_path))
     assert dataset.generations["text"].str.len().max() == 1_000_000
@@ -215,7 +215,7 @@ def test_a_failed_build_leaves_the_previous_run_untouched(built, name):
 def test_a_hostile_but_valid_build_keeps_text_verbatim(built):
     import pandas as pd
 
-    from uqlens.run import find_runs, load_run
+    from uqlens.run.folder import find_runs, load_run
 
     run, cache, before = built
     name = "html_js_payloads.jsonl"

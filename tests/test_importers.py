@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from uqlens.cli import main
-from uqlens.io.importers import PickleRefused, detect, import_any
-from uqlens.io.loaders import load
-from uqlens.schema import DataError
+from uqlens.data.importers import PickleRefused, detect, import_any
+from uqlens.data.loaders import load
+from uqlens.data.schema import DataError
 
 
 def scores_of(result, qid: str) -> dict:

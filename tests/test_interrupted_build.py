@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from uqlens.pipeline import BuildConfig, build, prepare_out_dir
-from uqlens.run import find_runs, is_run, load_run
+from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
+from uqlens.run.folder import find_runs, is_run, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny_generations.jsonl"
@@ -194,7 +194,7 @@ pipeline.os.replace = replace
 
 def _killed_build(out: Path, cache: Path, killer: str) -> subprocess.CompletedProcess:
     script = (
-        "import os, signal, sys\nimport pandas as pd\nfrom uqlens import pipeline\n"
+        "import os, signal, sys\nimport pandas as pd\nfrom uqlens.build import pipeline\n"
         + killer
         + "\nfrom uqlens.cli import main\n"
         + f"sys.exit(main(['build', {str(FIXTURE)!r}, '--out', {str(out)!r}, '--projection', "
@@ -248,7 +248,7 @@ def test_a_live_builds_folder_is_left_alone(runs):
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_run(tmp_path):
-    from uqlens.pipeline import BuildError
+    from uqlens.build.pipeline import BuildError
 
     precious = tmp_path / "my-documents"
     precious.mkdir()

@@ -8,10 +8,10 @@ import pytest
 from _built_run import built_run
 from sklearn.metrics import cohen_kappa_score
 
-from uqlens import judge_audit as J
-from uqlens.evaluation import auroc
-from uqlens.rescore import judged_labels, run_scores
-from uqlens.run import load_run
+from uqlens.analysis import judge_audit as J
+from uqlens.analysis.evaluation import auroc
+from uqlens.run.folder import load_run
+from uqlens.run.rescore import judged_labels, run_scores
 
 
 @pytest.fixture(scope="session")

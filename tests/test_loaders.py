@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from uqlens.io import load, load_many
-from uqlens.schema import DataError, RecordError
+from uqlens.data.loaders import load, load_many
+from uqlens.data.schema import DataError, RecordError
 
 
 def _jsonl(path, *records) -> str:

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-import uqlens.methods as M
-from uqlens.methods.base import QuestionView
+import uqlens.core.methods as M
+from uqlens.core.methods.base import QuestionView
 
 LN = math.log
 
@@ -40,7 +40,7 @@ def test_registry_complete_and_declared():
     assert ids == set(M.ORDER)
     for m in M.all_methods():
         assert m.needs <= set(M.NEEDS), m.id
-        assert m.citation and m.score.__module__.startswith("uqlens.methods.")
+        assert m.citation and m.score.__module__.startswith("uqlens.core.methods.")
     assert M.get("p_true").flipped and M.get("verbalized_confidence").flipped
     assert not M.get("semantic_entropy").flipped
     with pytest.raises(KeyError):

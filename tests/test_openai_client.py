@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from uqlens import generate as gen
+from uqlens.backends import generate as gen
 from uqlens.cli import main
-from uqlens.io.loaders import load
+from uqlens.data.loaders import load
 
 P_A, P_B, P_C = 0.6, 0.2, 0.1  # next-token probabilities of "A", "B", "C" for P(true)
 TOKEN_LOGPROBS = [-0.5, None, -0.25]  # None: servers return it for tokens they cannot score

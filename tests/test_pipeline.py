@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from uqlens import pipeline
-from uqlens.pipeline import BuildConfig, build
-from uqlens.run import find_runs, load_run
+from uqlens.build import pipeline
+from uqlens.build.pipeline import BuildConfig, build
+from uqlens.run.folder import find_runs, load_run
 
 FIXTURE = "tests/fixtures/tiny_generations.jsonl"
 pytestmark = pytest.mark.model

@@ -1,7 +1,7 @@
 """A peer tool's own scores and clusters reach the built run.
 
 Fixtures are written into tmp_path in the tools' own structures (as in test_importers.py),
-imported with ``uqlens.io.importers.import_any``, written as canonical JSONL (the file
+imported with ``uqlens.data.importers.import_any``, written as canonical JSONL (the file
 ``uqlens import`` writes), then built with the real embedding model and a PCA projection.
 """
 
@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from uqlens.build.pipeline import PROVIDED_RULE, BuildConfig, build, provided_clusters
 from uqlens.cli import main
-from uqlens.io.export import write_dataset
-from uqlens.io.importers import import_any
-from uqlens.io.loaders import load
-from uqlens.pipeline import PROVIDED_RULE, BuildConfig, build, provided_clusters
-from uqlens.run import load_run
-from uqlens.schema import ORIENTATION_META_KEY
+from uqlens.data.export import write_dataset
+from uqlens.data.importers import import_any
+from uqlens.data.loaders import load
+from uqlens.data.schema import ORIENTATION_META_KEY
+from uqlens.run.folder import load_run
 
 pytestmark = [pytest.mark.model,
               pytest.mark.filterwarnings("ignore:.*opening a pickle:UserWarning")]

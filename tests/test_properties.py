@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from uqlens import evaluation as ev
-from uqlens.io.loaders import load
-from uqlens.methods import REGISTRY, QuestionView
-from uqlens.schema import DataError, Dataset
+from uqlens.analysis import evaluation as ev
+from uqlens.core.methods import REGISTRY, QuestionView
+from uqlens.data.loaders import load
+from uqlens.data.schema import DataError, Dataset
 
 FAST = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

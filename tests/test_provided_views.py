@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from test_pipeline_provided import import_and_build, write_semantic_uncertainty
 
-from uqlens import agreement, analysis, conformal, judge_audit, sensitivity, tail
-from uqlens.pipeline import PROVIDED_RULE
+from uqlens.analysis import agreement, conformal, judge_audit, sensitivity, tail
+from uqlens.analysis import overview as analysis
+from uqlens.build.pipeline import PROVIDED_RULE
 from uqlens.report import write_report
-from uqlens.rescore import PROVIDED_RULE as RESCORE_PROVIDED_RULE
-from uqlens.rescore import (
+from uqlens.run.rescore import PROVIDED_RULE as RESCORE_PROVIDED_RULE
+from uqlens.run.rescore import (
     NotRecomputable,
     Replay,
     method_params,

@@ -1,4 +1,4 @@
-"""uqlens.regions on hand-made frames; every expected value is worked out in the comments."""
+"""uqlens.analysis.regions on hand-made frames; every expected value is worked out in comments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens import regions
+from uqlens.analysis import regions
 
 
 def test_bands_ties_join_the_confident_band():

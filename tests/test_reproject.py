@@ -1,4 +1,4 @@
-"""uqlens.projection.reproject over a hand-made run with an ``embeddings`` table."""
+"""uqlens.core.projection.reproject over a hand-made run with an ``embeddings`` table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens.projection import reproject
+from uqlens.core.projection import reproject
 
 
 class FakeRun:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens.schema import EXPLICIT_NAN, DataError, Dataset, RecordError, normalise
+from uqlens.data.schema import EXPLICIT_NAN, DataError, Dataset, RecordError, normalise
 
 
 def _frames(questions: list[dict], generations: list[dict]):

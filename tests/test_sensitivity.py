@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from _built_run import built_run, no_model_check
 
-from uqlens import sensitivity as S
-from uqlens.rescore import Replay, method_params, run_scores, score_view
-from uqlens.run import load_run
+from uqlens.analysis import sensitivity as S
+from uqlens.run.folder import load_run
+from uqlens.run.rescore import Replay, method_params, run_scores, score_view
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +139,8 @@ def test_missing_pairs_are_reported_not_computed(tiny_run_path, tmp_path):
 
 def test_no_model_is_loaded(built_path):
     code = (
-        "from uqlens.run import load_run\n"
-        "from uqlens import sensitivity, agreement, judge_audit, tail, conformal\n"
+        "from uqlens.run.folder import load_run\n"
+        "from uqlens.analysis import sensitivity, agreement, judge_audit, tail, conformal\n"
         f"run = load_run({str(built_path)!r})\n"
         "sensitivity.all_sweeps(run, 'squad_f1', n_boot=5, n_draws=1)\n"
         "rule = run.manifest['default_rule']\n"

@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 import pytest
 
-from uqlens import similarity as sim
+from uqlens.backends import similarity as sim
 
 # ---- SentenceTransformerEmbedder (real model) ----------------------------------------------
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_curve
 
-from uqlens import tail
+from uqlens.analysis import tail
 
 
 def test_roc_points_hand_worked():

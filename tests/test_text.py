@@ -1,6 +1,6 @@
 import pytest
 
-from uqlens.text import (
+from uqlens.core.text import (
     exact_match,
     lcs_length,
     normalize_answer,

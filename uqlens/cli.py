@@ -81,8 +81,8 @@ def _add_validate(subparsers) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from uqlens.io.loaders import load
-    from uqlens.schema import DataError
+    from uqlens.data.loaders import load
+    from uqlens.data.schema import DataError
 
     status = EXIT_OK
     for i, name in enumerate(args.files):
@@ -106,7 +106,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def summarise(dataset) -> list[str]:
-    """Human-readable summary lines of a loaded :class:`uqlens.schema.Dataset`."""
+    """Human-readable summary lines of a loaded :class:`uqlens.data.schema.Dataset`."""
     q, g = dataset.questions, dataset.generations
     n_q = len(q)
     sampled = g[~g["is_greedy"]]
@@ -173,7 +173,7 @@ def _provided_lines(dataset) -> list[str]:
     clusters, which `uqlens build` keeps as methods and as the rule ``provided``."""
     import json
 
-    from uqlens.schema import provided_score_orientation
+    from uqlens.data.schema import provided_score_orientation
 
     q, g = dataset.questions, dataset.generations
     n_q, lines = len(q), []
@@ -242,8 +242,8 @@ def _add_build(subparsers) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from uqlens.pipeline import BuildConfig, BuildError, build
-    from uqlens.schema import DataError
+    from uqlens.build.pipeline import BuildConfig, BuildError, build
+    from uqlens.data.schema import DataError
 
     defaults = BuildConfig()
     config = BuildConfig(
@@ -308,14 +308,14 @@ def _add_generate(subparsers) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from uqlens.generate import (
+    from uqlens.backends.generate import (
         GenerationConfig,
         LocalGenerator,
         OpenAICompatibleGenerator,
         generate,
         read_questions,
     )
-    from uqlens.schema import DataError
+    from uqlens.data.schema import DataError
 
     try:
         questions = read_questions(args.questions)[: args.limit]
@@ -365,7 +365,7 @@ def _add_report(subparsers) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from uqlens.report import write_report
-    from uqlens.run import RunError
+    from uqlens.run.folder import RunError
 
     try:
         html_path, md_path = write_report(args.run, args.out, rule=args.rule, judge=args.judge,
@@ -413,9 +413,9 @@ def _add_import(subparsers) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     import warnings
 
-    from uqlens.io.export import write_dataset
-    from uqlens.io.importers import PickleRefused, import_any
-    from uqlens.schema import DataError
+    from uqlens.data.export import write_dataset
+    from uqlens.data.importers import PickleRefused, import_any
+    from uqlens.data.schema import DataError
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -460,8 +460,8 @@ def _add_export(subparsers) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from uqlens.io.export import export_run
-    from uqlens.run import RunError
+    from uqlens.data.export import export_run
+    from uqlens.run.folder import RunError
 
     try:
         out = export_run(args.run, args.format, args.out)

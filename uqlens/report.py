@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uqlens import agreement, conformal, judge_audit, sensitivity, tail
-from uqlens.evaluation import method_table
-from uqlens.rescore import judged_labels, run_scores, score_methods
+from uqlens.analysis import agreement, conformal, judge_audit, sensitivity, tail
+from uqlens.analysis.evaluation import method_table
+from uqlens.run.rescore import judged_labels, run_scores, score_methods
 
 SECTIONS = ("Overview", "Method agreement", "Hyperparameter sensitivity",
             "Correctness-judge audit", "Tail metrics and calibration", "Conformal sets")
@@ -278,7 +278,7 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
     s = Section("Conformal sets")
     s.text(f"Split conformal over each question's clusters, target coverage {coverage:.0%}, "
            f"{n_splits} random calibration/test halves. Nonconformity of a cluster = "
-           "confidence rank of the question × (1 − cluster mass); see uqlens.conformal.")
+           "confidence rank of the question × (1 − cluster mass); see uqlens.analysis.conformal.")
     try:
         res = conformal.run_conformal(run, rule, judge, methods, coverage=coverage,
                                       n_splits=n_splits, seed=seed)
@@ -408,7 +408,7 @@ def render_markdown(sections: list[Section], overview: dict, title: str) -> str:
 
 def write_report(run_dir, out: str | Path, **kwargs) -> tuple[Path, Path]:
     """Write ``out`` (HTML) and the same path with ``.md``; returns both paths."""
-    from uqlens.run import load_run
+    from uqlens.run.folder import load_run
 
     run = load_run(run_dir)
     sections, overview = build_sections(run, **kwargs)

@@ -1,0 +1,289 @@
+"""Split conformal prediction over each question's meaning clusters.
+
+Candidate set
+-------------
+The candidate answers of question i are its clusters under the chosen rule, formed over the
+*scored samples* (non-greedy answers); cluster c has mass p_ic = (its samples) / (the
+question's samples). A cluster is correct when its representative (first member, see
+:mod:`uqlens.core.correctness`) is labelled correct by the judge.
+
+Nonconformity
+-------------
+The method's per-question uncertainty u_i is first mapped to a confidence
+c_i = 1 − (rank(u_i) − 1)/(n − 1) ∈ [0, 1] over all n questions with a defined score
+(average ranks for ties; :func:`~uqlens.analysis.evaluation.uncertainty_to_confidence`
+``"rank"``). The
+map uses the scores only, never labels, symmetrically over calibration and test questions,
+so calibration and test nonconformities stay exchangeable. The nonconformity of cluster c is
+
+    s_ic = c_i · (1 − p_ic)
+
+so within a question a bigger cluster is more conforming, and a question the method calls
+uncertain (c_i → 0) makes every cluster conforming (its set grows towards all clusters),
+while a question it calls certain (c_i = 1) keeps only its heavy clusters. The baseline
+``method=None`` uses c_i = 1 (cluster frequency alone).
+
+Calibration and sets
+--------------------
+On the calibration split, each question's score is s_i* = min over its correct clusters of
+s_ic (+∞ when no cluster is correct: no set of clusters can cover it). With n calibration
+questions and target coverage 1 − α, q̂ is the ⌈(n + 1)(1 − α)⌉-th smallest s_i* (+∞ when that
+rank exceeds n). A test question's set is {c : s_ic ≤ q̂}. Coverage is the share of test
+questions whose set holds a correct cluster; questions without any correct cluster can never
+be covered, so the attainable coverage is the share of ``coverable`` questions. Splits are
+random halves (``calibration_fraction``) repeated ``n_splits`` times with a fixed seed.
+
+Confident hallucination: the dominant cluster holds ≥ ``dominance`` (0.7) of the samples and
+is incorrect. The paper expects their sets to fail (miss the answer) or blow up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from uqlens.analysis.evaluation import uncertainty_to_confidence
+
+
+@dataclass
+class ConformalResult:
+    """``summary``: headline numbers; ``splits``: one row per split; ``sets``: one row per
+    (split, test question) with its set size and whether it covers."""
+
+    method: str | None
+    target: float
+    summary: dict
+    splits: pd.DataFrame
+    sets: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def size_distribution(self) -> pd.DataFrame:
+        """Share of test sets of each size (pooled over splits)."""
+        if self.sets.empty:
+            return pd.DataFrame(columns=["set_size", "share"])
+        d = self.sets["set_size"].value_counts(normalize=True).sort_index()
+        return d.rename_axis("set_size").reset_index(name="share")
+
+
+def candidates(run, rule: str, judge: str) -> pd.DataFrame:
+    """One row per (question, cluster) over the scored samples: ``question_id, cluster_id,
+    size, mass, correct`` (the representative's label), ``n_samples``."""
+    from uqlens.run.rescore import Replay
+
+    rp = Replay(run)
+    scored = rp.scored()[["question_id", "sample_id"]]
+    cl = run.table("clusters")
+    cl = cl[cl["rule"] == rule]
+    corr = run.table("correctness")
+    corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label"]]
+    members = scored.merge(cl[["question_id", "sample_id", "cluster_id"]],
+                           on=["question_id", "sample_id"])
+    sizes = members.groupby(["question_id", "cluster_id"]).size().rename("size").reset_index()
+    sizes["n_samples"] = sizes.groupby("question_id")["size"].transform("sum")
+    sizes["mass"] = sizes["size"] / sizes["n_samples"]
+    # representative label; a cluster whose representative has no label uses its first
+    # labelled member
+    lab = cl.merge(corr, on=["question_id", "sample_id"], how="left")
+    if "is_representative" in lab:
+        lab = lab.sort_values("is_representative", ascending=False, kind="stable")
+    lab = lab.dropna(subset=["label"]).drop_duplicates(["question_id", "cluster_id"])
+    out = sizes.merge(lab[["question_id", "cluster_id", "label"]],
+                      on=["question_id", "cluster_id"], how="left")
+    out["correct"] = out["label"].fillna(False).astype(bool)
+    return out.drop(columns="label")[["question_id", "cluster_id", "size", "mass", "correct",
+                                      "n_samples"]]
+
+
+def nonconformity(mass, confidence):
+    """s = confidence · (1 − mass) (module docstring)."""
+    return np.asarray(confidence, dtype=float) * (1.0 - np.asarray(mass, dtype=float))
+
+
+def conformal_quantile(scores, alpha: float) -> float:
+    """The ⌈(n + 1)(1 − α)⌉-th smallest score (+∞ when that rank exceeds n or n = 0)."""
+    s = np.sort(np.asarray(scores, dtype=float))
+    n = len(s)
+    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-12)
+    if n == 0 or k > n:
+        return math.inf
+    return float(s[max(k, 1) - 1])
+
+
+def _scored_candidates(cands: pd.DataFrame, confidence: pd.Series) -> pd.DataFrame:
+    c = cands[cands["question_id"].isin(confidence.index)].copy()
+    c["confidence"] = confidence.loc[c["question_id"]].to_numpy()
+    c["score"] = nonconformity(c["mass"], c["confidence"])
+    return c
+
+
+def calibrate(c: pd.DataFrame, calib_ids, alpha: float) -> float:
+    """q̂ from the candidates (with ``score``) of the calibration questions."""
+    cal = c[c["question_id"].isin(set(calib_ids))]
+    true = cal[cal["correct"]].groupby("question_id")["score"].min()
+    s = true.reindex(pd.Index(sorted(set(cal["question_id"])))).fillna(math.inf)
+    return conformal_quantile(s.to_numpy(), alpha)
+
+
+def predict(c: pd.DataFrame, test_ids, qhat: float) -> pd.DataFrame:
+    """Per test question: ``set_size, covered, coverable, n_clusters``."""
+    t = c[c["question_id"].isin(set(test_ids))].assign(
+        in_set=lambda d: d["score"] <= qhat + 1e-12)
+    g = t.groupby("question_id")
+    out = pd.DataFrame({
+        "set_size": g["in_set"].sum().astype(int),
+        "covered": (t["in_set"] & t["correct"]).groupby(t["question_id"]).any(),
+        "coverable": g["correct"].any(),
+        "n_clusters": g.size(),
+    })
+    return out.reset_index()
+
+
+def split_conformal(
+    cands: pd.DataFrame,
+    uncertainty: pd.Series | None,
+    coverage: float = 0.9,
+    calibration_fraction: float = 0.5,
+    n_splits: int = 20,
+    seed: int = 0,
+    hallucination_ids=(),
+    method: str | None = None,
+) -> ConformalResult:
+    """Split conformal over clusters (module docstring).
+
+    ``cands``: :func:`candidates`; ``uncertainty``: the method's score by question id (None:
+    the frequency baseline); ``hallucination_ids``: confident-hallucination question ids."""
+    if not 0 < coverage < 1:
+        raise ValueError("coverage must lie in (0, 1)")
+    alpha = 1.0 - coverage
+    qids = sorted(set(cands["question_id"]))
+    notes = []
+    if uncertainty is None:
+        conf = pd.Series(1.0, index=qids)
+    else:
+        u = uncertainty.reindex(qids).astype(float)
+        n_undef = int(u.isna().sum())
+        if n_undef:
+            notes.append(f"{n_undef} questions without a score are left out")
+        u = u.dropna()
+        conf = pd.Series(uncertainty_to_confidence(u.to_numpy(), "rank"), index=u.index)
+    c = _scored_candidates(cands, conf)
+    qids = sorted(conf.index)
+    n_cal = int(round(calibration_fraction * len(qids)))
+    if n_cal < 1 or n_cal >= len(qids):
+        raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
+    hall = set(hallucination_ids)
+    # Vectorised :func:`calibrate` + :func:`predict`: question positions in ``qids`` (sorted,
+    # so sorted positions give groupby's sorted question order), per-question arrays once,
+    # then each split is a few NumPy reductions (tests/test_conformal.py checks equality).
+    qindex = pd.Index(qids)
+    code = qindex.get_indexer(c["question_id"])
+    nq = len(qids)
+    score = c["score"].to_numpy(dtype=float)
+    correct = c["correct"].to_numpy(dtype=bool)
+    n_clusters = np.bincount(code, minlength=nq).astype(np.int64)
+    coverable = np.bincount(code[correct], minlength=nq) > 0
+    true_min = np.full(nq, math.inf)
+    np.minimum.at(true_min, code[correct], score[correct])
+    has_cands = n_clusters > 0
+    qid_col = pd.array(list(qids), dtype=c["question_id"].dtype)
+    is_hall = np.asarray(qindex.isin(hall), dtype=bool)
+    split_rows, test_rows, set_sizes, covers, split_ids = [], [], [], [], []
+    for k in range(n_splits):
+        rng = np.random.default_rng((seed, k))
+        perm = rng.permutation(len(qids))
+        cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
+        cal_pos = cal_pos[has_cands[cal_pos]]
+        qhat = conformal_quantile(true_min[cal_pos], alpha)
+        in_set = score <= qhat + 1e-12
+        tp = np.sort(test_pos)
+        tp = tp[has_cands[tp]]
+        size = np.bincount(code[in_set], minlength=nq).astype(np.int64)[tp]
+        cov = (np.bincount(code[in_set & correct], minlength=nq) > 0)[tp]
+        test_rows.append(tp)
+        set_sizes.append(size)
+        covers.append(cov)
+        split_ids.append(np.full(len(tp), k, dtype=np.int64))
+        # sums of 0/1 and of ints are exact, so these equal pandas' Series.mean
+        n_t = len(tp)
+        split_rows.append({"split": k, "qhat": qhat, "n_calibration": n_cal,
+                           "n_test": len(qids) - n_cal,
+                           "coverage": int(cov.sum()) / n_t if n_t else float("nan"),
+                           "mean_set_size": int(size.sum()) / n_t if n_t else float("nan"),
+                           "empty_share": int((size == 0).sum()) / n_t if n_t
+                           else float("nan")})
+    splits = pd.DataFrame(split_rows)
+    tp = np.concatenate(test_rows)
+    sets = pd.DataFrame({
+        "question_id": qid_col.take(tp),
+        "set_size": np.concatenate(set_sizes),
+        "covered": np.concatenate(covers),
+        "coverable": coverable[tp],
+        "n_clusters": n_clusters[tp],
+        "split": np.concatenate(split_ids),
+        "confident_hallucination": is_hall[tp],
+    })
+    ch = sets[sets["confident_hallucination"]]
+    summary = {
+        "method": method or "frequency baseline",
+        "target_coverage": coverage,
+        "coverage": float(splits["coverage"].mean()),
+        "coverage_sd": float(splits["coverage"].std(ddof=0)),
+        "attainable_coverage": float(
+            c.groupby("question_id")["correct"].any().reindex(qids).mean()),
+        "mean_set_size": float(sets["set_size"].mean()),
+        "mean_clusters": float(sets["n_clusters"].mean()),
+        "empty_share": float((sets["set_size"] == 0).mean()),
+        "all_clusters_share": float((sets["set_size"] == sets["n_clusters"]).mean()),
+        "infinite_qhat_share": float(np.isinf(splits["qhat"]).mean()),
+        "n_questions": len(qids),
+        "n_splits": n_splits,
+        "ch_questions": len(hall & set(qids)),
+        "ch_mean_set_size": float(ch["set_size"].mean()) if len(ch) else float("nan"),
+        "ch_coverage": float(ch["covered"].mean()) if len(ch) else float("nan"),
+        "ch_all_clusters_share": float((ch["set_size"] == ch["n_clusters"]).mean())
+        if len(ch) else float("nan"),
+    }
+    if summary["attainable_coverage"] < coverage:
+        notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
+                     f"cluster at all, below the {coverage:.0%} target: no set can reach it")
+    return ConformalResult(method=method, target=coverage, summary=summary, splits=splits,
+                           sets=sets, notes=notes)
+
+
+def hallucination_ids(cands: pd.DataFrame, dominance: float = 0.7) -> list[str]:
+    """Questions whose largest cluster holds ≥ ``dominance`` of the samples and is incorrect
+    (ties for the largest: the first cluster id)."""
+    top = cands.sort_values(["question_id", "size", "cluster_id"],
+                            ascending=[True, False, True]).drop_duplicates("question_id")
+    mask = (top["mass"] >= dominance - 1e-12) & ~top["correct"]
+    return sorted(top.loc[mask, "question_id"])
+
+
+def run_conformal(run, rule: str, judge: str, methods=None, coverage: float = 0.9,
+                  calibration_fraction: float = 0.5, n_splits: int = 20, seed: int = 0,
+                  dominance: float = 0.7, baseline: bool = True) -> dict[str, ConformalResult]:
+    """:func:`split_conformal` for each method (and the frequency baseline) on a run."""
+    from uqlens.run.rescore import run_scores, score_methods
+
+    cands = candidates(run, rule, judge)
+    hall = hallucination_ids(cands, dominance)
+    methods = list(methods) if methods is not None else score_methods(run, rule)
+    s = run_scores(run, rule, methods)
+    out: dict[str, ConformalResult] = {}
+    if baseline:
+        out["frequency"] = split_conformal(cands, None, coverage, calibration_fraction,
+                                           n_splits, seed, hall, None)
+    for m in methods:
+        u = s[s["method"] == m].set_index("question_id")["uncertainty"]
+        if u.notna().sum() < 2:
+            continue
+        out[m] = split_conformal(cands, u, coverage, calibration_fraction, n_splits, seed,
+                                 hall, m)
+    return out
+
+
+def summary_table(results: dict[str, ConformalResult]) -> pd.DataFrame:
+    return pd.DataFrame([r.summary for r in results.values()])

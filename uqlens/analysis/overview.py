@@ -1,0 +1,610 @@
+"""Run-level view logic: pure functions over a built run's tables.
+
+Everything the dashboard shows is computed here, from a :class:`uqlens.run.folder.Run` (or anything
+with a ``table(name)`` method returning the run's DataFrames), so it can be tested without
+Streamlit. Nothing here imports Streamlit or a model.
+
+Conventions
+-----------
+- Ids (``question_id``, ``sample_id``) cross every boundary, never row positions.
+- ``uncertainty``: higher = more uncertain, everywhere.
+- The *judged answer* of a question is its generation with ``is_greedy`` True, or, when a
+  question has none, its first sample (in table order).
+- The *samples* of a question are its non-greedy generations; clusters, sizes and
+  probability mass are computed over samples only (the judged answer is placed in the cluster
+  it falls into but not counted).
+- A cluster is *correct* when its representative answer is labelled correct by the judge.
+- The *operating point* ``p`` accepts the ``ceil(p * n)`` least uncertain of the ``n`` scored
+  questions (ties broken by question id), the way a UQ gate would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ID_SEP = "|"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _boolean(series: pd.Series) -> pd.Series:
+    """A nullable boolean copy of a label column (NaN/None stay missing)."""
+    return series.astype("boolean")
+
+
+def point_id(question_id: str, sample_id: str) -> str:
+    """The id carried by a map point: ``"question_id|sample_id"``."""
+    return f"{question_id}{ID_SEP}{sample_id}"
+
+
+def parse_point_ids(ids: Iterable[Any]) -> list[tuple[str, str]]:
+    """``"q|s"`` strings (or ``(q, s)`` pairs) to ``(question_id, sample_id)`` pairs.
+
+    Unparseable entries are dropped; order is kept and duplicates removed.
+    """
+    out: dict[tuple[str, str], None] = {}
+    for item in ids:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            key = (str(item[0]), str(item[1]))
+        elif isinstance(item, str) and ID_SEP in item:
+            q, s = item.split(ID_SEP, 1)
+            key = (q, s)
+        else:
+            continue
+        out[key] = None
+    return list(out)
+
+
+def rule_backend(manifest: dict, rule: str) -> str | None:
+    """The backend whose pairs feed the rule's graph methods (its ``affinity_backend``; an
+    ``exact`` or ``embedding`` rule has cosine there), else the rule's own backend."""
+    for entry in manifest.get("rules", []):
+        if entry.get("key") == rule:
+            return entry.get("affinity_backend") or entry.get("backend")
+    return None
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def judged_answers(run, judge: str) -> pd.DataFrame:
+    """The judged answer of every question with its correctness under ``judge``.
+
+    Columns: ``question_id, sample_id, text, text_id, is_greedy, correct, value``
+    (``correct`` is nullable boolean: missing when the judge has no label for it).
+    """
+    gen = run.table("generations")
+    greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
+    greedy = greedy.drop_duplicates("question_id", keep="first")
+    rest = gen[~gen["question_id"].isin(greedy["question_id"])]
+    first = rest.drop_duplicates("question_id", keep="first")
+    judged = pd.concat([greedy, first], ignore_index=True)
+    cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in judged]
+    judged = judged[cols]
+    corr = run.table("correctness")
+    corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label", "value"]]
+    out = judged.merge(corr, on=["question_id", "sample_id"], how="left")
+    out = out.rename(columns={"label": "correct"})
+    out["correct"] = _boolean(out["correct"])
+    order = run.table("questions")["question_id"].tolist()
+    out["_o"] = out["question_id"].map({q: i for i, q in enumerate(order)})
+    return out.sort_values(["_o", "question_id"]).drop(columns="_o").reset_index(drop=True)
+
+
+def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
+    """One row per generation: text, cluster under ``rule``, correctness under ``judge``.
+
+    Columns: ``question_id, sample_id, text, is_greedy, is_judged, cluster_id, correct``.
+    ``cluster_id`` is -1 when the answer is in no cluster.
+    """
+    gen = run.table("generations")
+    cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in gen]
+    out = gen[cols].copy()
+    if "is_greedy" not in out:
+        out["is_greedy"] = False
+    out["is_greedy"] = out["is_greedy"].astype(bool)
+    cl = run.table("clusters")
+    cl = cl[cl["rule"] == rule][["question_id", "sample_id", "cluster_id"]]
+    out = out.merge(cl, on=["question_id", "sample_id"], how="left")
+    # A judged answer missing from the clusters table joins the cluster of an identical text.
+    if "text_id" in out:
+        by_text = (
+            out[~out["is_greedy"] & out["cluster_id"].notna()]
+            .drop_duplicates(["question_id", "text_id"])
+            .set_index(["question_id", "text_id"])["cluster_id"]
+        )
+        missing = out["cluster_id"].isna()
+        if missing.any():
+            keys = list(zip(out.loc[missing, "question_id"], out.loc[missing, "text_id"],
+                            strict=True))
+            out.loc[missing, "cluster_id"] = [by_text.get(k, np.nan) for k in keys]
+    out["cluster_id"] = out["cluster_id"].fillna(-1).astype(int)
+    corr = run.table("correctness")
+    corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label"]]
+    out = out.merge(corr, on=["question_id", "sample_id"], how="left")
+    out = out.rename(columns={"label": "correct"})
+    out["correct"] = _boolean(out["correct"])
+    judged = judged_answers(run, judge)
+    judged_keys = set(zip(judged["question_id"], judged["sample_id"], strict=True))
+    out["is_judged"] = [
+        (q, s) in judged_keys for q, s in zip(out["question_id"], out["sample_id"], strict=True)
+    ]
+    return out
+
+
+def _samples(answers: pd.DataFrame) -> pd.DataFrame:
+    """Non-greedy rows; a question with only a greedy answer keeps it."""
+    samples = answers[~answers["is_greedy"]]
+    only = answers[~answers["question_id"].isin(samples["question_id"])]
+    return pd.concat([samples, only], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def cluster_summary(run, rule: str, judge: str, question_id: str | None = None) -> pd.DataFrame:
+    """Per (question, cluster) summary under ``rule``, largest cluster first.
+
+    Columns: ``question_id, cluster_id, rank`` (1 = largest), ``size`` (samples),
+    ``mass`` (share of the question's samples), ``representative`` (text), ``members``
+    (list of sample texts), ``member_ids`` (sample ids), ``correct`` (the representative's
+    label), ``share_correct`` (share of members labelled correct), ``holds_judged``.
+    """
+    answers = answer_table(run, rule, judge)
+    if question_id is not None:
+        answers = answers[answers["question_id"] == question_id]
+    samples = _samples(answers)
+    samples = samples[samples["cluster_id"] >= 0]
+    if samples.empty:
+        return pd.DataFrame(
+            columns=[
+                "question_id", "cluster_id", "rank", "size", "mass", "representative",
+                "members", "member_ids", "correct", "share_correct", "holds_judged",
+            ]
+        )
+    cl = run.table("clusters")
+    cl = cl[cl["rule"] == rule]
+    keys = ["question_id", "cluster_id"]
+    samples = samples.reset_index(drop=True)
+    pos = np.arange(len(samples))
+    is_rep = np.zeros(len(samples), dtype=bool)
+    if "is_representative" in cl:
+        rep_rows = cl[cl["is_representative"].astype(bool)]
+        reps = pd.MultiIndex.from_arrays([rep_rows["question_id"], rep_rows["sample_id"]])
+        is_rep = pd.MultiIndex.from_arrays(
+            [samples["question_id"], samples["sample_id"]]).isin(reps)
+    # Representative: the cluster's first row marked representative; else its most frequent
+    # text, first seen on ties (the row where that text first occurs).
+    by_text = samples.groupby(keys + ["text"], sort=False, dropna=False)
+    count = by_text["text"].transform("size").to_numpy()
+    first = by_text.cumcount().to_numpy() == 0
+    count = np.where(samples["text"].isna().to_numpy(), -1, count)  # a missing text: last
+    cand = pd.DataFrame({"question_id": samples["question_id"],
+                         "cluster_id": samples["cluster_id"], "_pos": pos,
+                         "_p0": np.where(is_rep, 0, 1), "_p1": np.where(is_rep, 0, -count)})
+    cand = cand[is_rep | first]
+    cand = cand.sort_values(["_p0", "_p1", "_pos"], kind="stable")
+    rep_pos = cand.drop_duplicates(keys, keep="first").set_index(keys)["_pos"]
+    grp = samples.groupby(keys, sort=False)
+    out = grp.agg(size=("sample_id", "size"), members=("text", list),
+                  member_ids=("sample_id", list))
+    share = samples["correct"].astype("Float64").groupby(
+        [samples["question_id"], samples["cluster_id"]], sort=False).mean()
+    out["share_correct"] = share.reindex(out.index).astype(float)
+    rp = rep_pos.reindex(out.index).to_numpy()
+    out["representative"] = samples["text"].to_numpy()[rp]
+    out["correct"] = samples["correct"].array[rp]
+    out = out.reset_index()
+    out["cluster_id"] = out["cluster_id"].astype(int)
+    n_samples = samples.groupby("question_id").size()
+    out["mass"] = out["size"] / out["question_id"].map(n_samples).to_numpy()
+    judged = answers[answers["is_judged"]][["question_id", "cluster_id"]]
+    judged_cluster = pd.Series(dict(zip(judged["question_id"], judged["cluster_id"],
+                                        strict=True)), dtype=object)
+    out["holds_judged"] = (out["question_id"].map(judged_cluster) == out["cluster_id"]) \
+        .fillna(False).astype(bool)
+    out["correct"] = _boolean(out["correct"])
+    out = out.sort_values(["question_id", "size", "cluster_id"], ascending=[True, False, True])
+    out["rank"] = out.groupby("question_id").cumcount() + 1
+    order = [
+        "question_id", "cluster_id", "rank", "size", "mass", "representative", "members",
+        "member_ids", "correct", "share_correct", "holds_judged",
+    ]
+    return out[order].reset_index(drop=True)
+
+
+def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
+    """One row per question: its largest cluster and the judged answer.
+
+    Columns: ``question_id, question, dataset, n_samples, n_clusters, dominant_cluster,
+    dominant_share, dominant_representative, dominant_correct, any_correct`` (some sample
+    labelled correct), ``judged_text, judged_correct, judged_in_dominant``.
+    """
+    clusters = cluster_summary(run, rule, judge)
+    top = clusters[clusters["rank"] == 1].set_index("question_id")
+    counts = clusters.groupby("question_id").agg(
+        n_samples=("size", "sum"), n_clusters=("cluster_id", "size")
+    )
+    answers = _samples(answer_table(run, rule, judge))
+    any_correct = answers["correct"].fillna(False).astype(bool).groupby(
+        answers["question_id"]).any()
+    q = run.table("questions")
+    out = pd.DataFrame({"question_id": q["question_id"], "question": q["question"]})
+    out["dataset"] = q["dataset"] if "dataset" in q else ""
+    out = out.set_index("question_id")
+    out = out.join(counts)
+    out["dominant_cluster"] = top["cluster_id"]
+    out["dominant_share"] = top["mass"]
+    out["dominant_representative"] = top["representative"]
+    out["dominant_correct"] = _boolean(top["correct"].reindex(out.index))
+    out["any_correct"] = any_correct.reindex(out.index).fillna(False).astype(bool)
+    judged = judged_answers(run, judge).set_index("question_id")
+    out["judged_text"] = judged["text"]
+    out["judged_correct"] = _boolean(judged["correct"].reindex(out.index))
+    out["judged_in_dominant"] = top["holds_judged"].reindex(out.index).fillna(False).astype(bool)
+    out["n_samples"] = out["n_samples"].fillna(0).astype(int)
+    out["n_clusters"] = out["n_clusters"].fillna(0).astype(int)
+    return out.reset_index()
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
+    """Scores under ``rule`` with each question's percentile within its method.
+
+    Columns: ``question_id, method, uncertainty, percentile`` (0-100; the share of scored
+    questions at most as uncertain, so 100 = most uncertain; NaN when undefined) and
+    ``certainty_rank`` (1 = least uncertain question for that method; ties broken by question
+    id, as the gate of :func:`accepted_questions` does) and ``rank_percentile``
+    (``100 * certainty_rank / n_scored``: a gate at operating point ``p`` accepts exactly the
+    questions with ``rank_percentile <= 100 * ceil(p * n) / n``).
+    """
+    s = run.table("scores")
+    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]].copy()
+    if method is not None:
+        s = s[s["method"] == method]
+    s["uncertainty"] = s["uncertainty"].astype(float)
+    grp = s.groupby("method")["uncertainty"]
+    s["percentile"] = grp.rank(method="max", pct=True) * 100.0
+    s = s.sort_values(["method", "uncertainty", "question_id"], na_position="last")
+    s["certainty_rank"] = s.groupby("method").cumcount() + 1
+    s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
+    n_scored = s.groupby("method")["uncertainty"].transform("count")
+    s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
+    return s.sort_values(["method", "question_id"]).reset_index(drop=True)
+
+
+def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
+    """Question ids a gate at ``operating_point`` accepts (least uncertain fraction).
+
+    ``scores`` is uncertainty indexed by question id; undefined scores are never accepted.
+    """
+    s = scores.dropna()
+    if s.empty or operating_point <= 0:
+        return set()
+    k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
+    ordered = sorted(s.items(), key=lambda kv: (kv[1], kv[0]))
+    return {q for q, _ in ordered[:k]}
+
+
+def confident_hallucinations(
+    run,
+    rule: str,
+    method: str,
+    judge: str,
+    dominance: float = 0.7,
+    operating_point: float = 0.2,
+) -> pd.DataFrame:
+    """Questions whose dominant cluster holds at least ``dominance`` of the samples and is
+    incorrect, ranked by ``method``'s uncertainty ascending (most confident first).
+
+    Adds ``uncertainty, percentile, certainty_rank`` and ``accepted`` (within the
+    ``operating_point`` fraction of least uncertain questions: a gate would pass it).
+    """
+    dom = dominant_clusters(run, rule, judge)
+    scores = question_scores(run, rule, method).set_index("question_id")
+    return _hallucinations(dom, scores, dominance, operating_point)
+
+
+def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
+                    operating_point: float) -> pd.DataFrame:
+    """:func:`confident_hallucinations` from :func:`dominant_clusters` and one method's
+    :func:`question_scores` (indexed by question id)."""
+    dom = dom.join(scores[["uncertainty", "percentile", "certainty_rank"]], on="question_id")
+    accepted = accepted_questions(scores["uncertainty"], operating_point)
+    dom["accepted"] = dom["question_id"].isin(accepted)
+    mask = (dom["dominant_share"] >= dominance - 1e-12) & (
+        dom["dominant_correct"].fillna(True) == False  # noqa: E712 (nullable boolean)
+    )
+    out = dom[mask].sort_values(["uncertainty", "question_id"], na_position="last")
+    return out.reset_index(drop=True)
+
+
+def hallucination_counts(
+    run, rule: str, judge: str, dominance: float = 0.7, operating_point: float = 0.2
+) -> pd.DataFrame:
+    """Per method: how many questions a gate at ``operating_point`` accepts, and how many of
+    those are confident hallucinations.
+
+    Columns: ``method, accepted, confident_hallucinations, share`` (of accepted),
+    ``total_confident_hallucinations`` (regardless of the gate).
+    """
+    rows = []
+    dom = dominant_clusters(run, rule, judge)  # once: it does not depend on the method
+    all_scores = question_scores(run, rule)
+    by_method = dict(iter(all_scores.groupby("method", sort=False)))
+    for method in run_methods(run, rule):
+        scores = by_method.get(method, all_scores.iloc[0:0]).set_index("question_id")
+        ch = _hallucinations(dom, scores, dominance, operating_point)
+        n_acc = len(accepted_questions(scores["uncertainty"], operating_point))
+        n_ch = int(ch["accepted"].sum())
+        rows.append(
+            {
+                "method": method,
+                "accepted": n_acc,
+                "confident_hallucinations": n_ch,
+                "share": n_ch / n_acc if n_acc else np.nan,
+                "total_confident_hallucinations": len(ch),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "method", "accepted", "confident_hallucinations", "share",
+            "total_confident_hallucinations",
+        ],
+    )
+
+
+def quadrant_table(
+    run, rule: str, judge: str, dominance: float = 0.7, operating_point: float = 0.2
+) -> pd.DataFrame:
+    """Per (method, question): where the question sits for a gate, and how right it is.
+
+    Columns: ``method, question_id, question, uncertainty, rank_percentile, accepted,
+    share_correct`` (share of samples labelled correct), ``flag`` ("confident hallucination",
+    "judged correct" or "judged incorrect") and ``cut`` (the gate's ``rank_percentile``
+    boundary for that method).
+    """
+    dom = dominant_clusters(run, rule, judge).set_index("question_id")
+    answers = _samples(answer_table(run, rule, judge))
+    share = answers.groupby("question_id")["correct"].agg(
+        lambda s: s.astype("Float64").mean()
+    ).astype(float)
+    is_ch = (dom["dominant_share"] >= dominance - 1e-12) & (
+        dom["dominant_correct"].fillna(True) == False  # noqa: E712
+    )
+    judged = dom["judged_correct"].astype(object)
+    flag = pd.Series(
+        np.where(is_ch, "confident hallucination",
+                 np.where(judged == True, "judged correct", "judged incorrect")),  # noqa: E712
+        index=dom.index,
+    )
+    scores = question_scores(run, rule)
+    frames = []
+    for _, part in scores.groupby("method", sort=False):
+        part = part.copy()
+        accepted = accepted_questions(part.set_index("question_id")["uncertainty"],
+                                      operating_point)
+        n = int(part["uncertainty"].notna().sum())
+        part["accepted"] = part["question_id"].isin(accepted)
+        part["cut"] = 100.0 * len(accepted) / n if n else 0.0
+        frames.append(part)
+    out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)
+    out["question"] = out["question_id"].map(dom["question"])
+    out["share_correct"] = out["question_id"].map(share)
+    out["flag"] = out["question_id"].map(flag)
+    cols = ["method", "question_id", "question", "uncertainty", "rank_percentile", "accepted",
+            "share_correct", "flag", "cut"]
+    order = {m: i for i, m in enumerate(run_methods(run, rule))}
+    out = out.sort_values(["method", "question_id"], key=lambda c: c.map(order)
+                          if c.name == "method" else c)
+    return out[cols].reset_index(drop=True)
+
+
+def correct_but_outvoted(run, rule: str, judge: str) -> pd.DataFrame:
+    """Questions where some sample is correct but the dominant cluster is not.
+
+    Adds ``correct_answers``: the distinct correct sample texts.
+    """
+    dom = dominant_clusters(run, rule, judge)
+    mask = dom["any_correct"] & (dom["dominant_correct"].fillna(True) == False)  # noqa: E712
+    out = dom[mask].copy()
+    answers = _samples(answer_table(run, rule, judge))
+    good = answers[answers["correct"].fillna(False).astype(bool)]
+    texts = good.groupby("question_id")["text"].agg(lambda s: list(dict.fromkeys(s)))
+    out["correct_answers"] = out["question_id"].map(texts)
+    return out.reset_index(drop=True)
+
+
+def run_methods(run, rule: str | None = None) -> list[str]:
+    """Methods with scores (manifest order first, then any others found)."""
+    from uqlens.run.rescore import score_methods
+
+    return score_methods(run, rule)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _names(value) -> str:
+    """A manifest's dataset/model entry (a name or a list of names) as one line."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value or "")
+
+
+def run_summary(run, judge: str) -> dict:
+    """Headline numbers: dataset, model, questions, samples, judged-answer accuracy."""
+    m = run.manifest
+    gen = run.table("generations")
+    judged = judged_answers(run, judge)
+    labelled = judged["correct"].dropna()
+    n_greedy = int(gen["is_greedy"].astype(bool).sum()) if "is_greedy" in gen else 0
+    return {
+        "name": m.get("name") or str(getattr(run, "path", "")),
+        "dataset": _names(m.get("dataset")),
+        "model": _names(m.get("model")),
+        "questions": int(len(run.table("questions"))),
+        "samples": int(len(gen) - n_greedy),
+        "judged_answers": int(len(judged)),
+        "accuracy": float(labelled.astype(float).mean()) if len(labelled) else None,
+        "labelled": int(len(labelled)),
+    }
+
+
+def method_metrics(run, rule: str, judge: str, n_boot: int = 200) -> pd.DataFrame | None:
+    """AUROC/AUPRC/PRR/TPR@1%FPR per method via :mod:`uqlens.analysis.evaluation`.
+    The positive class is "the judged answer is incorrect"."""
+    from uqlens.analysis import evaluation
+    judged = judged_answers(run, judge).dropna(subset=["correct"])
+    incorrect = pd.Series(
+        ~judged["correct"].astype(bool).to_numpy(), index=judged["question_id"].to_numpy()
+    )
+    s = run.table("scores")
+    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    return evaluation.method_table(s, incorrect, n_boot=n_boot)
+
+
+def selection_summary(
+    run, rule: str, method: str, judge: str, ids: Iterable[Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The answers behind a list of selected ``(question_id, sample_id)`` ids, and a summary
+    of the clusters they fall in.
+
+    Returns ``(answers, clusters)``. ``answers``: ``question_id, sample_id, question, text,
+    cluster_id, correct, uncertainty``. ``clusters``: ``question_id, cluster_id, selected``
+    (answers selected), ``size`` (cluster size over samples), ``accuracy`` (share of the
+    selected answers labelled correct), ``mean_uncertainty``.
+    """
+    keys = parse_point_ids(ids)
+    sel = pd.DataFrame(keys, columns=["question_id", "sample_id"])
+    answers = answer_table(run, rule, judge)
+    q = run.table("questions")[["question_id", "question"]]
+    scores = question_scores(run, rule, method)[["question_id", "uncertainty"]]
+    out = sel.merge(answers, on=["question_id", "sample_id"], how="inner")
+    out = out.merge(q, on="question_id", how="left").merge(scores, on="question_id", how="left")
+    out = out[
+        ["question_id", "sample_id", "question", "text", "cluster_id", "correct", "uncertainty"]
+    ]
+    sizes = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "size"]]
+    if out.empty:
+        clusters = pd.DataFrame(
+            columns=["question_id", "cluster_id", "selected", "size", "accuracy",
+                     "mean_uncertainty"]
+        )
+        return out.reset_index(drop=True), clusters
+    tmp = out.assign(_c=out["correct"].astype("Float64"))
+    clusters = (
+        tmp.groupby(["question_id", "cluster_id"], sort=False)
+        .agg(selected=("sample_id", "size"), accuracy=("_c", "mean"),
+             mean_uncertainty=("uncertainty", "mean"))
+        .reset_index()
+        .merge(sizes, on=["question_id", "cluster_id"], how="left")
+    )
+    clusters["accuracy"] = clusters["accuracy"].astype(float)
+    clusters = clusters[
+        ["question_id", "cluster_id", "selected", "size", "accuracy", "mean_uncertainty"]
+    ]
+    return out.reset_index(drop=True), clusters.reset_index(drop=True)
+
+
+def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
+    """Every projected answer with what the map colours and hovers by.
+
+    Columns: ``id`` ("question_id|sample_id"), ``question_id, sample_id, x, y, question,
+    text, correctness`` ("correct"/"incorrect"/"unknown"), ``cluster`` (rank label within
+    the question: "largest", "2nd", "3rd+", "judged only"), ``uncertainty, is_judged``.
+    """
+    proj = run.table("projection")[["question_id", "sample_id", "x", "y"]]
+    answers = answer_table(run, rule, judge)
+    clusters = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "rank"]]
+    q = run.table("questions")[["question_id", "question"]]
+    scores = question_scores(run, rule, method)[["question_id", "uncertainty"]]
+    out = proj.merge(answers, on=["question_id", "sample_id"], how="inner")
+    out = out.merge(clusters, on=["question_id", "cluster_id"], how="left")
+    out = out.merge(q, on="question_id", how="left").merge(scores, on="question_id", how="left")
+    out["correctness"] = np.where(
+        out["correct"].isna(),
+        "unknown",
+        np.where(out["correct"].fillna(False).astype(bool), "correct", "incorrect"),
+    )
+    rank = out["rank"]
+    out["cluster"] = np.select(
+        [rank.isna(), rank == 1, rank == 2], ["no cluster", "largest", "2nd largest"],
+        default="3rd or smaller",
+    )
+    out["id"] = [point_id(a, b) for a, b in zip(out["question_id"], out["sample_id"], strict=True)]
+    cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
+            "cluster", "uncertainty", "is_judged"]
+    return out[cols].reset_index(drop=True)
+
+
+def cap_points(points: pd.DataFrame, cap: int | None, seed: int = 0) -> tuple[pd.DataFrame, bool]:
+    """At most ``cap`` rows, sampled at random with a fixed seed; returns (rows, capped)."""
+    if cap is None or cap <= 0 or len(points) <= cap:
+        return points, False
+    return points.sample(n=cap, random_state=seed).sort_index(), True
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def affinity_matrix(
+    run, question_id: str, backend: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Symmetric affinity between the samples of one question from ``pairs``.
+
+    ``W[i, j] = (P(i entails j) + P(j entails i)) / 2`` over the question's samples (greedy
+    excluded), 1 on the diagonal and between identical texts; a pair seen in one direction
+    only uses that direction. Returns ``(W, sample_ids)``; ``W`` is empty when the run has no
+    pairs for this question (and ``backend``, when given).
+    """
+    gen = run.table("generations")
+    g = gen[gen["question_id"] == question_id]
+    if "is_greedy" in g and (~g["is_greedy"].astype(bool)).any():
+        g = g[~g["is_greedy"].astype(bool)]
+    sample_ids = g["sample_id"].tolist()
+    pairs = run.table("pairs")
+    p = pairs[pairs["question_id"] == question_id] if len(pairs) else pairs
+    if backend is not None and len(p) and "backend" in p:
+        p = p[p["backend"] == backend]
+    if not len(p) or "text_id" not in g:
+        return np.zeros((0, 0)), sample_ids
+    n_text = int(max(g["text_id"].max(), p["text_a"].max(), p["text_b"].max())) + 1
+    directed = np.full((n_text, n_text), np.nan)
+    directed[p["text_a"].to_numpy(int), p["text_b"].to_numpy(int)] = p["p_entail"].to_numpy(float)
+    both = np.where(np.isnan(directed), directed.T, directed)
+    both_t = np.where(np.isnan(directed.T), directed, directed.T)
+    sym = (both + both_t) / 2.0
+    np.fill_diagonal(sym, 1.0)
+    sym = np.nan_to_num(sym, nan=0.0)
+    tid = g["text_id"].to_numpy(int)
+    return sym[np.ix_(tid, tid)], sample_ids
+
+
+def laplacian_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues (ascending) of the normalised Laplacian ``I - D^-1/2 W D^-1/2``.
+
+    The number of eigenvalues near 0 approximates the number of semantic clusters;
+    ``sum(max(0, 1 - lambda))`` is the EigV uncertainty of Lin et al. (2023).
+    """
+    if w.size == 0:
+        return np.zeros(0)
+    deg = w.sum(axis=1)
+    inv = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0)
+    lap = np.eye(len(w)) - inv[:, None] * w * inv[None, :]
+    return np.clip(np.linalg.eigvalsh((lap + lap.T) / 2.0), 0.0, None)
+
+
+def cap_points_of(run, rule: str, method: str, judge: str, cap: int | None,
+                  seed: int = 0) -> tuple[pd.DataFrame, bool]:
+    """:func:`map_points` capped at ``cap`` rows (see :func:`cap_points`)."""
+    return cap_points(map_points(run, rule, method, judge), cap, seed)

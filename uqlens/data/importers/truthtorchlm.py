@@ -1,0 +1,177 @@
+"""TruthTorchLM: the ``output_dict`` of ``evaluate_truth_method`` saved as JSON.
+
+Checked against Ybakman/TruthTorchLM ``src/TruthTorchLM/evaluators/evaluate_truth_method.py``
+(returns ``{"eval_list": [...], "output_dict": output_dict}``), ``utils/eval_utils.py``
+(``run_over_dataset``: ``eval_model_over_dataset`` + ``run_truth_methods_over_dataset``),
+``truth_methods/truth_method.py`` and ``truth_methods/semantic_entropy.py``.
+
+``output_dict`` holds lists with one entry per question::
+
+    {"question_text": [...], "ground_truths": [...], "contexts": [...],
+     "generations": [...], "generations_correctness": [1 | 0 | -1, ...],
+     "truth_methods": ["SemanticEntropy", ...],
+     "truth_method_0": {"name": str(method), "truth_values": [...],
+                        "normalized_truth_values": [...],
+                        "method_specific_details": [{...}, ...]  # return_method_details
+                       }, ...}
+
+Mapping:
+
+- question_text, ground_truths, contexts -> question, references, context;
+- generations -> the judged answer; generations_correctness 1/0 -> ``provided_correct``
+  (other values, e.g. -1 when a judge could not decide, stay unknown);
+- ``truth_method_<i>.truth_values`` are *truth* values (higher = more likely correct, e.g.
+  ``-semantic_entropy``) on each method's own scale -> provided method
+  ``truthtorchlm:<class name>`` = -truth_value (the flip is recorded). The sigmoid
+  "normalized" values are a monotone map of the same numbers (the default normaliser is a
+  dummy, ``SigmoidNormalizer(threshold=0, std=1)``), so they are not used.
+- ``method_specific_details[q]["generated_texts"]`` (sampling methods, only when
+  ``return_method_details=True``) -> sampled answers, from the first method that has them;
+  its ``"clusters"`` (lists of texts; Python sets cannot be JSON, so saved as lists) ->
+  ``provided_cluster``. ``generation_dicts`` (model outputs) are not JSON and not read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uqlens.data.importers._common import (
+    Collector,
+    Report,
+    as_bool01,
+    bad_file,
+    finite,
+    read_json,
+    str_list,
+    to_python,
+)
+from uqlens.data.schema import Dataset
+
+FORMAT = "truthtorchlm"
+PREFIX = "truthtorchlm:"
+
+
+def output_dict(doc: object) -> dict | None:
+    if isinstance(doc, dict) and isinstance(doc.get("output_dict"), dict):
+        return doc["output_dict"]
+    if isinstance(doc, dict) and "question_text" in doc and "generations" in doc:
+        return doc
+    return None
+
+
+def read(
+    path: Path,
+    *,
+    allow_pickle: bool,
+    skip_invalid: bool,
+    report: Report,
+    references: dict[str, list[str]] | None = None,
+) -> Dataset:
+    out = output_dict(read_json(path))
+    if out is None:
+        raise bad_file(path, "not a TruthTorchLM output_dict (no question_text/generations)")
+    questions = out.get("question_text")
+    if not isinstance(questions, list) or not questions:
+        raise bad_file(path, "output_dict.question_text is missing or empty")
+    n = len(questions)
+
+    def column(name: str) -> list | None:
+        value = out.get(name)
+        if isinstance(value, list) and len(value) == n:
+            return value
+        if value is not None:
+            report.note(f"output_dict.{name} does not have one entry per question; ignored")
+        return None
+
+    truths, contexts = column("ground_truths"), column("contexts")
+    greedy, correct = column("generations"), column("generations_correctness")
+    report.map("question_text", "questions.question")
+    if truths is not None:
+        report.map("ground_truths", "questions.references")
+    else:
+        report.lack("references (ground_truths)")
+    if contexts is not None:
+        report.map("contexts", "questions.context")
+    if greedy is not None:
+        report.map("generations", "generations (is_greedy)")
+    if correct is not None:
+        report.map("generations_correctness (1/0)", "generations.provided_correct (greedy)")
+
+    names = out.get("truth_methods") if isinstance(out.get("truth_methods"), list) else []
+    methods: dict[str, list] = {}
+    details: list[list] = []
+    i = 0
+    while f"truth_method_{i}" in out:
+        entry = out[f"truth_method_{i}"] if isinstance(out[f"truth_method_{i}"], dict) else {}
+        name = str(names[i]) if i < len(names) else str(entry.get("name", f"method_{i}"))
+        method = PREFIX + name
+        if method in methods:
+            method = f"{method}_{i}"
+        values = entry.get("truth_values")
+        if isinstance(values, list) and len(values) == n:
+            methods[method] = [None if finite(v) is None else -finite(v) for v in values]
+            report.flipped[method] = "flipped: -truth_value (TruthTorchLM: higher = more truthful)"
+        else:
+            report.note(f"truth_method_{i} has no truth_values per question; skipped")
+        found = entry.get("method_specific_details")
+        if isinstance(found, list) and len(found) == n:
+            details.append(found)
+        i += 1
+    if methods:
+        report.map(f"truth_method_<i>.truth_values ({len(methods)})", "questions.provided_scores")
+    else:
+        report.lack("the tool's scores (truth_method_<i>.truth_values)")
+
+    sample_source = None
+    for found in details:
+        if any(isinstance(d, dict) and isinstance(d.get("generated_texts"), list)
+               for d in found):
+            sample_source = found
+            break
+    if sample_source is None:
+        report.lack("sampled answers (method_specific_details, saved with "
+                    "return_method_details=True)")
+    else:
+        report.map("method_specific_details[].generated_texts", "generations (samples)")
+        if any(isinstance(d, dict) and isinstance(d.get("clusters"), list)
+               for d in sample_source):
+            report.map("method_specific_details[].clusters", "generations.provided_cluster")
+        else:
+            report.lack("the tool's clusters (method_specific_details[].clusters)")
+
+    collector = Collector(str(path), report, references)
+    unsure = 0
+    for q in range(n):
+        rec = f"question {q + 1}"
+        scores = {m: v[q] for m, v in methods.items() if v[q] is not None}
+        qpos = collector.question(
+            rec,
+            question_id=str(q),
+            question=to_python(questions[q]),
+            references=(str_list(truths[q]) or None) if truths is not None else None,
+            context=(contexts[q] or None) if contexts is not None else None,
+            provided_scores=scores or None,
+        )
+        if greedy is not None:
+            label = as_bool01(correct[q]) if correct is not None else None
+            unsure += correct is not None and label is None
+            collector.answer(qpos, f"{rec}, generation", text=greedy[q], is_greedy=True,
+                             provided_correct=label)
+        detail = sample_source[q] if sample_source is not None else None
+        if isinstance(detail, dict) and isinstance(detail.get("generated_texts"), list):
+            cluster_of: dict[str, int] = {}
+            for c, members in enumerate(detail.get("clusters") or []):
+                for member in members if isinstance(members, list | tuple) else []:
+                    cluster_of.setdefault(str(member), c)
+            for k, text in enumerate(detail["generated_texts"]):
+                collector.answer(
+                    qpos,
+                    f"{rec}, generated_texts {k + 1}",
+                    sample_id=f"s{k}",
+                    text=text,
+                    is_greedy=False,
+                    provided_cluster=cluster_of.get(str(text)) if cluster_of else None,
+                )
+    if unsure:
+        report.note(f"{unsure} generations_correctness values were not 0/1 (left unknown)")
+    return collector.finish(skip_invalid=skip_invalid)
