@@ -25,6 +25,13 @@ _PUNCT = frozenset(string.punctuation)
 _ROUGE_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
+def same_text(a: str, b: str) -> bool:
+    """The only sameness that may skip an entailment model: the same string up to case and
+    surrounding whitespace. Anything looser ("-5"/"5", "The Who"/"Who" under SQuAD
+    normalisation) changes meaning often enough that it must be the model's call."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lower, remove punctuation, remove articles, fix whitespace."""
     text = text.lower()
