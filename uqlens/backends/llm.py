@@ -107,7 +107,7 @@ class LocalLLM:
         self.fingerprint = quick_fingerprint(self.path)
         self._c = c
         self._model = self._ctx = self._batch = None
-        self._embedder = None  # the embedding-mode context, made on first use
+        self._embedder: _EmbeddingContext | None = None  # made on first hidden_states()
         self.n_threads = n_threads or min(2, os.cpu_count() or 1)
         self._model = c.llama_model_load_from_file(
             str(self.path).encode(), c.llama_model_default_params()
@@ -341,27 +341,115 @@ class LocalLLM:
         c = self._c
         c.llama_memory_clear(self._mem, True)
         self._cached = []
-        b = self._batch
-        n = 0
-        last_index = []
-        for k, pos, members, is_last in _prefix_tree_entries(seqs):
-            b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = seqs[k][pos], pos, len(members),\
-                is_last
-            row = b.seq_id[n]
-            for j, s in enumerate(members):
-                row[j] = s
-            if is_last:
-                last_index.append(n)
-            n += 1
-        b.n_tokens = n
-        if c.llama_decode(self._ctx, b) != 0:
+        paths = _fill_tree_batch(self._batch, seqs, output_all=False)
+        if c.llama_decode(self._ctx, self._batch) != 0:
             raise RuntimeError("llama_decode failed on a batch of prompts (context full?)")
         out = []
-        for index in last_index:
-            ptr = c.llama_get_logits_ith(self._ctx, index)
+        for path in paths:
+            ptr = c.llama_get_logits_ith(self._ctx, path[-1])
             out.append(np.array([ptr[i] for i in option_ids], dtype=np.float64))
         c.llama_memory_clear(self._mem, True)
         return out
+
+    # -- hidden states ----------------------------------------------------------------------
+    def hidden_states(self, texts: Sequence[str], pooling: str = "last",
+                      progress=None) -> np.ndarray:
+        """The final-layer hidden state (after the model's output norm, the vector the
+        output head reads) of each text, shape (len(texts), n_embd), float32.
+
+        ``pooling``: ``last`` (the last token's state) or ``mean`` (the mean over every
+        token of the text, BOS included). Computed in a second context over the same loaded
+        model in llama.cpp's embedding mode; texts sharing a prefix (one prompt, many
+        answers) decode it once, as in :meth:`option_logits`.
+        """
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if self._embedder is None:
+            self._embedder = _EmbeddingContext(self)
+        unique = list(dict.fromkeys(texts))
+        tokens = {t: self.tokenize(t) for t in unique}
+        ordered = sorted(unique, key=lambda t: tokens[t])
+        found: dict[str, np.ndarray] = {}
+        for chunk in _prefix_tree_chunks([tokens[t] for t in ordered], self.n_ctx,
+                                         MAX_SEQUENCES):
+            vectors = self._embedder.decode([tokens[ordered[k]] for k in chunk], pooling)
+            found.update((ordered[k], v) for k, v in zip(chunk, vectors, strict=True))
+            if progress is not None:
+                progress(len(chunk))
+        n_embd = self._c.llama_model_n_embd(self._model)
+        return np.array([found[t] for t in texts], dtype=np.float32).reshape(len(texts), n_embd)
+
+
+POOLINGS = ("last", "mean")
+
+
+class _EmbeddingContext:
+    """A second llama.cpp context over an already loaded model, in embedding mode with
+    per-token outputs (pooling NONE): the pooling over each text's tokens is done here, so
+    texts can share decoded prefix tokens."""
+
+    def __init__(self, llm: LocalLLM):
+        c = self._c = llm._c
+        params = c.llama_context_default_params()
+        params.n_ctx = params.n_batch = llm.n_ctx
+        params.n_ubatch, params.n_seq_max = 512, MAX_SEQUENCES
+        params.n_threads = params.n_threads_batch = llm.n_threads
+        params.embeddings = True
+        params.pooling_type = c.LLAMA_POOLING_TYPE_NONE
+        if hasattr(params, "kv_unified"):
+            params.kv_unified = True
+        self._ctx = c.llama_init_from_model(llm._model, params)
+        if not self._ctx:
+            raise RuntimeError("llama.cpp could not create an embedding context")
+        self._n_embd = c.llama_model_n_embd(llm._model)
+        self._mem = c.llama_get_memory(self._ctx)
+        self._batch = c.llama_batch_init(llm.n_ctx, 0, MAX_SEQUENCES)
+
+    def decode(self, seqs: list[list[int]], pooling: str) -> list[np.ndarray]:
+        c = self._c
+        c.llama_memory_clear(self._mem, True)
+        paths = _fill_tree_batch(self._batch, seqs, output_all=pooling == "mean")
+        if c.llama_decode(self._ctx, self._batch) != 0:
+            raise RuntimeError("llama_decode failed in embedding mode (context full?)")
+
+        def state(index: int) -> np.ndarray:
+            ptr = c.llama_get_embeddings_ith(self._ctx, index)
+            return np.ctypeslib.as_array(ptr, shape=(self._n_embd,)).astype(np.float64)
+
+        out = []
+        for path in paths:
+            if pooling == "last":
+                out.append(state(path[-1]).astype(np.float32))
+            else:
+                out.append((sum(state(i) for i in path) / len(path)).astype(np.float32))
+        c.llama_memory_clear(self._mem, True)
+        return out
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._c.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            self._c.llama_free(self._ctx)
+            self._ctx = None
+
+
+def _fill_tree_batch(batch, seqs: list[list[int]], output_all: bool) -> list[list[int]]:
+    """Write the prefix tree of sorted, distinct token lists into a llama_batch. Only each
+    list's last token asks for output, or every token if ``output_all``. Returns, per list,
+    the batch indices of its tokens in order (the path from the root to its last token)."""
+    paths: list[list[int]] = [[] for _ in seqs]
+    n = 0
+    for k, pos, members, is_last in _prefix_tree_entries(seqs):
+        batch.token[n], batch.pos[n], batch.n_seq_id[n] = seqs[k][pos], pos, len(members)
+        batch.logits[n] = is_last or output_all
+        row = batch.seq_id[n]
+        for j, s in enumerate(members):
+            row[j] = s
+            paths[s].append(n)
+        n += 1
+    batch.n_tokens = n
+    return paths
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
