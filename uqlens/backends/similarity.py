@@ -149,7 +149,8 @@ def llm_judge_id(model_fingerprint: str) -> str:
 
 
 class LLMJudgeEntailment:
-    """Ask a local GGUF model whether two answers to a question mean the same thing.
+    """Ask an LLM (a local GGUF model, or an OpenAI-compatible server) whether two answers
+    to a question mean the same thing.
 
     Reads P(" Yes") against P(" No") for the next token (a symmetric equivalence judgement,
     as the semantic-entropy reference code allows an LLM in place of an NLI model):
@@ -161,10 +162,15 @@ class LLMJudgeEntailment:
 
     symmetric = True
 
-    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 4096):
-        from uqlens.backends.llm import LocalLLM
+    def __init__(self, model_path: str | None = None, n_threads: int | None = None,
+                 n_ctx: int = 4096, *, model=None):
+        """A local GGUF file (``model_path``), or any ``model`` with ``fingerprint`` and
+        ``choice_probabilities`` (e.g. ``openai_compat.OpenAIChoiceModel``)."""
+        if model is None:
+            from uqlens.backends.llm import LocalLLM
 
-        self.llm = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
+            model = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
+        self.llm = model
         self.id = llm_judge_id(self.llm.fingerprint)
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:

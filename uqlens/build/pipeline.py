@@ -48,7 +48,8 @@ class BuildConfig:
 
     ``rules``: rule keys; entailment rules name their backend after ``@`` (``strict@llm``).
     ``entailment``: backend specs by alias: ``cosine`` (embedding cosine), ``llm:PATH.gguf``
-    (a local LLM judge), ``nli:NAME_OR_PATH`` (a Hugging Face NLI model).
+    (a local LLM judge), ``nli:NAME_OR_PATH`` (a Hugging Face NLI model),
+    ``openai:MODEL@BASE_URL`` (an LLM judge behind an OpenAI-compatible server).
     ``sample_temperature``: the sampling temperature whose samples the methods score (None:
     every non-greedy sample).
     """
@@ -139,7 +140,13 @@ def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool):
         from uqlens.backends.similarity import HFNLIEntailment
 
         return HFNLIEntailment(arg, condition_on_question=condition)
-    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
+    if kind == "openai":
+        from uqlens.backends.openai_compat import OpenAIChoiceModel
+        from uqlens.backends.similarity import LLMJudgeEntailment
+
+        return LLMJudgeEntailment(model=OpenAIChoiceModel.from_spec(arg))
+    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME, "
+                     "openai:MODEL@BASE_URL)")
 
 
 def _same_normalised(a: str, b: str) -> bool:
@@ -165,11 +172,11 @@ class PairStore:
         self._memo: dict[tuple[str, str, str], tuple[float, float, float]] = {}
         # The cache key must not need the model loaded: it is the spec and the conditioning.
         self.id = f"{spec}:q{int(condition)}"
-        if spec.startswith("llm:"):
-            from uqlens.backends.llm import quick_fingerprint
+        if spec.startswith(("llm:", "openai:")):
+            from uqlens.backends.llm_reference import model_identity
             from uqlens.backends.similarity import llm_judge_id
 
-            self.id = llm_judge_id(quick_fingerprint(spec[4:]))
+            self.id = llm_judge_id(model_identity(spec))
         self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
 
     @property
