@@ -71,6 +71,8 @@ class BuildConfig:
     graph_backend: str | None = None
     name: str = ""
     method_params: dict = field(default_factory=dict)
+    # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
+    probe_judge: str | None = None
 
 
 class BuildError(ValueError):
@@ -309,6 +311,7 @@ def build(
     from uqlens.core import clustering
 
     from uqlens.core import methods
+    from uqlens.core.methods import supervised
     from uqlens.data.loaders import load, load_many
     from uqlens.data.schema import provided_score_orientation
 
@@ -444,7 +447,8 @@ def build(
     chosen, skipped = methods.applicable(needs)
     provided = provided_scores(questions)
     if config.methods is not None:
-        unknown = set(config.methods) - set(methods.REGISTRY) - set(provided)
+        unknown = (set(config.methods) - set(methods.REGISTRY) - set(provided)
+                   - set(supervised.SUPERVISED))
         if unknown:
             raise BuildError(f"unknown methods: {sorted(unknown)}")
         chosen = [m for m in chosen if m.id in config.methods]
@@ -489,6 +493,18 @@ def build(
     with stats.stage("judge", log):
         correct = judge_run(questions, gens, texts, config.judges, embedder, stores)
 
+    with stats.stage("supervised", log):
+        from uqlens.build.probes import hidden_state_table, supervised_stage
+
+        hidden = hidden_state_table(gens)
+        probes = supervised_stage(
+            gens, hidden, correct, scores, questions["question_id"], [r["key"] for r in rules],
+            judge=config.probe_judge or (correct["judge"].iloc[0] if len(correct) else None),
+            wanted=config.methods, params=config.method_params)
+        scores = pd.concat([scores, probes.scores], ignore_index=True)
+        for method_id, reason in probes.skipped.items():
+            log(f"skipped method {method_id}: {reason}")
+
     with stats.stage("project", log):
         from uqlens.core.projection import project
 
@@ -528,13 +544,14 @@ def build(
         "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
         "params": _jsonable(asdict(config)),
         "rules": rules,
-        "methods": [m.id for m in chosen] + list(provided),
+        "methods": [m.id for m in chosen] + list(provided) + list(probes.info),
         "method_info": {**{m.id: {"label": m.label, "citation": m.citation,
                                   "flipped": m.flipped, "needs": sorted(m.needs),
                                   "params": params_of[m.id]} for m in chosen},
                         **provided_method_info(provided, dataset.score_orientation
-                                               or provided_score_orientation(questions))},
-        "skipped_methods": skipped,
+                                               or provided_score_orientation(questions)),
+                        **probes.info},
+        "skipped_methods": {**skipped, **probes.skipped},
         "judges": sorted(correct["judge"].unique().tolist()),
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
@@ -558,6 +575,8 @@ def build(
         "texts": texts, "pairs": pairs, "clusters": clusters, "scores": scores,
         "correctness": correct, "projection": projection, "text_embeddings": text_embeddings,
     }
+    if hidden is not None:
+        tables["hidden_states"] = hidden
     write_run(out_dir, tables, manifest)
     cache.close()
     return manifest
