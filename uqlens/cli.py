@@ -229,6 +229,9 @@ def _add_build(subparsers) -> None:
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="score only the samples drawn at this temperature")
+    p.add_argument("--probe-judge", default=None, metavar="JUDGE",
+                   help="judge whose labels the supervised hidden_state_probe learns "
+                   "(default: the first --judge)")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
     p.add_argument("--graph-backend", default=None, metavar="ALIAS",
                    help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
@@ -257,6 +260,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         projection=args.projection,
         graph_backend=args.graph_backend,
         name=args.name,
+        probe_judge=args.probe_judge,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:

@@ -76,4 +76,7 @@ def current_scores(run, rule: str, judge: str) -> pd.DataFrame:
     if not stale:
         return s
     fresh = refit(run, judge, rule)
-    return pd.concat([s[~s["method"].isin(stale)], fresh], ignore_index=True)
+    order = {m: i for i, m in enumerate(dict.fromkeys(s["method"]))}
+    out = pd.concat([s[~s["method"].isin(stale)], fresh], ignore_index=True)
+    return out.sort_values("method", key=lambda m: m.map(order), kind="stable",
+                           ignore_index=True)
