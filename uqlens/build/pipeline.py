@@ -2,7 +2,8 @@
 
 ingest → unique texts per question → embed → entailment pairs (only those the clustering
 asks for, plus all pairs among the scored samples for the graph methods) → clusters per
-rule → every applicable method's scores → every judge's correctness → 2-D projection →
+rule → every applicable method's scores → every judge's correctness → supervised probes on
+the generations' hidden states, when present (:mod:`uqlens.build.probes`) → 2-D projection →
 Parquet tables + manifest, written to a temporary folder and renamed into place.
 
 Imported data brings the source tool's results along: each ``questions.provided_scores``
