@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from uqlens.backends.cache import ModelCache
+from uqlens.build.errors import BuildError
+from uqlens.build.pairs import CachedEmbedder, PairStore
 from uqlens.run.folder import FORMAT, MANIFEST
 
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
@@ -73,10 +75,6 @@ class BuildConfig:
     method_params: dict = field(default_factory=dict)
 
 
-class BuildError(ValueError):
-    pass
-
-
 class Stats:
     """Counts and timings that end up in the manifest."""
 
@@ -93,136 +91,6 @@ class Stats:
         start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
-
-
-# -- backends ------------------------------------------------------------------------------
-
-
-class CachedEmbedder:
-    """Embeds through the content cache; loads the model only on the first miss."""
-
-    def __init__(self, name: str, cache: ModelCache, stats: Stats):
-        self.name, self.cache, self.stats = name, cache, stats
-        self.id = f"st:{name}"
-        self._model = None
-        self._memo: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        wanted = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        if wanted:
-            self._memo.update(self.cache.get_embeddings(self.id, wanted))
-            missing = [t for t in wanted if t not in self._memo]
-            self.stats.add("embeddings_from_cache", len(wanted) - len(missing))
-            if missing:
-                if self._model is None:
-                    from uqlens.backends.similarity import SentenceTransformerEmbedder
-
-                    self._model = SentenceTransformerEmbedder(self.name)
-                vectors = self._model.embed(missing)
-                self.cache.put_embeddings(self.id, missing, vectors)
-                self._memo.update(zip(missing, vectors, strict=True))
-                self.stats.add("embeddings_computed", len(missing))
-        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0))
-
-
-def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool):
-    kind, _, arg = spec.partition(":")
-    if kind == "cosine":
-        from uqlens.backends.similarity import CosineEntailment
-
-        return CosineEntailment(embedder, condition_on_question=condition)
-    if kind == "llm":
-        from uqlens.backends.similarity import LLMJudgeEntailment
-
-        return LLMJudgeEntailment(arg)
-    if kind == "nli":
-        from uqlens.backends.similarity import HFNLIEntailment
-
-        return HFNLIEntailment(arg, condition_on_question=condition)
-    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
-
-
-def _same_normalised(a: str, b: str) -> bool:
-    from uqlens.core.text import normalize_answer
-
-    na = normalize_answer(a)
-    return bool(na) and na == normalize_answer(b)
-
-
-class PairStore:
-    """P(entail, neutral, contradict) for ordered answer pairs of one backend.
-
-    Looks in memory, then the content cache, then asks the model; the backend is built on
-    the first real miss, so a fully cached rebuild never loads it. Answers equal after SQuAD
-    normalisation ("Paris." / "paris") entail each other without a model call: any NLI model
-    would say so, and sampled short answers repeat with such variations all the time.
-    """
-
-    def __init__(self, alias: str, spec: str, embedder, cache, stats, condition: bool):
-        self.alias, self.spec, self.cache, self.stats = alias, spec, cache, stats
-        self._embedder, self._condition = embedder, condition
-        self._backend = None
-        self._memo: dict[tuple[str, str, str], tuple[float, float, float]] = {}
-        # The cache key must not need the model loaded: it is the spec and the conditioning.
-        self.id = f"{spec}:q{int(condition)}"
-        if spec.startswith("llm:"):
-            from uqlens.backends.llm import quick_fingerprint
-            from uqlens.backends.similarity import llm_judge_id
-
-            self.id = llm_judge_id(quick_fingerprint(spec[4:]))
-        self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
-
-    @property
-    def backend(self):
-        if self._backend is None:
-            self._backend = _make_backend(self.spec, self._embedder, self._condition)
-        return self._backend
-
-    @property
-    def symmetric(self) -> bool:
-        return not self.spec.startswith("nli:")
-
-    def get(self, question: str, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Probabilities for every pair, computing only what no cache holds."""
-        out = np.zeros((len(pairs), 3))
-        todo: dict[tuple[str, str], list[int]] = {}
-        for i, (a, b) in enumerate(pairs):
-            if a == b or _same_normalised(a, b):
-                out[i] = (1.0, 0.0, 0.0)
-                continue
-            key = (question, a, b)
-            if key not in self._memo and self.symmetric and (question, b, a) in self._memo:
-                key = (question, b, a)
-            if key in self._memo:
-                out[i] = self._memo[key]
-            else:
-                pair_key = (a, b) if not self.symmetric else tuple(sorted((a, b)))
-                todo.setdefault(pair_key, []).append(i)
-        if todo:
-            wanted = list(todo)
-            found = self.cache.get_pairs(self.id, question, wanted) if self.persist else {}
-            self.stats.add(f"pairs_from_cache[{self.alias}]", len(found))
-            missing = [p for p in wanted if p not in found]
-            if missing:
-                probs = self.backend.predict(question, missing)
-                if self.persist:
-                    self.cache.put_pairs(self.id, question, missing, probs)
-                # Cosine pairs come from cached embeddings: no model call, so not "computed".
-                kind = "pairs_computed" if self.persist else "pairs_from_embeddings"
-                self.stats.add(f"{kind}[{self.alias}]", len(missing))
-                found.update({p: tuple(map(float, v)) for p, v in zip(missing, probs, strict=True)})
-            for pair, rows in todo.items():
-                value = found[pair]
-                self._memo[(question, *pair)] = value
-                out[rows] = value
-        return out
-
-    def matrix(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """entail[i, j], contradict[i, j] over all ordered pairs of ``texts``."""
-        n = len(texts)
-        pairs = [(texts[i], texts[j]) for i in range(n) for j in range(n)]
-        probs = self.get(question, pairs).reshape(n, n, 3)
-        return probs[:, :, 0], probs[:, :, 2]
 
 
 # -- stages --------------------------------------------------------------------------------
