@@ -126,7 +126,7 @@ class FakeEntailment:
 
 
 def test_entailment_pairs_are_cached_across_builds(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(build_pairs, "_make_backend", lambda spec, e, c: FakeEntailment())
+    monkeypatch.setattr(build_pairs, "_make_backend", lambda spec, e, c, **kw: FakeEntailment())
     FakeEntailment.calls = []
     config = BuildConfig(rules=("strict@nli",), entailment=("nli:fake",), projection="pca")
     first = build(FIXTURE, tmp_path / "a", config, cache_dir=tmp_path / "c", progress=False,

@@ -290,7 +290,8 @@ class _Greedy:
 
 
 def _greedy_many(
-    rule: Rule, text_lists: Sequence[Sequence[str]], pairs: PairBatch
+    rule: Rule, text_lists: Sequence[Sequence[str]], pairs: PairBatch,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Greedy clustering of many answer lists at once: each step gathers the pairs every
     unsettled answer of every list needs (a wavefront) and asks them in one ``pairs`` call."""
@@ -308,6 +309,8 @@ def _greedy_many(
         for q in active:
             states[q].advance()
         active = [q for q in active if not states[q].done]
+        if on_step is not None:
+            on_step(len(states) - len(active))
     return [s.ids for s in states]
 
 
@@ -373,15 +376,17 @@ def cluster_many(
     *,
     pairs: PairBatch | None = None,
     embeddings: Sequence[np.ndarray] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """:func:`cluster` over many questions' answer lists; entailment rules ask their pairs in
     batches (``pairs`` gets every pair one step of all lists needs, see :data:`PairBatch`),
     with the same partitions and the same set of pairs as :func:`cluster` one list at a time.
-    ``embeddings``: one ``(n, dim)`` array per list, for the embedding rule."""
+    ``embeddings``: one ``(n, dim)`` array per list, for the embedding rule; ``on_step(n)``
+    is told after each batch how many lists are settled (progress)."""
     rule = _as_rule(rule)
     if rule.needs != "entailment":
         embs = [None] * len(text_lists) if embeddings is None else embeddings
         return [cluster(rule, t, embeddings=e) for t, e in zip(text_lists, embs, strict=True)]
     if pairs is None:
         raise ValueError(f"rule {rule.key!r} needs a pairs(requests) entailment function")
-    return _greedy_many(rule, text_lists, pairs)
+    return _greedy_many(rule, text_lists, pairs, on_step)
