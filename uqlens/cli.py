@@ -233,6 +233,9 @@ def _add_build(subparsers) -> None:
     p.add_argument("--graph-backend", default=None, metavar="ALIAS",
                    help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
                    "under every rule (default: each rule's own backend)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="rows per NLI model forward pass; pairs of many questions share a "
+                   "batch (default 32)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -256,6 +259,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         judges=tuple(args.judge or defaults.judges),
         projection=args.projection,
         graph_backend=args.graph_backend,
+        batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
         name=args.name,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
