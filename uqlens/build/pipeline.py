@@ -367,7 +367,9 @@ def build(
         scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
 
     with stats.stage("judge", log):
-        correct = judge_run(questions, gens, texts, config.judges, embedder, stores)
+        judge_info: dict = {}
+        correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
+                            cache=cache, info=judge_info)
 
     with stats.stage("project", log):
         from uqlens.core.projection import project
@@ -417,6 +419,7 @@ def build(
                                                or provided_score_orientation(questions))},
         "skipped_methods": skipped,
         "judges": sorted(correct["judge"].unique().tolist()),
+        "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
@@ -465,11 +468,13 @@ def _prefetch_reference_pairs(store: PairStore, questions, per_text) -> None:
     store.get_many(keys)
 
 
-def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataFrame:
+def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
+              info=None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
-    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` uses an
-    entailment backend of the build.
+    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
+    ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
+    model-backed judges must record in the manifest (prompt, model fingerprint).
     """
     from uqlens.core import correctness
 
@@ -501,6 +506,9 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])
+            elif judge.provenance == "llm":
+                frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
+                                             cache, info if info is not None else {})
             else:
                 pair = None
                 if judge.provenance == "nli":
@@ -520,6 +528,25 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                              "provenance"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _llm_reference_frame(judge, spec, alias, questions, per_text, stores, cache, info):
+    """``llm_reference@ALIAS``: the model of entailment backend ALIAS judges every unique
+    text against the references (see uqlens.backends.llm_reference)."""
+    from uqlens.backends import llm_reference as ref
+
+    if alias not in stores or stores[alias].spec.partition(":")[0] not in ("llm", "openai"):
+        raise BuildError(f"judge {spec!r} needs an LLM entailment backend: "
+                         "llm_reference@ALIAS with --entailment llm:MODEL.gguf (alias llm) "
+                         "or openai:MODEL@URL (alias openai)")
+    store = stores[alias]
+    identity = ref.model_identity(store.spec)
+    judge_id = ref.llm_reference_id(identity)
+    frame = ref.judge_texts(questions, per_text, judge_id, lambda: store.backend.llm,
+                            threshold=float(judge.threshold), cache=cache, progress=True)
+    info[spec] = {"backend": store.spec, "model": identity, "cache_id": judge_id,
+                  "threshold": judge.threshold, "prompt": ref.REFERENCE_PROMPT}
+    return frame.assign(judge=judge.id, provenance=judge.provenance)
 
 
 def _question_view(qid, question, scored_group, all_group, spec, text_cluster, matrices,
