@@ -49,7 +49,7 @@ if has_hidden:
 points, used = pathology.compute("regions", "region_points", view, view.rule, view.method,
                                  view.judge, float(split), space, bool(judged_only))
 stats = regions.region_stats(points)
-where = regions.SPACE_LABELS[used] + ("" if used == "hidden_state" or has_hidden else
+where = regions.space_label(view.run, used) + ("" if used == "hidden_state" or has_hidden else
                                      " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")

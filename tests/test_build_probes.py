@@ -50,6 +50,7 @@ def test_build_scores_the_probes_out_of_fold(tmp_path, cache):
     hidden = run.table("hidden_states")
     assert len(hidden) == N  # only the greedy answers carried one
     assert hidden["hidden_state"].iloc[0].dtype == np.float16
+    assert run.manifest["hidden_states"] == {"rows": N, "questions": N, "dim": 6}
     info = run.manifest["method_info"]["hidden_state_probe"]
     assert info["supervised"] is True and info["judge"] == "exact_match"
     assert info["params"]["folds"] == 5 and info["trained_questions"] == N

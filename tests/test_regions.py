@@ -203,3 +203,19 @@ def test_region_points_read_the_hidden_states_table(tiny_run):
     order = pts.set_index("question_id").loc[run._hidden["question_id"], "x"].to_numpy()
     assert np.allclose(np.abs(order), np.abs(np.arange(7) - 3.0))
     assert regions.SPACE_LABELS[used] == "hidden states of the generating model, PCA"
+
+
+def test_space_label_says_how_the_hidden_states_were_made():
+    class Manifest:
+        manifest = {"hidden_states": {"made": {"layer": "final, after the output norm",
+                                               "pooling": "last"}}}
+
+    assert regions.space_label(Manifest(), "hidden_state") == (
+        "hidden states of the generating model (final, after the output norm; last pooling), "
+        "PCA")
+    assert regions.space_label(Manifest(), "projection") == regions.SPACE_LABELS["projection"]
+
+    class Bare:
+        manifest = {}
+
+    assert regions.space_label(Bare(), "hidden_state") == regions.SPACE_LABELS["hidden_state"]

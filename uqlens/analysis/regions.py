@@ -98,6 +98,19 @@ def hidden_states_of(run) -> pd.DataFrame | None:
     return gens if "hidden_state" in gens else None
 
 
+def space_label(run, used: str) -> str:
+    """:data:`SPACE_LABELS` of ``used``, with how the hidden states were made when the run's
+    manifest says (``"hidden states of the generating model (final, after the output norm;
+    last pooling), PCA"``)."""
+    made = ((getattr(run, "manifest", None) or {}).get("hidden_states") or {}).get("made")
+    if used != "hidden_state" or not made:
+        return SPACE_LABELS[used]
+    parts = [str(made[k]) for k in ("layer", "pooling") if made.get(k)]
+    how = f" ({'; '.join(parts)} pooling)" if "pooling" in made else (
+        f" ({'; '.join(parts)})" if parts else "")
+    return f"hidden states of the generating model{how}, PCA"
+
+
 def region_points(
     run,
     rule: str,

@@ -375,7 +375,11 @@ def build(
                             cache=cache, info=judge_info)
 
     with stats.stage("supervised", log):
-        from uqlens.build.probes import hidden_state_table, supervised_stage
+        from uqlens.build.probes import (
+            hidden_state_summary,
+            hidden_state_table,
+            supervised_stage,
+        )
 
         hidden = hidden_state_table(gens)
         probes = supervised_stage(
@@ -434,6 +438,7 @@ def build(
                                                or provided_score_orientation(questions)),
                         **probes.info},
         "skipped_methods": {**skipped, **probes.skipped},
+        "hidden_states": hidden_state_summary(questions, hidden),
         "judges": sorted(correct["judge"].unique().tolist()),
         "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,

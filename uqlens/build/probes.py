@@ -70,3 +70,24 @@ def supervised_stage(
     labels = judged_correct(gens, correct, judge) if judge else None
     return supervised.score_run(states, question_ids, list(rules), labels=labels, judge=judge,
                                 scores=scores, methods=methods, params=params)
+
+
+def hidden_state_summary(questions: pd.DataFrame, hidden: pd.DataFrame | None) -> dict | None:
+    """Manifest ``hidden_states``: rows, dimension and how the vectors were made (the first
+    ``meta.hidden_state`` record ``uqlens generate`` left on a question: model, layer,
+    pooling), or None without hidden states."""
+    import json
+
+    if hidden is None:
+        return None
+    out = {"rows": int(len(hidden)), "questions": int(hidden["question_id"].nunique()),
+           "dim": int(len(hidden["hidden_state"].iloc[0]))}
+    for text in questions["meta"] if "meta" in questions else ():
+        try:
+            made = json.loads(text).get("hidden_state") if isinstance(text, str) else None
+        except (ValueError, AttributeError):
+            made = None
+        if isinstance(made, dict):
+            out["made"] = made
+            break
+    return out
