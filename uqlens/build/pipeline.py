@@ -718,7 +718,7 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) ->
     On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``, so ``out_dir`` never
     disappears, even for an instant; elsewhere it is two renames, and a crash between them
     leaves the previous run as ``.NAME.old-PID@HOST``, which the next build puts back.
-    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so :func:`uqlens.run.folder.find_runs`
+    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so ``find_runs``
     never lists them; the next build removes those whose process is gone.
     """
     out_dir = Path(out_dir)
