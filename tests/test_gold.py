@@ -21,8 +21,8 @@ def test_cohen_kappa_hand():
     b = [True, True, False, False, True]
     assert cohen_kappa(a, b) == pytest.approx(1 / 6)
     assert cohen_kappa(a, a) == 1.0
-    # constant identical raters: p_e = 1, perfect agreement
-    assert cohen_kappa([True, True], [True, True]) == 1.0
+    # constant identical raters: p_e = 1, κ undefined
+    assert cohen_kappa([True, True], [True, True]) is None
     # agreement no better than chance: hand [T, F], judge [T, T] → p_o = p_e = 1/2 → 0
     assert cohen_kappa([True, False], [True, True]) == 0.0
 

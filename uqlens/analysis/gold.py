@@ -13,8 +13,8 @@ Label file (JSON lines, one object per line, field ``part`` says which kind):
 Metrics (definitions, so the numbers can be checked by hand):
 
 - *Cohen's κ* = (p_o − p_e) / (1 − p_e), p_o the observed agreement, p_e the agreement
-  expected from the two raters' label frequencies; 1.0 when both raters give one identical
-  constant label (p_e = 1), NaN with no items.
+  expected from the two raters' label frequencies (:func:`judge_audit.cohen_kappa`); NaN
+  when undefined (no items, or both raters constant and equal).
 - *Pairwise precision / recall of "same meaning"*: over every unordered pair of samples of a
   question (samples, not distinct texts, so a frequent answer weighs as often as it was
   drawn), precision = |pairs together in both| / |pairs together in the rule|, recall =
@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from uqlens.analysis.judge_audit import cohen_kappa
 
 LABEL_FIELDS = ("part", "question_id", "dataset", "label")
 UNCLEAR = "unclear"
@@ -66,21 +68,6 @@ def _is_groups(gold) -> bool:
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
-    """Cohen's κ between two raters' labels of the same items (see the module docstring)."""
-    if len(a) != len(b):
-        raise ValueError("the two raters label different numbers of items")
-    n = len(a)
-    if n == 0:
-        return float("nan")
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[k] * cb.get(k, 0) for k in ca) / (n * n)
-    if expected == 1.0:
-        return 1.0
-    return (observed - expected) / (1.0 - expected)
 
 
 def pair_counts(predicted: Sequence[Hashable], gold: Sequence[Hashable]) -> tuple[int, int, int]:
@@ -145,9 +132,13 @@ def judge_agreement(labels: pd.DataFrame, greedy: pd.DataFrame) -> pd.DataFrame:
         rows.append({"dataset": dataset, "n": len(hand), "unclear": unclear,
                      "unmatched": unmatched,
                      "accuracy": float(np.mean(agree)) if agree else float("nan"),
-                     "kappa": cohen_kappa(hand, judged)})
+                     "kappa": _nan_if_none(cohen_kappa(hand, judged))})
     return pd.DataFrame(rows, columns=["dataset", "n", "unclear", "unmatched", "accuracy",
                                        "kappa"])
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def gold_group_ids(texts: Sequence[str], gold: list[list[str]]) -> list[int | None]:
