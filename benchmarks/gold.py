@@ -117,6 +117,8 @@ def main() -> None:
                    help="do not recompute embedding_similarity (no embedder load)")
     args = p.parse_args()
 
+    if not Path(args.labels).is_file():
+        p.error(f"no label file at {args.labels}; pass --labels PATH")
     run = load_run(args.run)
     labels = gold.read_labels(args.labels)
     embed = None if args.no_embedding else _embedder(run)
