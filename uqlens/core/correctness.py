@@ -1,7 +1,7 @@
 """Correctness judges: is an answer right, given the question's references?
 
 Every judge has an ``id``, a ``provenance`` (``"heuristic"``, ``"embedding"``, ``"nli"``,
-``"program"`` or ``"provided"``), a ``threshold`` and
+``"llm"``, ``"program"`` or ``"provided"``), a ``threshold`` and
 ``judge(answer, references, ...) -> (value, label)``: ``value`` is the graded score the
 label was cut from, ``label`` is True for correct.
 
@@ -18,6 +18,9 @@ program                program     1 if the answer's last number is an integer e
 nli_reference          nli         max over references of min(P(a⊨r), P(r⊨a)); correct if the
                                    NLI argmax is entailment in both directions for some
                                    reference (or, if a threshold is set, value ≥ τ)
+llm_reference          llm         P(correct) from an LLM shown the question, the correct and
+                                   the incorrect references; correct if ≥ τ (0.5). Judged in
+                                   batches by uqlens.backends.llm_reference (build stage)
 provided               provided    the label that came with the data
 =====================  ==========  ==========================================================
 
@@ -61,7 +64,7 @@ from uqlens.core.text import (
     token_f1,
 )
 
-PROVENANCES = ("heuristic", "embedding", "nli", "program", "provided")
+PROVENANCES = ("heuristic", "embedding", "nli", "llm", "program", "provided")
 TextPair = Callable[[str, str], Sequence[float]]
 
 
@@ -119,6 +122,9 @@ class Judge:
             if pair is None:
                 raise ValueError("nli_reference needs a pair(premise, hypothesis) function")
             return _nli(answer, references, pair, self.threshold)
+        if self.provenance == "llm":
+            raise ValueError("llm_reference judges in batches: use "
+                             "uqlens.backends.llm_reference.judge_texts")
         if provided is None:
             raise ValueError("the provided judge needs the data's own label (provided=...)")
         return float(bool(provided)), bool(provided)
@@ -196,6 +202,8 @@ JUDGES: dict[str, Judge] = {
               "cosine to a reference ≥ τ, and closer to it than to any known-false one"),
         Judge("program", "program", None, "the answer's final integer equals the reference"),
         Judge("nli_reference", "nli", None, "answer and a reference entail each other"),
+        Judge("llm_reference", "llm", 0.5,
+              "an LLM given the question and correct/incorrect references: P(correct) ≥ τ"),
         Judge("provided", "provided", None, "label that came with the data"),
     )
 }
