@@ -224,7 +224,8 @@ def _add_build(subparsers) -> None:
                    help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
-                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, provided")
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, program, "
+                   "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
