@@ -145,7 +145,7 @@ def test_unreachable_server_and_unknown_model_are_clear_errors():
 
 def test_build_makes_the_openai_backend_and_reference_judge_from_the_spec():
     from uqlens.backends.llm_reference import llm_reference_id, model_identity
-    from uqlens.build.pipeline import _make_backend
+    from uqlens.build.pairs import _make_backend
 
     with FakeServer(models=("served-id",)) as server:
         spec = f"openai:my-name@{server.url}"

@@ -227,15 +227,22 @@ def _add_build(subparsers) -> None:
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
                    "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, "
-                   "llm_reference[:TAU]@ALIAS (ALIAS: an llm or openai backend), provided")
+                   "llm_reference[:TAU]@ALIAS (ALIAS: an llm or openai backend), program, "
+                   "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="score only the samples drawn at this temperature")
+    p.add_argument("--probe-judge", default=None, metavar="JUDGE",
+                   help="judge whose labels the supervised hidden_state_probe learns "
+                   "(default: the first --judge)")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
     p.add_argument("--graph-backend", default=None, metavar="ALIAS",
                    help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
                    "under every rule (default: each rule's own backend)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="rows per NLI model forward pass; pairs of many questions share a "
+                   "batch (default 32)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -259,7 +266,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         judges=tuple(args.judge or defaults.judges),
         projection=args.projection,
         graph_backend=args.graph_backend,
+        batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
         name=args.name,
+        probe_judge=args.probe_judge,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
