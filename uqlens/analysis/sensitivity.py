@@ -319,7 +319,7 @@ def _base_views(rp: Replay, rule: RuleSpec, samples_of, *, graph: bool) -> dict:
     """Each question's view of all its samples, clusters left to :func:`_rescore`."""
     out = {}
     for qid, g in samples_of.items():
-        placeholder = dict.fromkeys(range(len(rp.texts[qid])), 0)
+        placeholder = dict.fromkeys(range(len(rp.texts(qid))), 0)
         out[qid] = rp.view(qid, rule, g, cluster_of=placeholder, graph=graph)
     return out
 
