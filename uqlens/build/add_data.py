@@ -184,9 +184,9 @@ def add_data(
     uqlens.build.pipeline.BuildError
         The build cannot run with these data.
     """
+    from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
     from uqlens.data.export import write_dataset
     from uqlens.data.loaders import load
-    from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
 
     source = Path(str(source).strip()).expanduser()
     name = safe_name(name, fallback=default_name(source))
@@ -207,7 +207,7 @@ def add_data(
             raise AddDataError(f"{source} is a folder; uqlens input is one JSONL/CSV/Parquet "
                                "file (choose the tool's format for a tool's run folder).")
         dataset = load(source)
-        from uqlens.cli import summarise
+        from uqlens.build.summary import summarise
 
         summary = summarise(dataset)
         data_path = source
