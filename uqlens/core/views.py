@@ -48,21 +48,27 @@ class NotRecomputable(ValueError):
     means to recompute them (another rule, threshold or sub-sample)."""
 
 
+def shortcut_key(policy: str, text: str) -> str | None:
+    """What two texts must share for a build under ``policy`` to skip the model; None: the
+    text matches only itself."""
+    if policy == SAME_TEXT:
+        from uqlens.core.text import same_text_key
+
+        return same_text_key(text)
+    if policy == SQUAD_NORMALISED:
+        from uqlens.core.text import normalize_answer
+
+        return normalize_answer(text) or None
+    raise ValueError(f"unknown pair shortcut policy {policy!r}; expected one of {SHORTCUTS}")
+
+
 def shortcut_entails(policy: str, a: str, b: str) -> bool:
     """Whether a build under ``policy`` took ``a`` entails ``b`` as given (1, 0, 0) without
     asking a model. Identical strings always do."""
     if a == b:
         return True
-    if policy == SAME_TEXT:
-        from uqlens.core.text import same_text
-
-        return same_text(a, b)
-    if policy == SQUAD_NORMALISED:
-        from uqlens.core.text import normalize_answer
-
-        na = normalize_answer(a)
-        return bool(na) and na == normalize_answer(b)
-    raise ValueError(f"unknown pair shortcut policy {policy!r}; expected one of {SHORTCUTS}")
+    key = shortcut_key(policy, a)
+    return key is not None and key == shortcut_key(policy, b)
 
 
 @dataclass(frozen=True)

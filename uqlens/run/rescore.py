@@ -192,11 +192,26 @@ class Replay:
             for alias in (spec.backend, spec.affinity_backend):
                 if alias:
                     self._shortcut.setdefault(alias, spec.shortcut)
-        self._pairs = _pairs_by_backend(run.table("pairs"))
+        self._pairs = _pairs_by_question(run.table("pairs"))
         self._vectors = _vectors_by_text(run.table("embeddings"), gens)
         self.missing_pairs: dict[str, set[tuple[str, int, int]]] = {}
         self._stored: dict[tuple[str, str], dict[str, int]] | None = None
         self._greedy: dict[str, pd.Series] | None = None
+        self._text_id: dict[str, dict[str, int]] | None = None
+        self._probs: dict[tuple[str, str], np.ndarray] = {}
+
+    @classmethod
+    def of(cls, run) -> Replay:
+        """The run's replay at the build's sample temperature, made once per run object
+        (for callers that ask about one question at a time)."""
+        cached = getattr(run, "_replay", None)
+        if cached is None:
+            cached = cls(run)
+            try:
+                run._replay = cached
+            except AttributeError:  # a run-like object that takes no attributes
+                pass
+        return cached
 
     def resolve(self, rule: RuleSpec | str) -> RuleSpec:
         """A rule key of this run (its recorded spec) or a new key such as
@@ -238,14 +253,15 @@ class Replay:
         return self.cluster_text_ids(rule, qid, range(len(self._texts[qid])))
 
     def matrices(self, backend: str, qid: str, text_ids: Sequence[int]):
-        """entail[i, j], contradict[i, j] over the unique ``text_ids`` (ordered)."""
-        n = len(text_ids)
-        e, c = np.zeros((n, n)), np.zeros((n, n))
-        for i, a in enumerate(text_ids):
-            for j, b in enumerate(text_ids):
-                pe, _, pc = self.pair(backend, qid, a, b)
-                e[i, j], c[i, j] = pe, pc
-        return e, c
+        """entail[i, j], contradict[i, j] over the unique ``text_ids`` (ordered); raises
+        :class:`MissingPair` (remembering the first missing pair) when one is unknown."""
+        ids = np.asarray(text_ids, dtype=np.int64)
+        probs = self.probabilities(backend, qid)[np.ix_(ids, ids)]
+        gaps = np.argwhere(np.isnan(probs[:, :, 0]))
+        if len(gaps):
+            i, j = gaps[0]
+            self._missing(backend, qid, int(ids[i]), int(ids[j]))
+        return probs[:, :, 0], probs[:, :, 2]
 
     def vectors(self, qid: str, text_ids: Sequence[int]) -> np.ndarray | None:
         vecs = [self._vectors.get((qid, int(t))) for t in text_ids]
@@ -274,8 +290,13 @@ class Replay:
         return sorted(set(np.round(t, 6).tolist()))
 
     def _text_id_of_sample(self, qid: str) -> dict[str, int]:
-        g = self.generations[self.generations["question_id"] == qid]
-        return dict(zip(g["sample_id"], g["text_id"].astype(int), strict=True))
+        if self._text_id is None:
+            self._text_id = {}
+            g = self.generations
+            for q, s, t in zip(g["question_id"], g["sample_id"], g["text_id"].astype(int),
+                               strict=True):
+                self._text_id.setdefault(q, {})[s] = t
+        return self._text_id.get(qid, {})
 
     # ---- pairs and vectors ----------------------------------------------------------------
     def has_vectors(self) -> bool:
@@ -285,24 +306,45 @@ class Replay:
         return self._vectors.get((qid, int(text_id)))
 
     def pair(self, backend: str, qid: str, a: int, b: int) -> tuple[float, float, float]:
-        """P(entail, neutral, contradict) for text ``a`` entails text ``b`` of question ``qid``.
+        """P(entail, neutral, contradict) for text ``a`` entails text ``b`` of question ``qid``
+        (see :meth:`probabilities`); an unknown pair raises :class:`MissingPair` and is
+        remembered in :attr:`missing_pairs`."""
+        p = self.probabilities(backend, qid)[int(a), int(b)]
+        if np.isnan(p[0]):
+            self._missing(backend, qid, int(a), int(b))
+        return (float(p[0]), float(p[1]), float(p[2]))
 
-        Pairs the build short-cut (see :func:`uqlens.core.views.shortcut_entails`) entail;
-        the others come from the stored pairs; cosine pairs not stored come from the run's
-        embeddings; any other missing pair raises :class:`MissingPair` (and is remembered in
-        :attr:`missing_pairs`)."""
-        a, b = int(a), int(b)
-        texts = self._texts[qid]
-        if shortcut_entails(self._shortcut.get(backend, SAME_TEXT), texts[a], texts[b]):
-            return (1.0, 0.0, 0.0)
-        hit = self._pairs.get(backend, {}).get((qid, a, b))
-        if hit is not None:
-            return hit
-        if backend == "cosine":
-            va, vb = self.vector(qid, a), self.vector(qid, b)
-            if va is not None and vb is not None:
-                p = float(np.clip(va @ vb, 0.0, 1.0))
-                return (p, 0.0, 1.0 - p)
+    def probabilities(self, backend: str, qid: str) -> np.ndarray:
+        """``P[a, b] = (p_entail, p_neutral, p_contradict)`` over the question's text ids, NaN
+        where unknown. Pairs the build short-cut (see
+        :func:`uqlens.core.views.shortcut_entails`) entail; the others come from the stored
+        pairs; cosine pairs not stored come from the run's embeddings. Built once per
+        question and backend."""
+        key = (backend, qid)
+        if key not in self._probs:
+            texts = self._texts[qid]
+            n = len(texts)
+            probs = np.full((n, n, 3), np.nan)
+            stored = self._pairs.get(key)
+            if stored is not None:
+                a, b, values = stored
+                probs[a, b] = values
+            if backend == "cosine":  # the cosine backend's definition, from the vectors
+                for i, j in np.argwhere(np.isnan(probs[:, :, 0])):
+                    va, vb = self.vector(qid, i), self.vector(qid, j)
+                    if va is not None and vb is not None:
+                        p = float(np.clip(va @ vb, 0.0, 1.0))
+                        probs[i, j] = (p, 0.0, 1.0 - p)
+            policy = self._shortcut.get(backend, SAME_TEXT)
+            keys = [views.shortcut_key(policy, t) for t in texts]
+            for i in range(n):
+                for j in range(n):
+                    if i == j or (keys[i] is not None and keys[i] == keys[j]):
+                        probs[i, j] = (1.0, 0.0, 0.0)
+            self._probs[key] = probs
+        return self._probs[key]
+
+    def _missing(self, backend: str, qid: str, a: int, b: int):
         self.missing_pairs.setdefault(backend, set()).add((qid, a, b))
         raise MissingPair(f"{backend}: no cached pair ({qid}, {a}, {b})")
 
@@ -365,17 +407,15 @@ class Replay:
                               graph=graph)
 
 
-def _pairs_by_backend(pairs: pd.DataFrame) -> dict[str, dict]:
-    """``{backend: {(question_id, text_a, text_b): (p_entail, p_neutral, p_contradict)}}``."""
-    out: dict[str, dict] = {}
+def _pairs_by_question(pairs: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    """``{(backend, question_id): (text_a ids, text_b ids, (n, 3) probabilities)}``."""
+    out: dict[tuple[str, str], tuple] = {}
     if not len(pairs):
         return out
-    for backend, g in pairs.groupby("backend", sort=False):
-        out[str(backend)] = {
-            (q, int(a), int(b)): (float(e), float(n), float(c))
-            for q, a, b, e, n, c in zip(g["question_id"], g["text_a"], g["text_b"],
-                                        g["p_entail"], g["p_neutral"], g["p_contradict"],
-                                        strict=True)}
+    cols = ["p_entail", "p_neutral", "p_contradict"]
+    for (backend, qid), g in pairs.groupby(["backend", "question_id"], sort=False):
+        out[(str(backend), qid)] = (g["text_a"].to_numpy(np.int64),
+                                    g["text_b"].to_numpy(np.int64), g[cols].to_numpy(float))
     return out
 
 
