@@ -166,6 +166,30 @@ def export_run(run_dir: str | os.PathLike, format: str = "jsonl",  # noqa: A002
         out = Path(run_dir) / f"export{suffix}"
     out = Path(out)
 
+    cluster_of, judged, scored = _lookups(clusters, correct, scores)
+    gens = gens[[c for c in gens.columns if c != "text_id"]]
+    if format == "parquet":
+        frame = _wide_frame(gens.merge(questions, on="question_id", how="left"), clusters,
+                            correct, cluster_of, judged, scored)
+        _write_parquet(frame, out)
+        return out
+    records = _nested_records(questions, gens, cluster_of, judged, scored)
+    if format == "jsonl":
+        _write_jsonl(records, out)
+        return out
+    doc = _luq_doc(run, gens, records)
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(_clean(doc), ensure_ascii=False, indent=1, allow_nan=False),
+                       encoding="utf-8")
+
+    _atomic_write(out, write)
+    return out
+
+
+def _lookups(clusters: pd.DataFrame, correct: pd.DataFrame, scores: pd.DataFrame):
+    """``({(qid, sample): {rule: cluster}}, {(qid, sample): {judge: {value, label}}},
+    {qid: {rule: {method: uncertainty}}})``."""
     cluster_of: dict[tuple[str, str], dict[str, int]] = {}
     for row in clusters.to_dict("records"):
         cluster_of.setdefault((row["question_id"], row["sample_id"]), {})[row["rule"]] = int(
@@ -180,34 +204,33 @@ def export_run(run_dir: str | os.PathLike, format: str = "jsonl",  # noqa: A002
     for row in scores.to_dict("records"):
         scored.setdefault(row["question_id"], {}).setdefault(row["rule"], {})[row["method"]] = (
             _clean(row["uncertainty"]))
+    return cluster_of, judged, scored
 
-    keep = [c for c in gens.columns if c != "text_id"]
-    gens = gens[keep]
-    if format == "parquet":
-        frame = gens.merge(questions, on="question_id", how="left")
-        for rule in sorted(clusters["rule"].unique()) if len(clusters) else []:
-            frame[f"cluster:{rule}"] = [
-                cluster_of.get((q, s), {}).get(rule)
-                for q, s in zip(frame["question_id"], frame["sample_id"], strict=True)
-            ]
-            frame[f"cluster:{rule}"] = frame[f"cluster:{rule}"].astype("Int64")
-        for judge in sorted(correct["judge"].unique()) if len(correct) else []:
-            cells = [judged.get((q, s), {}).get(judge, {})
-                     for q, s in zip(frame["question_id"], frame["sample_id"], strict=True)]
-            frame[f"correct:{judge}"] = pd.Series([c.get("label") for c in cells],
-                                                  dtype="boolean")
-            frame[f"correct_value:{judge}"] = pd.Series([c.get("value") for c in cells],
-                                                        dtype="float64")
-        pairs = sorted({(m, r) for r, ms in
-                        ((r, ms) for sc in scored.values() for r, ms in sc.items())
-                        for m in ms})
-        for method, rule in pairs:
-            frame[f"uncertainty:{method}@{rule}"] = pd.Series(
-                [scored.get(q, {}).get(rule, {}).get(method) for q in frame["question_id"]],
-                dtype="float64")
-        _write_parquet(frame, out)
-        return out
 
+def _wide_frame(frame, clusters, correct, cluster_of, judged, scored) -> pd.DataFrame:
+    """One row per answer: ``cluster:RULE``, ``correct[_value]:JUDGE`` and
+    ``uncertainty:METHOD@RULE`` columns."""
+    keys = list(zip(frame["question_id"], frame["sample_id"], strict=True))
+    for rule in sorted(clusters["rule"].unique()) if len(clusters) else []:
+        frame[f"cluster:{rule}"] = pd.Series(
+            [cluster_of.get(k, {}).get(rule) for k in keys], dtype="Int64", index=frame.index)
+    for judge in sorted(correct["judge"].unique()) if len(correct) else []:
+        cells = [judged.get(k, {}).get(judge, {}) for k in keys]
+        frame[f"correct:{judge}"] = pd.Series([c.get("label") for c in cells],
+                                              dtype="boolean")
+        frame[f"correct_value:{judge}"] = pd.Series([c.get("value") for c in cells],
+                                                    dtype="float64")
+    pairs = sorted({(m, r) for sc in scored.values() for r, ms in sc.items() for m in ms})
+    for method, rule in pairs:
+        frame[f"uncertainty:{method}@{rule}"] = pd.Series(
+            [scored.get(q, {}).get(rule, {}).get(method) for q in frame["question_id"]],
+            dtype="float64")
+    return frame
+
+
+def _nested_records(questions, gens, cluster_of, judged, scored) -> list[dict]:
+    """One record per question with its scores, samples and judged answer (each answer with
+    its clusters and correctness)."""
     records = []
     by_question: dict[str, list[dict]] = {}
     for row in gens.to_dict("records"):
@@ -230,11 +253,11 @@ def export_run(run_dir: str | os.PathLike, format: str = "jsonl",  # noqa: A002
         if greedy is not None:
             record["greedy"] = greedy
         records.append(record)
-    if format == "jsonl":
-        _write_jsonl(records, out)
-        return out
+    return records
 
-    # luq's sample format
+
+def _luq_doc(run, gens: pd.DataFrame, records: list[dict]) -> dict:
+    """luq's sample format, with uqlens' scores, clusters and correctness alongside."""
     manifest = run.manifest
     data = []
     for record in records:
@@ -255,7 +278,7 @@ def export_run(run_dir: str | os.PathLike, format: str = "jsonl",  # noqa: A002
             },
         })
     temps = gens.loc[~gens["is_greedy"], "temperature"].dropna() if "temperature" in gens else []
-    doc = {
+    return {
         "llm": _one(manifest.get("model")),
         "raw_dataset": _one(manifest.get("dataset")),
         "parameters": {
@@ -265,10 +288,3 @@ def export_run(run_dir: str | os.PathLike, format: str = "jsonl",  # noqa: A002
         },
         "data": {"test": data},
     }
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(_clean(doc), ensure_ascii=False, indent=1, allow_nan=False),
-                       encoding="utf-8")
-
-    _atomic_write(out, write)
-    return out
