@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from uqlens.build.errors import BuildError
+
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
 DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity")
 BACKEND_KINDS = ("cosine", "llm", "nli")
 PROJECTION_TEXTS = ("answer", "question+answer")
-
-
-class BuildError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,8 @@ class BuildConfig:
     # Backend alias whose pairs feed the graph methods (EigV, Deg, Ecc, KLE) under every rule;
     # None: each rule's own backend. An LLM judge is slow on all pairs, cosine is free.
     graph_backend: str | None = None
+    # Rows per model forward pass of an NLI backend (pairs of many questions share a batch).
+    batch_size: int = 32
     name: str = ""
     method_params: dict = field(default_factory=dict)
 
@@ -57,6 +57,9 @@ class BuildConfig:
         _check_judges(self.judges, aliases)
         _check_methods(self.methods, self.method_params)
         _check_projection(self)
+        from uqlens.build.pairs import check_batch_size
+
+        check_batch_size(self.batch_size)
         if self.sample_temperature is not None and not float(self.sample_temperature) >= 0:
             raise BuildError(f"sample temperature {self.sample_temperature!r} must be >= 0")
 

@@ -68,7 +68,8 @@ def _versions() -> dict[str, str]:
 
 def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questions, rules: list,
                   chosen: list, provided: dict, params_of: dict, skipped: dict, correct,
-                  stores: dict, embedder_id: str, stats) -> dict:
+                  judge_info: dict, stores: dict, embedder_id: str, stats,
+                  stage_notes: dict) -> dict:
     """The manifest of a finished build (``timings.total`` is added by the caller)."""
     from uqlens.data.schema import provided_score_orientation
 
@@ -92,6 +93,7 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
                         **provided_method_info(provided, orientation)},
         "skipped_methods": skipped,
         "judges": sorted(correct["judge"].unique().tolist()),
+        "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
@@ -102,6 +104,7 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
                        "min_dist": config.min_dist, "seed": config.seed},
         "counts": stats.counts,
         "timings": stats.timings,
+        "stages": stage_notes,
         "versions": _versions(),
         "skipped_records": [str(e) for e in dataset.skipped],
     }

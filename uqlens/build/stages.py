@@ -168,6 +168,8 @@ class BuildSource:
         return e[np.ix_(index, index)], c[np.ix_(index, index)]
 
     def vectors(self, qid, text_ids):
+        if not self._vector_of:  # the embed stage did not run
+            return None
         texts = self._texts[qid]
         return np.stack([self._vector_of[(qid, texts[int(t)])] for t in text_ids])
 
@@ -203,7 +205,8 @@ def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
     # The map places answers by their own meaning, so that "Spanish" sits near "Spanish"
     # across questions; question-conditioned vectors would give one island per question.
     vectors = text_vectors if config.projection_text == "question+answer" else (
-        embedder.embed(texts["text"].tolist()) if len(texts) else text_vectors)
+        embedder.embed(texts["text"].tolist()) if len(texts)
+        else np.zeros((0, 384), dtype=np.float32))
     coords = project(vectors, method=config.projection, n_neighbors=config.n_neighbors,
                      min_dist=config.min_dist, seed=config.seed)
     xy = texts[["question_id", "text_id"]].assign(x=coords[:, 0], y=coords[:, 1])
@@ -220,11 +223,22 @@ def _judge_label(judge_id: str, spec_threshold: str) -> str:
     return f"{judge_id}:{float(spec_threshold):g}"
 
 
-def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataFrame:
+def _prefetch_reference_pairs(store, questions, per_text) -> None:
+    """Ask every (answer, reference) pair of the NLI judge, both directions, in one batch; the
+    judge's pair-at-a-time calls then read the store's memo."""
+    refs = questions.set_index("question_id")["references"]
+    keys = [("", x, y) for q, t in zip(per_text["question_id"], per_text["text"], strict=True)
+            for r in refs[q] for x, y in ((t, r), (r, t))]
+    store.get_many(keys)
+
+
+def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
+              info=None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
-    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` uses an
-    entailment backend of the build.
+    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
+    ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
+    model-backed judges must record in the manifest (prompt, model fingerprint).
     """
     from uqlens.core import correctness
 
@@ -242,6 +256,9 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
         else:
             if judge.provenance == "embedding":
                 refs = questions.set_index("question_id")["references"]
+                # one batch for every answer and reference; the loop below reads the memo
+                embedder.embed(per_text["text"].tolist() + [
+                    r for q in per_text["question_id"].unique() for r in refs[q]])
                 rows = []
                 # Answer against reference, without the question: a shared question prefix
                 # would make every answer look close to every reference.
@@ -253,6 +270,9 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])
+            elif judge.provenance == "llm":
+                frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
+                                             cache, info if info is not None else {})
             else:
                 pair = None
                 if judge.provenance == "nli":
@@ -262,6 +282,7 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                     # The question is not known to a text-pair call; references are judged
                     # unconditioned on purpose (answer vs reference, not vs the question).
                     pair = lambda a, b, s=stores[alias]: tuple(s.get("", [(a, b)])[0])  # noqa: E731
+                    _prefetch_reference_pairs(stores[alias], questions, per_text)
                 frame = correctness.judge_frame(judge, questions, per_text, pair=pair)
             frame = frame.rename(columns={"sample_id": "text_id"}).merge(
                 gens[["question_id", "sample_id", "text_id"]], on=["question_id", "text_id"]
@@ -271,6 +292,25 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                              "provenance"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _llm_reference_frame(judge, spec, alias, questions, per_text, stores, cache, info):
+    """``llm_reference@ALIAS``: the model of entailment backend ALIAS judges every unique
+    text against the references (see uqlens.backends.llm_reference)."""
+    from uqlens.backends import llm_reference as ref
+
+    if alias not in stores or stores[alias].spec.partition(":")[0] not in ("llm", "openai"):
+        raise BuildError(f"judge {spec!r} needs an LLM entailment backend: "
+                         "llm_reference@ALIAS with --entailment llm:MODEL.gguf (alias llm) "
+                         "or openai:MODEL@URL (alias openai)")
+    store = stores[alias]
+    identity = ref.model_identity(store.spec)
+    judge_id = ref.llm_reference_id(identity)
+    frame = ref.judge_texts(questions, per_text, judge_id, lambda: store.backend.llm,
+                            threshold=float(judge.threshold), cache=cache, progress=True)
+    info[spec] = {"backend": store.spec, "model": identity, "cache_id": judge_id,
+                  "threshold": judge.threshold, "prompt": ref.REFERENCE_PROMPT}
+    return frame.assign(judge=judge.id, provenance=judge.provenance)
 
 
 def provided_clusters(group: pd.DataFrame) -> np.ndarray:
