@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from _built_run import built_run
+
 from uqlens.core import views
 from uqlens.core.methods import REGISTRY, Method
 from uqlens.core.views import SAME_TEXT, SQUAD_NORMALISED, RuleSpec, shortcut_entails

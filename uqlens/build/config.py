@@ -47,6 +47,8 @@ class BuildConfig:
     batch_size: int = 32
     name: str = ""
     method_params: dict = field(default_factory=dict)
+    # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
+    probe_judge: str | None = None
 
     def __post_init__(self) -> None:
         aliases = self.aliases
@@ -116,9 +118,11 @@ def _check_judges(judges, aliases) -> None:
 
 def _check_methods(methods, method_params) -> None:
     from uqlens.core.methods import REGISTRY
+    from uqlens.core.methods.supervised import SUPERVISED
 
     # A provided method (tool:method) is known only once the data are read.
-    unknown = [m for m in methods or () if m not in REGISTRY and ":" not in m]
+    unknown = [m for m in methods or ()
+               if m not in REGISTRY and m not in SUPERVISED and ":" not in m]
     if unknown:
         raise BuildError(f"unknown methods {unknown}; known: {sorted(REGISTRY)}")
     for m, params in (method_params or {}).items():

@@ -69,8 +69,9 @@ def _versions() -> dict[str, str]:
 def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questions, rules: list,
                   chosen: list, provided: dict, params_of: dict, skipped: dict, correct,
                   judge_info: dict, stores: dict, embedder_id: str, stats,
-                  stage_notes: dict) -> dict:
+                  stage_notes: dict, probes, hidden) -> dict:
     """The manifest of a finished build (``timings.total`` is added by the caller)."""
+    from uqlens.build.probes import hidden_state_summary
     from uqlens.data.schema import provided_score_orientation
 
     def distinct(column):
@@ -86,12 +87,13 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
         "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
         "params": _jsonable(asdict(config)),
         "rules": rules,
-        "methods": [m.id for m in chosen] + list(provided),
+        "methods": [m.id for m in chosen] + list(provided) + list(probes.info),
         "method_info": {**{m.id: {"label": m.label, "citation": m.citation,
                                   "flipped": m.flipped, "needs": sorted(m.needs),
                                   "params": params_of[m.id]} for m in chosen},
-                        **provided_method_info(provided, orientation)},
-        "skipped_methods": skipped,
+                        **provided_method_info(provided, orientation), **probes.info},
+        "skipped_methods": {**skipped, **probes.skipped},
+        "hidden_states": hidden_state_summary(questions, hidden),
         "judges": sorted(correct["judge"].unique().tolist()),
         "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,

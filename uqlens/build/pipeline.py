@@ -2,7 +2,8 @@
 
 ingest → unique texts per question → embed → entailment pairs (only those the clustering
 asks for, plus all pairs among the scored samples for the graph methods) → clusters per
-rule → every applicable method's scores → every judge's correctness → 2-D projection →
+rule → every applicable method's scores → every judge's correctness → supervised probes on
+the generations' hidden states, when present (:mod:`uqlens.build.probes`) → 2-D projection →
 Parquet tables + manifest, written to a temporary folder and renamed into place.
 
 Imported data brings the source tool's results along: each ``questions.provided_scores``
@@ -131,6 +132,10 @@ def build(
         correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
                             cache=cache, info=judge_info)
 
+    with stats.stage("supervised", log):
+        hidden, probes = _supervised_stage(config, data, correct, scores, rules, log)
+        scores = pd.concat([scores, probes.scores], ignore_index=True)
+
     with stats.stage("project", log):
         projection = project_stage(config, data, text_vectors, embedder)
 
@@ -139,10 +144,14 @@ def build(
         config=config, out_dir=out_dir, inputs=inputs, dataset=data.dataset,
         questions=questions, rules=rules, chosen=chosen, provided=provided,
         params_of=params_of, skipped=skipped, correct=correct, judge_info=judge_info,
-        stores=stores, embedder_id=embedder.id, stats=stats, stage_notes=stage_notes)
+        stores=stores, embedder_id=embedder.id, stats=stats, stage_notes=stage_notes,
+        probes=probes, hidden=hidden)
     manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
-    write_run(out_dir, _tables(data, _pairs_table(stores, texts, qtext), clusters, scores,
-                               correct, projection, text_vectors), manifest)
+    tables = _tables(data, _pairs_table(stores, texts, qtext), clusters, scores, correct,
+                     projection, text_vectors)
+    if hidden is not None:
+        tables["hidden_states"] = hidden
+    write_run(out_dir, tables, manifest)
     cache.close()
     return manifest
 
@@ -239,6 +248,22 @@ def _graph_stage(config, chosen, rules, stores, scored_groups, qtext, stats, log
                 stores, sorted({r["affinity_backend"] for r in rules}),
                 {q: list(dict.fromkeys(g["text"])) for q, g in scored_groups.items()}, qtext, bar)
     return matrices
+
+
+def _supervised_stage(config, data, correct, scores, rules, log):
+    """``(hidden-state table or None, probes)``: the supervised probes' scores, method info
+    and skipped methods (see :mod:`uqlens.build.probes`)."""
+    from uqlens.build.probes import hidden_state_table, supervised_stage
+
+    hidden = hidden_state_table(data.gens)
+    probes = supervised_stage(
+        data.gens, hidden, correct, scores, data.questions["question_id"],
+        [r["key"] for r in rules],
+        judge=config.probe_judge or (correct["judge"].iloc[0] if len(correct) else None),
+        wanted=config.methods, params=config.method_params)
+    for method_id, reason in probes.skipped.items():
+        log(f"skipped method {method_id}: {reason}")
+    return hidden, probes
 
 
 def _tables(data, pairs, clusters, scores, correct, projection, text_vectors) -> dict:

@@ -107,12 +107,14 @@ def choose_methods(config: BuildConfig, gens: pd.DataFrame, scored: pd.DataFrame
     {skipped method: why})``: what the data can feed (:mod:`uqlens.core.needs`), narrowed
     to ``config.methods``."""
     from uqlens.core import methods
+    from uqlens.core.methods import supervised
     from uqlens.core.needs import available_needs
 
     chosen, skipped = methods.applicable(available_needs(gens, scored))
     provided = provided_scores(questions)
     if config.methods is not None:
-        unknown = set(config.methods) - set(methods.REGISTRY) - set(provided)
+        unknown = (set(config.methods) - set(methods.REGISTRY) - set(provided)
+                   - set(supervised.SUPERVISED))
         if unknown:
             raise BuildError(f"unknown methods: {sorted(unknown)}")
         chosen = [m for m in chosen if m.id in config.methods]
@@ -266,7 +268,9 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
                                          per_text["text"], strict=True):
                     vec = embedder.embed([text])[0]
                     ref_vecs = embedder.embed(list(refs[q]))
-                    value, ok = judge.judge(vec, ref_vecs)
+                    wrong = embedder.embed(correctness.reference_list(
+                        questions, q, "incorrect_references"))
+                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=wrong)
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])

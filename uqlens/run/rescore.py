@@ -50,6 +50,8 @@ from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of t
 )
 
 PROVIDED_NOTE = "provided by the source tool: only its stored scores exist, nothing to recompute"
+SUPERVISED_NOTE = ("supervised: fitted out of fold across the run's questions; re-scoring one "
+                   "question or a sub-sample does not apply (see uqlens.analysis.probes.refit)")
 
 
 def is_provided_rule(rule) -> bool:
@@ -77,8 +79,10 @@ def split_recomputable(run, methods: Iterable[str]) -> tuple[list[str], dict[str
     """``(methods the registry can re-score, {provided method: why it is left out})``."""
     kept, skipped = [], {}
     for m in methods:
-        if is_provided_method(run, m):
-            info = run.manifest.get("method_info", {}).get(m) or {}
+        info = run.manifest.get("method_info", {}).get(m) or {}
+        if info.get("supervised"):
+            skipped[m] = SUPERVISED_NOTE
+        elif is_provided_method(run, m):
             skipped[m] = PROVIDED_NOTE if info.get("provided") else \
                 "not a uqlens method: only its stored scores exist, nothing to recompute"
         else:
