@@ -168,3 +168,17 @@ def test_opt_treats_every_missing_value_alike():
     row = pd.Series({"a": np.nan, "b": pd.NA, "c": None, "d": 2.0})
     assert [views.opt(row, k) for k in "abcde"] == [None, None, None, 2.0, None]
     assert views.opt(None, "a") is None
+
+
+def test_runs_between_the_two_policies_replay_same_text():
+    """Builds that wrote ``stages`` (same change as the same-text shortcut) but no shortcut
+    per rule short-cut only same-text pairs; older ones SQuAD-equal pairs."""
+    assert views.unrecorded_shortcut({"stages": {"embed": "ran"}}) == SAME_TEXT
+    assert views.unrecorded_shortcut({}) == SQUAD_NORMALISED
+    run = load_run(DEMOS[1])
+
+    class Between:  # the demo's tables under a manifest of such a build
+        manifest = {**run.manifest, "stages": {}}
+        table = staticmethod(run.table)
+
+    assert {s.shortcut for s in Replay(Between()).rules.values()} == {SAME_TEXT}

@@ -113,10 +113,10 @@ class RuleSpec:
         return cls(key, rule.key, backend, aff, shortcut)
 
     @classmethod
-    def from_manifest(cls, entry: Mapping) -> RuleSpec:
-        """The spec of a manifest rules entry; entries written before the shortcut was
-        recorded get :data:`SQUAD_NORMALISED`, the policy those builds used."""
-        shortcut = entry.get("shortcut") or SQUAD_NORMALISED
+    def from_manifest(cls, entry: Mapping, unrecorded: str = SQUAD_NORMALISED) -> RuleSpec:
+        """The spec of a manifest rules entry; an entry written before the shortcut was
+        recorded gets ``unrecorded`` (see :func:`unrecorded_shortcut`)."""
+        shortcut = entry.get("shortcut") or unrecorded
         key = entry["key"]
         if PROVIDED_RULE in (entry.get("rule"), entry.get("rule_key"), key):
             return cls(key, PROVIDED_RULE, None, entry.get("affinity_backend") or "cosine",
@@ -138,6 +138,13 @@ class RuleSpec:
         else:
             entry.update(rule=self.rule.name, params=dict(self.rule.params))
         return entry
+
+
+def unrecorded_shortcut(manifest: Mapping) -> str:
+    """The shortcut policy of a run whose rules do not record one: builds that wrote the
+    manifest's ``stages`` already short-cut only :data:`SAME_TEXT` pairs (both came in one
+    change); older builds short-cut SQuAD-equal answers."""
+    return SAME_TEXT if "stages" in manifest else SQUAD_NORMALISED
 
 
 class ViewSource(Protocol):

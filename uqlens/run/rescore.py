@@ -188,8 +188,9 @@ class Replay:
         self._texts: dict[str, list[str]] = {
             qid: g["text"].tolist() for qid, g in texts.groupby("question_id", sort=False)
         }
+        unrecorded = views.unrecorded_shortcut(m)
         self.rules: dict[str, RuleSpec] = {
-            r["key"]: RuleSpec.from_manifest(r) for r in m.get("rules", [])}
+            r["key"]: RuleSpec.from_manifest(r, unrecorded) for r in m.get("rules", [])}
         # The build's pair shortcut, per backend (pairs it never stored): see shortcut_entails.
         self._shortcut: dict[str, str] = {}
         for spec in self.rules.values():
