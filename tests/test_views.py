@@ -76,20 +76,6 @@ def test_old_runs_replay_the_squad_shortcut():
     assert got == stored["uncertainty"].item() == pytest.approx(1.4143, abs=1e-4)
 
 
-def test_question_graph_caption_equals_the_eigv_score():
-    """The Question page's Σ max(0, 1 − λ) is computed from the graph eigv scores."""
-    from uqlens.analysis.overview import question_graph
-
-    run = load_run(DEMOS[0])
-    s = run.table("scores")
-    s = s[(s.rule == "exact") & (s.method == "eigv")].set_index("question_id")["uncertainty"]
-    for qid in ["wd-19116", "tqa-216", *list(s.index[:10])]:
-        g = question_graph(run, qid, "exact")
-        assert (g.affinity, g.temperature) == ("contra", 3.0)
-        assert g.eigv == s[qid]
-        assert float(np.clip(1 - g.eigenvalues, 0, None).sum()) == s[qid]
-
-
 @pytest.mark.model
 def test_fresh_build_round_trip(tmp_path_factory):
     """A build with the current code records its shortcut and re-scores to itself."""

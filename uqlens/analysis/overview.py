@@ -23,7 +23,6 @@ Conventions
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -659,46 +658,3 @@ def cap_points_of(run, rule: str, method: str, judge: str, cap: int | None,
                   seed: int = 0) -> tuple[pd.DataFrame, bool]:
     """:func:`map_points` capped at ``cap`` rows (see :func:`cap_points`)."""
     return cap_points(map_points(run, rule, method, judge), cap, seed)
-
-
-@dataclasses.dataclass(frozen=True)
-class QuestionGraph:
-    """The similarity graph the ``eigv`` method scores for one question under one rule.
-
-    ``w``: its affinity over the scored samples (``sample_ids``, in order), built with the
-    run's ``eigv`` parameters (``affinity``, ``temperature``); ``eigenvalues``: of its
-    normalised Laplacian; ``eigv`` = Σ max(0, 1 − λ), the run's ``eigv`` score. Empty
-    ``w`` (and NaN ``eigv``) when the run lacks a pair of this question."""
-
-    w: np.ndarray
-    sample_ids: list[str]
-    eigenvalues: np.ndarray
-    eigv: float
-    affinity: str
-    temperature: float
-    backend: str
-
-
-def question_graph(run, question_id: str, rule: str) -> QuestionGraph:
-    """:class:`QuestionGraph` of ``question_id`` under ``rule``, assembled like every score
-    (:func:`uqlens.core.views.question_view`)."""
-    from uqlens.core.methods import REGISTRY
-    from uqlens.core.methods._common import affinity_matrix as graph_affinity
-    from uqlens.core.methods._common import normalized_laplacian
-    from uqlens.run.rescore import Replay, method_params
-
-    params = {**dict(REGISTRY["eigv"].defaults), **method_params(run, "eigv")}
-    rp = Replay.of(run)
-    spec = rp.resolve(rule)
-    samples = rp.scored()
-    samples = samples[samples["question_id"] == question_id]
-    view = rp.view(question_id, spec, samples)
-    ids = samples["sample_id"].tolist()
-    affinity, temperature = str(params["affinity"]), float(params["temperature"])
-    if view.n == 0 or (view.entail is None and affinity != "jaccard"):
-        return QuestionGraph(np.zeros((0, 0)), ids, np.zeros(0), float("nan"), affinity,
-                             temperature, spec.affinity_backend)
-    w = graph_affinity(view, affinity, temperature)
-    lam = np.linalg.eigvalsh(normalized_laplacian(w))
-    eigv = float(np.sum(np.clip(1.0 - lam, 0.0, None))) if view.n >= 2 else float("nan")
-    return QuestionGraph(w, ids, lam, eigv, affinity, temperature, spec.affinity_backend)

@@ -205,19 +205,6 @@ class Replay:
         self._text_id: dict[str, dict[str, int]] | None = None
         self._probs: dict[tuple[str, str], np.ndarray] = {}
 
-    @classmethod
-    def of(cls, run) -> Replay:
-        """The run's replay at the build's sample temperature, made once per run object
-        (for callers that ask about one question at a time)."""
-        cached = getattr(run, "_replay", None)
-        if cached is None:
-            cached = cls(run)
-            try:
-                run._replay = cached
-            except AttributeError:  # a run-like object that takes no attributes
-                pass
-        return cached
-
     def resolve(self, rule: RuleSpec | str) -> RuleSpec:
         """A rule key of this run (its recorded spec) or a new key such as
         ``threshold:0.7@cosine``."""
