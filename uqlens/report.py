@@ -209,9 +209,11 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
     # -- agreement
     s = Section("Method agreement")
     s.text("Jaccard overlap of the top-k % most uncertain questions of two methods, next to "
-           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Ties in "
-           "uncertainty are broken by question id (ascending); the `ties_at_cut` columns of "
-           "the long table flag when that rule decided the set.")
+           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Scores are "
+           "rounded to 9 decimals first. `topK`: ties in uncertainty broken by question id "
+           "(ascending; the `ties_at_cut` columns of the long table flag when that rule "
+           "decided the set); `topK_random_ties`: the same Jaccard averaged over random "
+           "tie-breaks (exact).")
     agr = agreement.run_agreement(run, rule, methods=methods)
     s.table(agreement.paper_table(agr), "Top-k Jaccard per method pair (paper's Table 1).")
     for k in agreement.DEFAULT_KS:
