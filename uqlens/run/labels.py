@@ -374,3 +374,70 @@ def human_counts(run, judge: str) -> dict:
     jr = judged_rows(run)
     out["judged"] = int(len(jr.merge(corr, on=["question_id", "sample_id"])))
     return out
+
+
+# --------------------------------------------------------------------------- sharing
+
+
+LIST_FIELDS = ("texts", "other_texts")
+
+
+def export_labels(run_or_path, out: str | os.PathLike) -> tuple[Path, int]:
+    """Write every record (the full history, so a merge elsewhere keeps "latest wins") to
+    ``out``: ``.csv`` (list fields as JSON text) or JSON lines (any other suffix).
+    Returns the path and the number of records."""
+    records = read(run_or_path)
+    out = Path(out)
+    if out.suffix.lower() == ".csv":
+        f = frame(records)
+        for name in LIST_FIELDS:
+            f[name] = [json.dumps(v, ensure_ascii=False) if isinstance(v, list) else None
+                       for v in f[name]]
+        f["cluster_id"] = f["cluster_id"].astype("Int64")
+        f.to_csv(out, index=False)
+    else:
+        out.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                               for r in records), encoding="utf-8")
+    return out, len(records)
+
+
+def _read_shared(file: Path) -> list[dict]:
+    if file.suffix.lower() == ".csv":
+        f = pd.read_csv(file, dtype=str, keep_default_na=False)
+        out = []
+        for row_no, row in enumerate(f.to_dict("records"), 2):  # line 1 is the header
+            where = f"{file}: row {row_no}"
+            rec = {k: v for k, v in row.items() if v != ""}
+            for name in LIST_FIELDS:
+                if name in rec:
+                    try:
+                        rec[name] = json.loads(rec[name])
+                    except json.JSONDecodeError:
+                        raise LabelError(f"{where}: field {name!r} is not a JSON list") from None
+            out.append(validate(rec, where))
+        return out
+    out = []
+    for no, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LabelError(f"{file}:{no}: not a JSON record ({exc})") from None
+            out.append(validate(obj, f"{file}:{no}"))
+    return out
+
+
+def import_labels(run_or_path, file: str | os.PathLike) -> tuple[int, int]:
+    """Merge the records of ``file`` (from :func:`export_labels`, JSONL or CSV) into the run's
+    labels: records whose ``id`` the run already holds are skipped, the rest appended in one
+    locked write (a bad record anywhere stops the import before anything is written).
+    "Latest wins" then decides between people by ``when``. Returns ``(added, skipped)``."""
+    incoming = _read_shared(Path(file))
+    have = {r["id"] for r in read(run_or_path)}
+    new, seen = [], set()
+    for r in incoming:
+        if r["id"] not in have and r["id"] not in seen:
+            new.append(r)
+            seen.add(r["id"])
+    append(run_or_path, new)
+    return len(new), len(incoming) - len(new)
