@@ -160,6 +160,8 @@ def init_from_url() -> None:
                            ("q", QUESTION), ("cluster", CLUSTER)):
         if key in qp:
             st.session_state[state_key] = qp.get(key)
+    if JUDGE in st.session_state:  # a typed "judge=human+squad_f1" arrives with a space
+        st.session_state[JUDGE] = str(st.session_state[JUDGE]).replace(" ", "+")
     st.session_state[NOTES] = notes
 
 

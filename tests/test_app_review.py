@@ -76,3 +76,18 @@ def test_question_page_label_changes_the_overview_under_the_human_judge(run_copy
     # q01's judged answer is now correct: 5 of 8 instead of 4 of 8
     assert {m.label: m.value for m in at.metric}["Judged-answer accuracy"] == "62.5%"
     assert "1 judged answers" in caption_text(at)
+
+
+def test_agreement_heatmap_under_random_ties(run_copy):
+    at = make_app(run_copy, "pages/agreement.py")
+    assert at.segmented_control(key="w.agr.ties").value == "jaccard_expected"
+    long = at.dataframe[1].value
+    assert {"jaccard", "jaccard_expected", "jaccard_expected_how"} <= set(long.columns)
+    at.segmented_control(key="w.agr.ties").set_value("jaccard").run()
+    assert not at.exception
+
+
+def test_a_typed_plus_in_the_judge_link_is_understood(run_copy):
+    at = make_app(run_copy, "pages/overview.py", judge="human exact_match")  # "+" decoded
+    assert at.sidebar.selectbox(key="w.uq.judge").value == "human+exact_match"
+    assert not at.warning
