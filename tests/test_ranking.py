@@ -119,3 +119,12 @@ def test_question_scores_share_percentile_among_ties():
     # three tied at the lowest score share mid-rank 2 → percentile 100·1/3, not 75 or 25
     assert s["percentile"].tolist() == pytest.approx([100 / 3] * 3 + [100.0])
     assert s.loc["q1", "tie"] == "tied with 2 others" and s.loc["q4", "tie"] == ""
+
+
+def test_reliability_diagram_uses_the_same_bins_as_ece():
+    from uqlens.analysis import tail
+
+    # confidence 1 − u for u = 0.9 is 0.09999999999999998: the bin [0.1, 0.2), not [0, 0.1)
+    bins, e = tail.reliability([1 - 0.9, 0.19], [True, False], n_bins=10)
+    assert bins["n"].tolist() == [0, 2] + [0] * 8
+    assert e == pytest.approx(0.355)
