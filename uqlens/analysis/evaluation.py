@@ -237,7 +237,7 @@ def uncertainty_to_confidence(u: Array, how: str = "rank") -> np.ndarray:
     (max − u)/(max − min) (constant → 0.5). Rank/min-max confidences are not probabilities,
     so ECE on them measures the *shape* of the score, not a calibrated probability.
     """
-    u = np.asarray(u, dtype=float)
+    u = rounded(u)
     out = np.full(u.shape, np.nan)
     ok = ~np.isnan(u)
     v = u[ok]

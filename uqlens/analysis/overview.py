@@ -273,14 +273,15 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     if method is not None:
         s = s[s["method"] == method]
     s["uncertainty"] = s["uncertainty"].astype(float)
-    from uqlens.analysis.evaluation import mid_ranks, tie_note
+    from uqlens.analysis.evaluation import mid_ranks, rounded, tie_note
 
     s["percentile"], s["n_tied"] = np.nan, np.nan
     for _, idx in s.groupby("method").groups.items():
         _, pct, tied = mid_ranks(s.loc[idx, "uncertainty"].to_numpy())
         s.loc[idx, "percentile"], s.loc[idx, "n_tied"] = pct, tied
     s["tie"] = [tie_note(t) for t in s["n_tied"]]
-    s = s.sort_values(["method", "uncertainty", "question_id"], na_position="last")
+    s = s.assign(_u=rounded(s["uncertainty"].to_numpy()))  # float noise is a tie, not an order
+    s = s.sort_values(["method", "_u", "question_id"], na_position="last").drop(columns="_u")
     s["certainty_rank"] = s.groupby("method").cumcount() + 1
     s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
     n_scored = s.groupby("method")["uncertainty"].transform("count")
@@ -297,7 +298,7 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    ordered = sorted(s.items(), key=lambda kv: (kv[1], kv[0]))
+    ordered = sorted(s.items(), key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
     return {q for q, _ in ordered[:k]}
 
 
