@@ -224,11 +224,15 @@ def _add_build(subparsers) -> None:
                    help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
-                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, provided")
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, program, "
+                   "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="score only the samples drawn at this temperature")
+    p.add_argument("--probe-judge", default=None, metavar="JUDGE",
+                   help="judge whose labels the supervised hidden_state_probe learns "
+                   "(default: the first --judge)")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
     p.add_argument("--graph-backend", default=None, metavar="ALIAS",
                    help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
@@ -261,6 +265,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         graph_backend=args.graph_backend,
         batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
         name=args.name,
+        probe_judge=args.probe_judge,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
