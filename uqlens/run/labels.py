@@ -130,10 +130,20 @@ def validate(record: Mapping, where: str = "label") -> dict:
         except (TypeError, ValueError):
             raise LabelError(f"{where}: field 'cluster_id' must be an integer") from None
     rec.setdefault("id", uuid.uuid4().hex)
-    rec.setdefault("when", _now())
+    rec["when"] = _utc(rec["when"], where) if "when" in rec else _now()
     rec.setdefault("who", "")
     rec.setdefault("note", "")
     return rec
+
+
+def _utc(when: str, where: str) -> str:
+    """``when`` as a UTC ISO time, so that "latest" compares like with like across people."""
+    try:
+        t = datetime.fromisoformat(when)
+    except ValueError:
+        raise LabelError(f"{where}: field 'when' is not an ISO date-time: {when!r}") from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.isoformat(timespec="microseconds")
 
 
 def _is_nan(v) -> bool:
