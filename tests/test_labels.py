@@ -193,9 +193,9 @@ def test_a_human_judge_over_another_base_can_be_offered(run_copy):
 
 def test_times_in_other_zones_compare_as_utc(tmp_path):
     # 10:00 at +02:00 is 08:00 UTC: earlier than 09:00 UTC although its text sorts later
-    L.append(tmp_path, [L.answer_label("q1", "a", "correct", when="2026-01-01T10:00:00+02:00"),
-                        L.answer_label("q1", "a", "incorrect", when="2026-01-01T09:00:00+00:00")])
+    L.append(tmp_path, [L.answer_label("q1", "a", "incorrect", when="2026-01-01T09:00:00+00:00"),
+                        L.answer_label("q1", "a", "correct", when="2026-01-01T10:00:00+02:00")])
     assert L.answer_verdicts(L.read(tmp_path))["value"].tolist() == ["incorrect"]
-    assert L.read(tmp_path)[0]["when"] == "2026-01-01T08:00:00.000000+00:00"
+    assert L.read(tmp_path)[1]["when"] == "2026-01-01T08:00:00.000000+00:00"
     with pytest.raises(L.LabelError, match="'when'"):
         L.validate(L.answer_label("q1", "a", "correct", when="yesterday"))
