@@ -18,8 +18,11 @@ Layout (format ``uqlens-run/1``)::
     hidden_states.parquet    question_id, sample_id, hidden_state (float16; optional: only
                          when the generations carried the generating model's hidden states)
 
-``rule`` is a rule key (see ``manifest["rules"]``). Every method is scored under every rule so
-that a view filters one column; methods that ignore clusters repeat their value.
+``rule`` is a rule key (see ``manifest["rules"]``: one
+:meth:`uqlens.core.views.RuleSpec.to_manifest` entry each, with the ``shortcut`` policy of
+the pairs the build never asked a model about and so never stored; runs without it are read
+as :func:`uqlens.core.views.unrecorded_shortcut` says). Every method is scored under every
+rule so that a view filters one column; methods that ignore clusters repeat their value.
 Reading a run needs only pandas and pyarrow.
 """
 
