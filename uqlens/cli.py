@@ -417,7 +417,7 @@ def _add_export(subparsers) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from uqlens.data.export import export_run
+    from uqlens.run.export import export_run
     from uqlens.run.folder import RunError
 
     try:
