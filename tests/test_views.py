@@ -168,3 +168,20 @@ def test_runs_between_the_two_policies_replay_same_text():
         table = staticmethod(run.table)
 
     assert {s.shortcut for s in Replay(Between()).rules.values()} == {SAME_TEXT}
+
+
+def test_a_sweep_at_the_runs_own_threshold_starts_from_the_stored_scores():
+    """The Sensitivity page's threshold curve at the run's own τ is the Overview's AUROC:
+    re-clustering every answer of a question, as the build does (not only the scored ones)."""
+    from uqlens.analysis import sensitivity as S
+
+    run = load_run(DEMOS[0])
+    judge = run.manifest["default_judge"]
+    methods = ["semantic_entropy", "discrete_semantic_entropy", "num_semantic_sets",
+               "self_consistency"]
+    swept = S.threshold_sweep(run, judge, taus=(0.9,), backend="cosine", methods=methods,
+                              n_boot=10).curve
+    stored = S.rule_sweep(run, judge, rules=["threshold:0.9@cosine"], methods=methods,
+                          n_boot=10).curve
+    got = swept[swept["value"] == 0.9].set_index("method")["auroc"]
+    assert got.to_dict() == stored.set_index("method")["auroc"].to_dict()

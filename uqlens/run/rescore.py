@@ -191,12 +191,8 @@ class Replay:
         unrecorded = views.unrecorded_shortcut(m)
         self.rules: dict[str, RuleSpec] = {
             r["key"]: RuleSpec.from_manifest(r, unrecorded) for r in m.get("rules", [])}
-        # The build's pair shortcut, per backend (pairs it never stored): see shortcut_entails.
-        self._shortcut: dict[str, str] = {}
-        for spec in self.rules.values():
-            for alias in (spec.backend, spec.affinity_backend):
-                if alias:
-                    self._shortcut.setdefault(alias, spec.shortcut)
+        # The build's pair shortcut (one policy for all its backends): see shortcut_entails.
+        self.shortcut = next((r.shortcut for r in self.rules.values()), unrecorded)
         self._pairs = _pairs_by_question(run.table("pairs"))
         self._vectors = _vectors_by_text(run.table("embeddings"), gens)
         self.missing_pairs: dict[str, set[tuple[str, int, int]]] = {}
@@ -327,8 +323,7 @@ class Replay:
                     if va is not None and vb is not None:
                         p = float(np.clip(va @ vb, 0.0, 1.0))
                         probs[i, j] = (p, 0.0, 1.0 - p)
-            policy = self._shortcut.get(backend, SAME_TEXT)
-            keys = [views.shortcut_key(policy, t) for t in texts]
+            keys = [views.shortcut_key(self.shortcut, t) for t in texts]
             for i in range(n):
                 for j in range(n):
                     if i == j or (keys[i] is not None and keys[i] == keys[j]):
