@@ -14,7 +14,7 @@ from uqlens.core import views
 from uqlens.core.methods import REGISTRY, Method
 from uqlens.core.views import SAME_TEXT, SQUAD_NORMALISED, RuleSpec, shortcut_entails
 from uqlens.run.folder import load_run
-from uqlens.run.rescore import Replay, rescore
+from uqlens.run.rescore import Replay, rescore, split_recomputable
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = [ROOT / "data" / "demo", ROOT / "data" / "demo-llm-judge"]
@@ -23,9 +23,7 @@ DEMOS = [ROOT / "data" / "demo", ROOT / "data" / "demo-llm-judge"]
 def _compare(run) -> tuple[int, float]:
     """(values compared, max abs difference); fails on any NaN mismatch or missing row."""
     stored = run.table("scores")[["question_id", "rule", "method", "uncertainty"]]
-    provided = [m for m in run.methods if (run.manifest["method_info"].get(m) or {})
-                .get("provided")]
-    stored = stored[~stored["method"].isin(provided)]
+    stored = stored[stored["method"].isin(split_recomputable(run, run.methods)[0])]
     got = rescore(run)
     both = stored.merge(got, on=["question_id", "rule", "method"], how="outer",
                         suffixes=("_stored", "_replayed"), indicator=True)
