@@ -30,6 +30,7 @@ acc = summary["accuracy"]
 cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
                help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
 
+state.require_correctness(view)  # the rest compares scores with correctness
 st.subheader("How well each method flags wrong answers")
 n_boot = st.session_state.get("uq.n_boot", 200)
 table = state.compute("method_metrics", view, view.rule, view.judge, n_boot)

@@ -36,7 +36,9 @@ from uqlens.backends.cache import ModelCache
 from uqlens.run.folder import FORMAT, MANIFEST
 
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
-DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity")
+# ``provided`` judges with the labels that came with the data; skipped (reason in the manifest)
+# when there are none, as are the reference judges when no question has references.
+DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity", "provided")
 PROVIDED_RULE = "provided"
 """Rule key of the clusters a peer tool saved (``generations.provided_cluster``); added to a
 build whenever the data has them (see :func:`provided_clusters`)."""
@@ -310,7 +312,7 @@ def build(
 
     from uqlens.core import methods
     from uqlens.data.loaders import load, load_many
-    from uqlens.data.schema import provided_score_orientation
+    from uqlens.data.schema import missing_references, provided_score_orientation
 
     inputs = [Path(input_path)] if isinstance(input_path, str | Path) else [
         Path(p) for p in input_path]
@@ -487,7 +489,11 @@ def build(
         scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
 
     with stats.stage("judge", log):
-        correct = judge_run(questions, gens, texts, config.judges, embedder, stores)
+        skipped_judges: dict[str, str] = {}
+        correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
+                            skipped=skipped_judges)
+        for judge_label, reason in skipped_judges.items():
+            log(f"skipped judge {judge_label}: {reason}")
 
     with stats.stage("project", log):
         from uqlens.core.projection import project
@@ -536,6 +542,8 @@ def build(
                                                or provided_score_orientation(questions))},
         "skipped_methods": skipped,
         "judges": sorted(correct["judge"].unique().tolist()),
+        "skipped_judges": skipped_judges,
+        "questions_without_references": len(missing_references(questions)),
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
@@ -572,15 +580,23 @@ def _judge_label(judge_id: str, spec_threshold: str) -> str:
     return f"{judge_id}:{float(spec_threshold):g}"
 
 
-def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataFrame:
+def judge_run(questions, gens, texts, judge_specs, embedder, stores,
+              skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
     Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` uses an
-    entailment backend of the build.
+    entailment backend of the build. Reference judges judge only the questions that have
+    references; a judge with nothing to judge is left out and ``skipped[label]`` says why.
     """
     from uqlens.core import correctness
+    from uqlens.data.schema import missing_references
 
+    skipped = {} if skipped is None else skipped
+    unreferenced = set(missing_references(questions))
+    all_questions = questions
+    questions = questions[~questions["question_id"].isin(unreferenced)]
     per_text = texts.rename(columns={"text_id": "sample_id"})
+    per_text = per_text[~per_text["question_id"].isin(unreferenced)]
     frames = []
     for spec in judge_specs:
         spec, _, alias = spec.partition("@")
@@ -589,8 +605,14 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
         label = _judge_label(name, tau)
         if judge.provenance == "provided":
             if "provided_correct" not in gens or gens["provided_correct"].isna().all():
+                skipped[label] = ("no correctness labels came with the data "
+                                  "(generations.provided_correct)")
                 continue
-            frame = correctness.judge_frame(judge, questions, gens)
+            frame = correctness.judge_frame(judge, all_questions, gens)
+        elif questions.empty:
+            skipped[label] = ("needs reference answers and no question has any (add them "
+                              "with `uqlens import --questions FILE`)")
+            continue
         else:
             if judge.provenance == "embedding":
                 refs = questions.set_index("question_id")["references"]

@@ -15,7 +15,9 @@ embedding_similarity   embedding   max cosine(answer vector, reference vectors) 
 nli_reference          nli         max over references of min(P(a⊨r), P(r⊨a)); correct if the
                                    NLI argmax is entailment in both directions for some
                                    reference (or, if a threshold is set, value ≥ τ)
-provided               provided    the label that came with the data
+provided               provided    the label that came with the data; its value is the
+                                   source's graded score (``provided_correct_value``, e.g.
+                                   luq's soft accuracy) when it has one, else 0/1
 =====================  ==========  ==========================================================
 
 Known-false references (TruthfulQA). When ``incorrect_references`` are given, the heuristic
@@ -176,6 +178,9 @@ def judge_frame(
             if prov is None or pd.isna(prov):
                 continue
             value, label = j.judge(g.text, (), provided=bool(prov))
+            soft = getattr(g, "provided_correct_value", None)
+            if soft is not None and not pd.isna(soft):
+                value = float(soft)  # the score the label was cut from (threshold: importer)
         else:
             refs = list(q.at[qid, "references"])
             wrong = q.at[qid, "incorrect_references"] if has_wrong else None
