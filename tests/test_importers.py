@@ -231,11 +231,14 @@ def test_uqlm_to_df_csv_and_parquet(tmp_path):
         assert g.loc[("1", "s0"), "text"] == "Lima"
 
 
-def test_uqlm_without_references_is_an_error_that_says_so(tmp_path):
+def test_uqlm_without_references_imports_and_says_what_that_disables(tmp_path):
+    """Issue 15: uqlm keeps no ground truth; its clusters and scores must still import."""
     path = tmp_path / "result.json"
     path.write_text(json.dumps(uqlm_dict()))
-    with pytest.raises(DataError, match="references"):
-        import_any(path)
+    result = import_any(path)
+    assert result.dataset.questions["references"].tolist() == [[], []]
+    assert any(m.startswith("references") for m in result.missing)
+    assert any("no correctness at all" in v for v in result.disabled_views)
 
 
 # ---- TruthTorchLM -------------------------------------------------------------------------
@@ -256,10 +259,11 @@ def test_truthtorchlm_output_dict(tmp_path):
             "truth_values": [-0.1, -0.02],
             "normalized_truth_values": [0.47, 0.49],
             "method_specific_details": [
+                # TruthTorchLM's clusters hold one copy per sample, in sample order
                 {"semantic_entropy": 0.1, "generated_texts": ["Paris", "Paris", "Lyon"],
-                 "clusters": [["Paris"], ["Lyon"]]},
+                 "clusters": [["Paris", "Paris"], ["Lyon"]]},
                 {"semantic_entropy": 0.02, "generated_texts": ["Bronte", "Bronte", "Bronte"],
-                 "clusters": [["Bronte"]]},
+                 "clusters": [["Bronte", "Bronte", "Bronte"]]},
             ],
         },
         "truth_method_1": {"name": "Confidence", "truth_values": [-0.05, -0.3],
@@ -409,7 +413,9 @@ def test_cli_import_writes_a_file_build_can_read(tmp_path, capsys):
 
 def test_cli_import_reports_invalid_data(tmp_path, capsys):
     path = tmp_path / "result.json"
-    path.write_text(json.dumps(uqlm_dict()))
+    doc = uqlm_dict()
+    doc["data"]["responses"] = [4, "Quito"]  # an answer must be text
+    path.write_text(json.dumps(doc))
     assert main(["import", str(path), "--out", str(tmp_path / "o.jsonl")]) == 1
     assert "INVALID" in capsys.readouterr().out
 

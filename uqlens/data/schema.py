@@ -8,7 +8,8 @@ questions
     ``question_id`` (str, unique), ``question`` (str), ``references`` (list[str], correct
     reference answers; may be empty or missing: a question without references builds, and
     only the views that need correctness are off, see :func:`missing_references`),
-    optional ``incorrect_references`` (list[str], known wrong answers, e.g. TruthfulQA's false answers), ``context`` (str), ``dataset`` (str),
+    optional ``incorrect_references`` (list[str], known wrong answers, e.g. TruthfulQA's
+    false answers), ``context`` (str), ``dataset`` (str),
     ``model`` (str), ``meta`` (str, JSON text of anything else), ``provided_scores`` (str,
     JSON object text ``{method_id: uncertainty}``: scores a peer tool computed itself, already
     oriented "higher = more uncertain"; a dict is accepted and stored as sorted JSON text).
@@ -26,8 +27,9 @@ generations
     correctness label that came with the data), ``provided_correct_value`` (float in [0, 1],
     the graded score that label was cut from when the source's correctness is soft, e.g.
     luq's classifier accuracies; the importer states the threshold), ``embedding`` /
-    ``hidden_state`` (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer tool put this answer in,
-    e.g. semantic_uncertainty's ``semantic_ids``; comparable within a question only).
+    ``hidden_state`` (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer
+    tool put this answer in, e.g. semantic_uncertainty's ``semantic_ids``; comparable within
+    a question only).
 """
 
 from __future__ import annotations
