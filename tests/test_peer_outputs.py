@@ -202,3 +202,36 @@ def test_pages_without_correctness_work_or_say_why_they_are_off(built):
     assert any("needs correctness labels" in i for i in seen["pages/tail.py"])
     assert not any("needs correctness labels" in i for i in seen["pages/answer_map.py"])
     assert not any("needs correctness labels" in i for i in seen["pages/agreement.py"])
+
+
+def test_references_added_later_to_an_imported_file(tmp_path, capsys):
+    """Import without references, then `uqlens import DATA --questions FILE`: the tool saved
+    no prompts, so the questions match by position and get their texts too."""
+    first, second = tmp_path / "bb.jsonl", tmp_path / "bb_refs.jsonl"
+    assert main(["import", str(FILES["bb"]), "--out", str(first)]) == 0
+    assert main(["import", str(first), "--questions", str(UQLM / "questions.csv"),
+                 "--out", str(second)]) == 0
+    assert "4 by position" in capsys.readouterr().out
+    from uqlens.data.loaders import load
+
+    q = load(second).questions
+    assert q["question"].tolist() == QUESTIONS["question"].tolist()
+    assert q["references"].tolist() == [[a] for a in QUESTIONS["answer"]]
+    assert provided(load(second)) == provided(load(first))
+
+
+def test_add_data_with_a_references_file_builds_a_judged_run(tmp_path):
+    """The Data page's "Reference answers" field: uqlm output plus questions.csv."""
+    from uqlens.build.add_data import add_data
+    from uqlens.run.folder import correctness_off, load_run
+
+    result = add_data(FILES["bb"], "bb", tmp_path / "runs", questions=UQLM / "questions.csv",
+                      cache_dir=tmp_path / "cache", log=lambda _m: None)
+    run = load_run(result.run_path)
+    assert correctness_off(run) is None
+    assert {"squad_f1", "exact_match"} <= set(run.judges)
+    c = run.table("correctness")
+    greedy = c[(c["judge"] == "exact_match") & (c["sample_id"] == "greedy")]
+    # Sydney, George Orwell, Au, 1989 against Canberra, George Orwell, Au, 1989
+    assert greedy.set_index("question_id")["label"].to_dict() == {
+        "0": False, "1": True, "2": True, "3": True}

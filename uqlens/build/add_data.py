@@ -169,11 +169,13 @@ def add_data(
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     stage: Callable[[str], None] = lambda _stage: None,
+    questions: str | os.PathLike | None = None,
 ) -> AddDataResult:
     """Validate, import when needed, and build ``source`` into the run ``ROOT/NAME``.
 
     ``stage`` is called with each of :data:`STAGES` as it starts; ``log`` gets every line
-    (the build's stage names and skipped methods among them).
+    (the build's stage names and skipped methods among them). ``questions``: an optional
+    file of reference answers for questions without them (see ``uqlens import --questions``).
 
     Raises
     ------
@@ -202,7 +204,9 @@ def add_data(
     check_pickle_consent(source, fmt, trusted)
     prepare_out_dir(out)  # refuses to replace a folder that is not a run, before any work
     log(f"format: {fmt}")
-    if fmt == CANONICAL:
+    if questions is not None and not Path(questions).is_file():
+        raise AddDataError(f"No such questions file: {questions}")
+    if fmt == CANONICAL and questions is None:
         if source.is_dir():
             raise AddDataError(f"{source} is a folder; uqlens input is one JSONL/CSV/Parquet "
                                "file (choose the tool's format for a tool's run folder).")
@@ -219,7 +223,7 @@ def add_data(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                result = import_any(source, fmt, allow_pickle=trusted)
+                result = import_any(source, fmt, allow_pickle=trusted, questions=questions)
             except PermissionError as exc:  # PickleRefused
                 raise AddDataError(str(exc)) from None
             except (ValueError, OSError) as exc:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from uqlens.data.importers import (
     lm_polygraph,
     luq,
@@ -43,7 +45,7 @@ from uqlens.data.importers._common import (
     str_list,
 )
 from uqlens.data.importers._safe import PICKLE_WHY, PickleRefused, is_pickle_bytes, is_torch_zip
-from uqlens.data.schema import Dataset, missing_references
+from uqlens.data.schema import DataError, Dataset, missing_references
 
 READERS: dict[str, Callable[..., Dataset]] = {
     lm_polygraph.FORMAT: lm_polygraph.read,
@@ -213,6 +215,49 @@ def read_references(path: str | os.PathLike) -> QuestionsFile:
     return QuestionsFile(str(path), rows)
 
 
+CANONICAL = "uqlens"
+"""uqlens's own input (JSONL/CSV/Parquet): "imported" only to add references to it."""
+_CANONICAL_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
+
+
+def _detect_or_canonical(path: Path) -> str:
+    """The peer format; uqlens's own input when no tool's format fits a data file."""
+    try:
+        return detect(path)
+    except DataError:
+        if path.is_file() and path.suffix.lower() in _CANONICAL_SUFFIXES:
+            return CANONICAL
+        raise
+
+
+def _add_references(path: Path, questions, *, skip_invalid: bool) -> ImportResult:
+    """uqlens input with references (and question texts the tool did not save) filled in
+    from a ``--questions`` file: references added after an import."""
+    from uqlens.data.importers._common import is_placeholder, match_questions
+    from uqlens.data.loaders import load
+
+    dataset = load(path, skip_invalid=skip_invalid)
+    report = Report()
+    if questions is None:
+        report.note("uqlens input: nothing to import (pass --questions to add references)")
+    else:
+        q = dataset.questions
+        rows = [{"question_id": qid, "references": list(refs),
+                 "question": None if is_placeholder(text, qid) else text}
+                for qid, text, refs in zip(q["question_id"], q["question"], q["references"],
+                                           strict=True)]
+        match_questions(rows, read_references(questions), str(path), report)
+        q = q.copy()
+        q["references"] = pd.Series([r["references"] for r in rows], index=q.index, dtype=object)
+        q["question"] = [r["question"] if r["question"] is not None else text
+                         for r, text in zip(rows, q["question"], strict=True)]
+        dataset.questions = q
+    report.confirm(dataset)
+    return ImportResult(dataset=dataset, mapped=report.mapped, missing=report.missing,
+                        disabled_views=disabled_views(dataset), flipped={}, format=CANONICAL,
+                        notes=report.notes)
+
+
 def import_any(
     path: str | os.PathLike,
     format: str = "auto",  # noqa: A002 - the CLI's word
@@ -228,7 +273,9 @@ def import_any(
     path
         The tool's file or run folder.
     format
-        ``"auto"`` or one of :data:`FORMATS`.
+        ``"auto"``, one of :data:`FORMATS`, or ``"uqlens"`` (uqlens's own input, read only
+        to add the ``questions`` file's references to it; ``auto`` picks it for a data file
+        no tool's format fits).
     allow_pickle
         Open pickled formats (they can run code when loaded; see ``_safe``). Without it,
         :class:`PickleRefused` is raised before the file is read.
@@ -244,9 +291,12 @@ def import_any(
     PickleRefused, uqlens.data.schema.DataError, ValueError (unknown format), OSError
     """
     path = Path(path)
-    fmt = detect(path) if format == "auto" else format
+    fmt = _detect_or_canonical(path) if format == "auto" else format
+    if fmt == CANONICAL:
+        return _add_references(path, questions, skip_invalid=skip_invalid)
     if fmt not in READERS:
-        raise ValueError(f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {format!r}; expected auto, {CANONICAL} or one of "
+                         f"{', '.join(FORMATS)}")
     if fmt in PICKLED and not allow_pickle:
         raise PickleRefused(path, "torch pickle" if fmt == lm_polygraph.FORMAT else "pickle")
     references = read_references(questions) if questions else None

@@ -188,6 +188,58 @@ class QuestionsFile:
     rows: list[dict] = field(default_factory=list)
 
 
+_PLACEHOLDER = "[question {}: text not saved by the tool]"
+
+
+def placeholder(question_id: object) -> str:
+    """The question text of a question whose tool saved none (uqlm without prompts)."""
+    return _PLACEHOLDER.format(question_id)
+
+
+def is_placeholder(text: object, question_id: object) -> bool:
+    return text == placeholder(question_id)
+
+
+def match_questions(rows: list[dict], given: QuestionsFile, source: str, report: Report) -> None:
+    """Fill references (and missing question texts, ``question`` None) of question ``rows``
+    from a ``--questions`` file: by id when it has ids, else by text, else, when the tool saved
+    no question texts, by position (the importers keep the tool's question order for this)."""
+    by_id = {r["id"]: r for r in given.rows if r.get("id") is not None}
+    by_text = {r["question"].strip(): r for r in given.rows if r.get("question")}
+    positional = any(row.get("question") is None for row in rows) and not by_id
+    if positional and len(given.rows) != len(rows):
+        raise bad_file(given.path, f"cannot match by position: it has {len(given.rows)} "
+                       f"questions, {source} has {len(rows)} (and no question texts or ids "
+                       "to match by)")
+    how: dict[str, int] = {}
+    texts = unmatched = 0
+    for i, row in enumerate(rows):
+        text = row.get("question")
+        match, kind = by_id.get(str(row.get("question_id"))), "id"
+        if match is None and isinstance(text, str):
+            match, kind = by_text.get(text.strip()), "text"
+        if match is None and positional:
+            match, kind = given.rows[i], "position"
+        if match is None:
+            unmatched += not row.get("references")
+            continue
+        refs = [r for r in match["references"] if r.strip()]
+        if not row.get("references") and refs:
+            row["references"] = refs
+            how[kind] = how.get(kind, 0) + 1
+        if text is None and match.get("question"):
+            row["question"] = match["question"]
+            texts += 1
+    if how:
+        kinds = ", ".join(f"{n} by {k}" for k, n in how.items())
+        report.map(f"--questions {given.path} ({kinds})", "questions.references")
+    if texts:
+        report.map(f"--questions {given.path} (question text of {texts})", "questions.question")
+    if unmatched:
+        report.note(f"{unmatched} questions without references are not in {given.path} "
+                    "(matched by id, text or position)")
+
+
 class Collector:
     """Collects question and answer rows, then validates them through ``normalise``."""
 
@@ -218,47 +270,8 @@ class Collector:
         self.generations.append(row)
 
     def _match_questions_file(self) -> None:
-        """Fill references (and missing question texts) from the ``--questions`` file: by
-        id when it has ids, else by text, else, when the tool saved no question texts, by
-        position (the tool's question order is kept for this)."""
-        given = self.given
-        if given is None:
-            return
-        by_id = {r["id"]: r for r in given.rows if r.get("id") is not None}
-        by_text = {r["question"].strip(): r for r in given.rows if r.get("question")}
-        textless = any(row.get("question") is None for row in self.questions)
-        positional = textless and not by_id
-        if positional and len(given.rows) != len(self.questions):
-            raise bad_file(given.path, f"cannot match by position: it has {len(given.rows)} "
-                           f"questions, {self.source} has {len(self.questions)} (and no "
-                           "question texts or ids to match by)")
-        how: dict[str, int] = {}
-        texts = unmatched = 0
-        for i, row in enumerate(self.questions):
-            text = row.get("question")
-            match, kind = by_id.get(str(row.get("question_id"))), "id"
-            if match is None and isinstance(text, str):
-                match, kind = by_text.get(text.strip()), "text"
-            if match is None and positional:
-                match, kind = given.rows[i], "position"
-            if match is None:
-                unmatched += not row.get("references")
-                continue
-            if not row.get("references") and match["references"]:
-                row["references"] = match["references"]
-                how[kind] = how.get(kind, 0) + 1
-            if text is None and match.get("question"):
-                row["question"] = match["question"]
-                texts += 1
-        if how:
-            kinds = ", ".join(f"{n} by {k}" for k, n in how.items())
-            self.report.map(f"--questions {given.path} ({kinds})", "questions.references")
-        if texts:
-            self.report.map(f"--questions {given.path} (question text of {texts})",
-                            "questions.question")
-        if unmatched:
-            self.report.note(f"{unmatched} questions without references are not in "
-                             f"{given.path} (matched by id, text or position)")
+        if self.given is not None:
+            match_questions(self.questions, self.given, self.source, self.report)
 
     def finish(self, *, skip_invalid: bool, errors: list[RecordError] | None = None) -> Dataset:
         if not self.questions:
@@ -268,7 +281,7 @@ class Collector:
         self._match_questions_file()
         for row in self.questions:
             if row.get("question") is None:
-                row["question"] = f"[question {row.get('question_id')}: text not saved by the tool]"
+                row["question"] = placeholder(row.get("question_id"))
         q_cols = sorted({k for row in self.questions for k in row})
         g_cols = sorted({k for row in self.generations for k in row} | {"question_id", "text"})
         questions = pd.DataFrame(
