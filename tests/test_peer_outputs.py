@@ -235,3 +235,20 @@ def test_add_data_with_a_references_file_builds_a_judged_run(tmp_path):
     # Sydney, George Orwell, Au, 1989 against Canberra, George Orwell, Au, 1989
     assert greedy.set_index("question_id")["label"].to_dict() == {
         "0": False, "1": True, "2": True, "3": True}
+
+
+def test_reference_judges_judge_only_questions_with_references():
+    from uqlens.build.pipeline import judge_run
+
+    ds = import_any(FILES["bb"]).dataset
+    questions = ds.questions.assign(references=[["Canberra"], [], [], []])
+    gens = ds.generations.assign(text_id=range(len(ds.generations)))
+    texts = gens[["question_id", "text_id", "text"]]
+    skipped: dict[str, str] = {}
+    frame = judge_run(questions, gens, texts, ("exact_match", "provided"), None, {},
+                      skipped=skipped)
+    assert set(frame["question_id"]) == {"0"}
+    # Sydney ×4 and Canberra ×1 among the judged answer and five samples
+    assert frame.sort_values("sample_id")["label"].tolist() == [False] + [
+        t == "Canberra" for t in ("Sydney", "Sydney", "Canberra", "Sydney", "Sydney")]
+    assert list(skipped) == ["provided"]
