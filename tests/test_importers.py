@@ -168,6 +168,23 @@ def test_semantic_uncertainty_counts_scores_and_clusters(tmp_path):
     assert q.loc["id0", "model"] == "Llama-2-7b-chat"
 
 
+def test_semantic_uncertainty_labels_from_validation_is_false(tmp_path):
+    """Without most_likely_answer.accuracy, the label is 1 - validation_is_false."""
+    folder = write_semantic_uncertainty(tmp_path / "files")
+    with open(folder / "validation_generations.pkl", "rb") as handle:
+        gens = pickle.load(handle)
+    for example in gens.values():
+        del example["most_likely_answer"]["accuracy"]
+    with open(folder / "validation_generations.pkl", "wb") as handle:
+        pickle.dump(gens, handle)
+    result = import_any(folder, allow_pickle=True)
+    g = result.dataset.generations.set_index(["question_id", "sample_id"])
+    assert g.loc[("id0", "greedy"), "provided_correct"] == True  # noqa: E712  is_false 0.0
+    assert g.loc[("id1", "greedy"), "provided_correct"] == False  # noqa: E712  is_false 1.0
+    assert any("validation_is_false" in m for m in result.mapped)
+    assert not any(m.startswith("most_likely_answer.accuracy") for m in result.mapped)
+
+
 def test_semantic_uncertainty_without_measures(tmp_path):
     folder = write_semantic_uncertainty(tmp_path / "files", with_measures=False)
     result = import_any(folder / "validation_generations.pkl", allow_pickle=True)
