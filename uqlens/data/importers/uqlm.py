@@ -170,31 +170,7 @@ def read(
         report.map(correct_col, "generations.provided_correct (greedy)")
     id_col = next((c for c in ID_COLUMNS if c in frame.columns), None)
 
-    used = TEXT_COLUMNS | {ref_col, correct_col, id_col}
-    scorers: dict[str, tuple[str, list]] = {}
-    for column in frame.columns:
-        if column in used or str(column).startswith("Unnamed"):
-            continue
-        values = [finite(v) for v in frame[column].tolist()]
-        present = [v for v in values if v is not None]
-        if not present:
-            continue
-        name = str(column)
-        if is_uncertainty_column(name):
-            scorers[PREFIX + name] = ("as provided (uncertainty)", values)
-        elif all(0.0 <= v <= 1.0 for v in present):
-            scorers[PREFIX + name] = ("flipped: 1 - confidence", [
-                None if v is None else 1.0 - v for v in values
-            ])
-        else:
-            report.note(f"column {name!r} is numeric but not a [0, 1] confidence; skipped "
-                        "(its orientation is unknown)")
-    for method, (how, _) in scorers.items():
-        report.flipped[method] = how
-    if scorers:
-        report.map(f"scorer columns ({len(scorers)})", "questions.provided_scores")
-    else:
-        report.lack("the tool's scores (scorer columns)")
+    scorers = _scorers(frame, TEXT_COLUMNS | {ref_col, correct_col, id_col}, report)
     report.lack("the tool's clusters (uqlm does not save them)")
 
     temperature, sampling_temperature = _temperatures(metadata, report)
@@ -235,6 +211,36 @@ def read(
                 token_logprobs=_token_logprobs(sampled_lp[k]) if k < len(sampled_lp) else None,
             )
     return collector.finish(skip_invalid=skip_invalid)
+
+
+def _scorers(frame: pd.DataFrame, used: set, report: Report) -> dict[str, tuple[str, list]]:
+    """``{uqlm:<column>: (orientation, uncertainty per row)}`` for every numeric column that
+    is not text, references, labels or ids (see the module docstring for the orientation)."""
+    scorers: dict[str, tuple[str, list]] = {}
+    for column in frame.columns:
+        if column in used or str(column).startswith("Unnamed"):
+            continue
+        values = [finite(v) for v in frame[column].tolist()]
+        present = [v for v in values if v is not None]
+        if not present:
+            continue
+        name = str(column)
+        if is_uncertainty_column(name):
+            scorers[PREFIX + name] = ("as provided (uncertainty)", values)
+        elif all(0.0 <= v <= 1.0 for v in present):
+            scorers[PREFIX + name] = ("flipped: 1 - confidence", [
+                None if v is None else 1.0 - v for v in values
+            ])
+        else:
+            report.note(f"column {name!r} is numeric but not a [0, 1] confidence; skipped "
+                        "(its orientation is unknown)")
+    for method, (how, _) in scorers.items():
+        report.flipped[method] = how
+    if scorers:
+        report.map(f"scorer columns ({len(scorers)})", "questions.provided_scores")
+    else:
+        report.lack("the tool's scores (scorer columns)")
+    return scorers
 
 
 def _temperatures(metadata: dict, report: Report) -> tuple[float | None, float | None]:
