@@ -9,13 +9,13 @@ from uqlens.core.correctness import JUDGES, cluster_correctness, get_judge, judg
 
 def test_registry_and_defaults():
     assert set(JUDGES) == {"exact_match", "squad_f1", "rouge_l", "embedding_similarity",
-                           "nli_reference", "provided"}
+                           "nli_reference", "llm_reference", "provided"}
     assert get_judge("squad_f1").threshold == 0.5
     assert get_judge("rouge_l").threshold == 0.3
     assert get_judge("embedding_similarity").threshold == 0.8
     assert get_judge("squad_f1", 0.8).threshold == 0.8
     assert {j.provenance for j in JUDGES.values()} == {"heuristic", "embedding", "nli",
-                                                       "provided"}
+                                                       "llm", "provided"}
 
 
 def test_exact_match():

@@ -462,14 +462,17 @@ def run_summary(run, judge: str) -> dict:
 
 def method_metrics(run, rule: str, judge: str, n_boot: int = 200) -> pd.DataFrame | None:
     """AUROC/AUPRC/PRR/TPR@1%FPR per method via :mod:`uqlens.analysis.evaluation`.
-    The positive class is "the judged answer is incorrect"."""
+    The positive class is "the judged answer is incorrect". A supervised probe trained on
+    another judge is refitted on ``judge`` (:func:`uqlens.analysis.probes.current_scores`)."""
     from uqlens.analysis import evaluation
     judged = judged_answers(run, judge).dropna(subset=["correct"])
     incorrect = pd.Series(
         ~judged["correct"].astype(bool).to_numpy(), index=judged["question_id"].to_numpy()
     )
-    s = run.table("scores")
-    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    from uqlens.analysis.probes import current_scores
+
+    # A supervised probe trained on another judge is refitted on this one (out of fold).
+    s = current_scores(run, rule, judge)
     return evaluation.method_table(s, incorrect, n_boot=n_boot)
 
 

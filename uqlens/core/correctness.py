@@ -15,6 +15,9 @@ embedding_similarity   embedding   max cosine(answer vector, reference vectors) 
 nli_reference          nli         max over references of min(P(a⊨r), P(r⊨a)); correct if the
                                    NLI argmax is entailment in both directions for some
                                    reference (or, if a threshold is set, value ≥ τ)
+llm_reference          llm         P(correct) from an LLM shown the question, the correct and
+                                   the incorrect references; correct if ≥ τ (0.5). Judged in
+                                   batches by uqlens.backends.llm_reference (build stage)
 provided               provided    the label that came with the data; its value is the
                                    source's graded score (``provided_correct_value``, e.g.
                                    luq's soft accuracy) when it has one, else 0/1
@@ -43,7 +46,7 @@ from uqlens.core.text import exact_match as _em
 from uqlens.core.text import rouge_l as _rouge_l
 from uqlens.core.text import token_f1
 
-PROVENANCES = ("heuristic", "embedding", "nli", "provided")
+PROVENANCES = ("heuristic", "embedding", "nli", "llm", "provided")
 TextPair = Callable[[str, str], Sequence[float]]
 
 
@@ -89,6 +92,9 @@ class Judge:
             if pair is None:
                 raise ValueError("nli_reference needs a pair(premise, hypothesis) function")
             return _nli(answer, references, pair, self.threshold)
+        if self.provenance == "llm":
+            raise ValueError("llm_reference judges in batches: use "
+                             "uqlens.backends.llm_reference.judge_texts")
         if provided is None:
             raise ValueError("the provided judge needs the data's own label (provided=...)")
         return float(bool(provided)), bool(provided)
@@ -138,6 +144,8 @@ JUDGES: dict[str, Judge] = {
         Judge("rouge_l", "heuristic", 0.3, "ROUGE-L F1 ≥ τ", _rouge_l),
         Judge("embedding_similarity", "embedding", 0.8, "cosine to a reference ≥ τ"),
         Judge("nli_reference", "nli", None, "answer and a reference entail each other"),
+        Judge("llm_reference", "llm", 0.5,
+              "an LLM given the question and correct/incorrect references: P(correct) ≥ τ"),
         Judge("provided", "provided", None, "label that came with the data"),
     )
 }
