@@ -91,7 +91,7 @@ def show(expanded: bool = False) -> None:
                              help="Built into data/user-runs/NAME; an existing run of that "
                              "name is replaced.")
         refs = st.text_input(
-            "Reference answers (optional)", key=f"w.{KEY}.questions",
+            "References file (optional)", key=f"w.{KEY}.questions",
             placeholder="path/to/questions.csv",
             help="A CSV/JSONL/Parquet file on this machine with an answer/references column "
             "and a question or question_id column, for questions the data have no references "

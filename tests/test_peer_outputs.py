@@ -221,7 +221,7 @@ def test_references_added_later_to_an_imported_file(tmp_path, capsys):
 
 
 def test_add_data_with_a_references_file_builds_a_judged_run(tmp_path):
-    """The Data page's "Reference answers" field: uqlm output plus questions.csv."""
+    """The Data page's "References file" field: uqlm output plus questions.csv."""
     from uqlens.build.add_data import add_data
     from uqlens.run.folder import correctness_off, load_run
 
