@@ -186,6 +186,12 @@ def test_real_uqlm_files_build_with_the_tools_numbers_and_no_correctness(built):
         assert [got[q] for q in ("0", "1", "2", "3")] == pytest.approx(values, abs=1e-15)
 
 
+def test_report_without_correctness_says_why(built, tmp_path, capsys):
+    _, path = built
+    assert main(["report", str(path), "--out", str(tmp_path / "r.html")]) == 1
+    assert "The report needs correctness labels" in capsys.readouterr().err
+
+
 def test_pages_without_correctness_work_or_say_why_they_are_off(built):
     from streamlit.testing.v1 import AppTest
 
