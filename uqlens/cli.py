@@ -242,7 +242,8 @@ def _add_build(subparsers) -> None:
                    help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
-                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, provided")
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, program, "
+                   "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
@@ -567,11 +568,56 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- labels --------------------------------------------------------------------------------
+
+
+def _add_labels(subparsers) -> None:
+    p = subparsers.add_parser(
+        "labels",
+        help="export or import a run's human labels (labels.jsonl) to share and merge them",
+        description="A run's human labels live in RUN_DIR/labels.jsonl. `export` writes all "
+        "records (JSONL, or CSV for a .csv name); `import` merges a file from another "
+        "person: records already present (same id) are skipped, the latest label per "
+        "answer wins.",
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    sub.required = True
+    ex = sub.add_parser("export", help="write the run's labels to a file")
+    ex.add_argument("run", metavar="RUN_DIR")
+    ex.add_argument("--out", required=True, metavar="FILE", help=".jsonl or .csv")
+    ex.set_defaults(func=cmd_labels)
+    im = sub.add_parser("import", help="merge labels from a file into the run")
+    im.add_argument("run", metavar="RUN_DIR")
+    im.add_argument("file", metavar="FILE", help=".jsonl or .csv from `uqlens labels export`")
+    im.set_defaults(func=cmd_labels)
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from uqlens.run import labels
+    from uqlens.run.folder import is_run
+
+    if not is_run(args.run):
+        print(f"labels: {args.run}: not a built run (no manifest.json)", file=sys.stderr)
+        return EXIT_DATA
+    try:
+        if args.action == "export":
+            out, n = labels.export_labels(args.run, args.out)
+            print(f"wrote {_plural(n, 'label')} to {out}")
+        else:
+            added, skipped = labels.import_labels(args.run, args.file)
+            print(f"added {_plural(added, 'label')} to {labels.labels_path(args.run)}; "
+                  f"skipped {skipped} already there")
+    except (labels.LabelError, OSError, ValueError) as exc:
+        print(f"labels {args.action}: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    return EXIT_OK
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 COMMANDS: list[Callable] = [
     _add_validate, _add_build, _add_generate, _add_hidden_states, _add_report, _add_import,
-    _add_export,
+    _add_export, _add_labels,
 ]
 
 

@@ -546,7 +546,7 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
                                          per_text["text"], strict=True):
                     vec = embedder.embed([text])[0]
                     ref_vecs = embedder.embed(list(refs[q]))
-                    value, ok = judge.judge(vec, ref_vecs)
+                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=embedder.embed(correctness.reference_list(questions, q, "incorrect_references")))  # noqa: E501
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])
