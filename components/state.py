@@ -16,7 +16,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from uqlens.run.folder import Run, RunError, find_runs, is_run, load_run
+from uqlens.run.folder import (
+    Run,
+    RunError,
+    correctness_off,
+    find_runs,
+    is_run,
+    load_run,
+    unreferenced_note,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -37,7 +45,7 @@ class View:
     run: Run
     rule: str
     method: str
-    judge: str
+    judge: str | None  # None: the run has no correctness labels (see require_correctness)
 
     @property
     def path(self) -> str:
@@ -241,10 +249,25 @@ def sidebar() -> View | None:
     judge = _choice("Correctness judge", JUDGE, judges, m.get("default_judge"), "judge")
     if m.get("fixture") and is_fixture(run_path):
         st.sidebar.caption("Showing the synthetic test fixture.")
-    if rule is None or method is None or judge is None:
+    if judge is None and correctness_off(run):
+        st.sidebar.caption("No correctness judge: the run has no correctness labels.")
+    elif judge is None:
+        rule = None  # judges listed but none resolvable: a broken run
+    if rule is None or method is None:
         st.error("This run has no rules, methods or judges to show.")
         return None
     return View(run=run, rule=rule, method=method, judge=judge)
+
+
+def require_correctness(view: View) -> None:
+    """Stop a page that needs correctness labels, saying why the run has none."""
+    why = correctness_off(view.run)
+    if why:
+        st.info(why, icon=":material/rule:")
+        st.stop()
+    note = unreferenced_note(view.run)
+    if note:
+        st.caption(note)
 
 
 def is_fixture(run_path: str | Path | None) -> bool:

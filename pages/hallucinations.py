@@ -9,6 +9,7 @@ from uqlens.analysis import overview as analysis
 
 view = state.current()
 st.title("Confident hallucinations")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     "Questions whose largest cluster of sampled answers is **wrong** yet holds most of the "
     f"samples, ranked by `{view.method}` from most to least certain. A UQ gate accepting the "

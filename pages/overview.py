@@ -31,6 +31,7 @@ cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
                help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
 labelling.human_caption(view)
 
+state.require_correctness(view)  # the rest compares scores with correctness
 st.subheader("How well each method flags wrong answers")
 n_boot = st.session_state.get("uq.n_boot", 200)
 table = state.compute("method_metrics", view, view.rule, view.judge, n_boot)

@@ -353,15 +353,19 @@ def _add_import(subparsers) -> None:
     p.add_argument("input", metavar="FILE_OR_DIR", help="the tool's output file or run folder")
     p.add_argument("--format", default="auto",
                    choices=("auto", "lm-polygraph", "semantic-uncertainty", "uqlm",
-                            "truthtorchlm", "luq", "uq-nlg"))
+                            "truthtorchlm", "luq", "uq-nlg", "uqlens"),
+                   help="the tool that wrote INPUT; 'uqlens' (auto for a data file no tool "
+                   "wrote) reads uqlens input, to add --questions references to it")
     p.add_argument("--out", required=True, metavar="DATA_FILE",
                    help="output file: .jsonl (nested) or .parquet")
     p.add_argument("--allow-pickle", action="store_true",
                    help="open pickled formats (LM-Polygraph, semantic_uncertainty, UQ-NLG); "
                    "pickles can run code when loaded, so only use files you trust")
     p.add_argument("--questions", metavar="DATASET_FILE", default=None,
-                   help="dataset with question/input and references/answer/output columns, "
-                   "for questions the tool's file has no references for")
+                   help="dataset with a references/answer/output column and a question/input "
+                   "or question_id/id column: references for questions that have none, "
+                   "matched by id, by question text, or by position when the tool saved no "
+                   "question texts (which it then also fills in)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop invalid records instead of failing")
     p.set_defaults(func=cmd_import)

@@ -173,7 +173,11 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
                    seed: int = 0, coverage: float = 0.9, n_draws: int = 5,
                    n_splits: int = 20) -> tuple[list[Section], dict]:
     """All report sections for a run; also returns the overview numbers."""
+    from uqlens.run.folder import RunError, correctness_off
+
     m = run.manifest
+    if correctness_off(run):  # the report compares scores with correctness throughout
+        raise RunError(correctness_off(run).replace("This view needs", "The report needs"))
     rule = rule or m.get("default_rule") or run.rules[0]
     judge = judge or m.get("default_judge") or run.judges[0]
     if run.rules and rule not in run.rules:

@@ -169,11 +169,13 @@ def add_data(
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     stage: Callable[[str], None] = lambda _stage: None,
+    questions: str | os.PathLike | None = None,
 ) -> AddDataResult:
     """Validate, import when needed, and build ``source`` into the run ``ROOT/NAME``.
 
     ``stage`` is called with each of :data:`STAGES` as it starts; ``log`` gets every line
-    (the build's stage names and skipped methods among them).
+    (the build's stage names and skipped methods among them). ``questions``: an optional
+    file of reference answers for questions without them (see ``uqlens import --questions``).
 
     Raises
     ------
@@ -200,12 +202,14 @@ def add_data(
     check_pickle_consent(source, fmt, trusted)
     prepare_out_dir(out)  # refuses to replace a folder that is not a run, before any work
     log(f"format: {fmt}")
-    if fmt == CANONICAL:
+    if questions is not None and not Path(questions).is_file():
+        raise AddDataError(f"No such questions file: {questions}")
+    if fmt == CANONICAL and questions is None:
         summary, data_path = _canonical_input(source, log)
         stage("import")
         log("import: not needed (already uqlens input)")
     else:
-        summary, data_path = _imported_input(source, fmt, trusted,
+        summary, data_path = _imported_input(source, fmt, trusted, questions,
                                              root / INPUTS / f"{name}.jsonl", log, stage)
 
     stage("build")
@@ -231,16 +235,16 @@ def _canonical_input(source: Path, log: Callable[[str], None]) -> tuple[list[str
     return summary, source
 
 
-def _imported_input(source: Path, fmt: str, trusted: bool, out: Path,
+def _imported_input(source: Path, fmt: str, trusted: bool, questions, out: Path,
                     log: Callable[[str], None], stage: Callable[[str], None]):
-    """``(summary lines, path)``: a peer tool's output imported and written as uqlens input
-    to ``out``."""
+    """``(summary lines, path)``: a peer tool's output (or uqlens input given extra
+    ``questions`` references) imported and written as uqlens input to ``out``."""
     from uqlens.data.export import write_dataset
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = import_any(source, fmt, allow_pickle=trusted)
+            result = import_any(source, fmt, allow_pickle=trusted, questions=questions)
         except PermissionError as exc:  # PickleRefused
             raise AddDataError(str(exc)) from None
         except (ValueError, OSError) as exc:

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from uqlens.build.errors import BuildError
 
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
-DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity")
+# ``provided`` judges with the labels that came with the data; skipped (reason in the manifest)
+# when there are none, as are the reference judges when no question has references.
+DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity", "provided")
 BACKEND_KINDS = ("cosine", "llm", "nli")
 PROJECTION_TEXTS = ("answer", "question+answer")
 

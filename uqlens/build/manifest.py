@@ -68,11 +68,11 @@ def _versions() -> dict[str, str]:
 
 def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questions, rules: list,
                   chosen: list, provided: dict, params_of: dict, skipped: dict, correct,
-                  judge_info: dict, stores: dict, embedder_id: str, stats,
+                  judge_info: dict, skipped_judges: dict, stores: dict, embedder_id: str, stats,
                   stage_notes: dict, probes, hidden) -> dict:
     """The manifest of a finished build (``timings.total`` is added by the caller)."""
     from uqlens.build.probes import hidden_state_summary
-    from uqlens.data.schema import provided_score_orientation
+    from uqlens.data.schema import missing_references, provided_score_orientation
 
     def distinct(column):
         return sorted(questions[column].dropna().unique().tolist()) if column in questions else []
@@ -96,6 +96,8 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
         "hidden_states": hidden_state_summary(questions, hidden),
         "judges": sorted(correct["judge"].unique().tolist()),
         "judge_info": judge_info,
+        "skipped_judges": skipped_judges,
+        "questions_without_references": len(missing_references(questions)),
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,

@@ -129,8 +129,11 @@ def build(
 
     with stats.stage("judge", log):
         judge_info: dict = {}
+        skipped_judges: dict[str, str] = {}
         correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
-                            cache=cache, info=judge_info)
+                            cache=cache, info=judge_info, skipped=skipped_judges)
+        for judge_label, reason in skipped_judges.items():
+            log(f"skipped judge {judge_label}: {reason}")
 
     with stats.stage("supervised", log):
         hidden, probes = _supervised_stage(config, data, correct, scores, rules, log)
@@ -144,6 +147,7 @@ def build(
         config=config, out_dir=out_dir, inputs=inputs, dataset=data.dataset,
         questions=questions, rules=rules, chosen=chosen, provided=provided,
         params_of=params_of, skipped=skipped, correct=correct, judge_info=judge_info,
+        skipped_judges=skipped_judges,
         stores=stores, embedder_id=embedder.id, stats=stats, stage_notes=stage_notes,
         probes=probes, hidden=hidden)
     manifest["timings"]["total"] = round(time.perf_counter() - started, 3)

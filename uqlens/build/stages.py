@@ -235,16 +235,24 @@ def _prefetch_reference_pairs(store, questions, per_text) -> None:
 
 
 def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
-              info=None) -> pd.DataFrame:
+              info=None, skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
     Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
     ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
-    model-backed judges must record in the manifest (prompt, model fingerprint).
+    model-backed judges must record in the manifest (prompt, model fingerprint). Reference
+    judges judge only the questions that have references; a judge with nothing to judge is
+    left out and ``skipped[label]`` says why.
     """
     from uqlens.core import correctness
+    from uqlens.data.schema import missing_references
 
+    skipped = {} if skipped is None else skipped
+    unreferenced = set(missing_references(questions))
+    all_questions = questions
+    questions = questions[~questions["question_id"].isin(unreferenced)]
     per_text = texts.rename(columns={"text_id": "sample_id"})
+    per_text = per_text[~per_text["question_id"].isin(unreferenced)]
     frames = []
     for spec in judge_specs:
         spec, _, alias = spec.partition("@")
@@ -253,8 +261,14 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
         label = _judge_label(name, tau)
         if judge.provenance == "provided":
             if "provided_correct" not in gens or gens["provided_correct"].isna().all():
+                skipped[label] = ("no correctness labels came with the data "
+                                  "(generations.provided_correct)")
                 continue
-            frame = correctness.judge_frame(judge, questions, gens)
+            frame = correctness.judge_frame(judge, all_questions, gens)
+        elif questions.empty:
+            skipped[label] = ("needs reference answers and no question has any (add them "
+                              "with `uqlens import --questions FILE`)")
+            continue
         else:
             if judge.provenance == "embedding":
                 refs = questions.set_index("question_id")["references"]
@@ -268,9 +282,7 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
                                          per_text["text"], strict=True):
                     vec = embedder.embed([text])[0]
                     ref_vecs = embedder.embed(list(refs[q]))
-                    wrong = embedder.embed(correctness.reference_list(
-                        questions, q, "incorrect_references"))
-                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=wrong)
+                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=embedder.embed(correctness.reference_list(questions, q, "incorrect_references")))  # noqa: E501
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])

@@ -33,6 +33,7 @@ def summarise(dataset) -> list[str]:
         lines.append(f"  ignored fields: {', '.join(dataset.ignored_fields)}")
     lines += _method_lines(q, g)
     lines += _provided_lines(dataset)
+    lines += _reference_lines(dataset)
     lines += _skipped_lines(dataset)
     return lines
 
@@ -75,6 +76,23 @@ def _provided_lines(dataset) -> list[str]:
         n = g.loc[g["provided_cluster"].notna(), "question_id"].nunique()
         lines.append(f"  provided clusters: {n} of {n_q} questions (the tool's own; built as "
                      "the clustering rule 'provided')")
+    return lines
+
+
+def _reference_lines(dataset) -> list[str]:
+    """Questions without references, and the views that disables when nothing else gives
+    correctness labels."""
+    from uqlens.data.schema import CORRECTNESS_VIEWS, missing_references
+
+    q, g = dataset.questions, dataset.generations
+    missing = missing_references(q)
+    if not missing:
+        return []
+    lines = [f"  references: {len(missing)} of {len(q)} questions have none (the reference "
+             "judges leave their answers unjudged; add them with `uqlens import --questions`)"]
+    labelled = "provided_correct" in g and g["provided_correct"].notna().any()
+    if len(missing) == len(q) and not labelled:
+        lines.append("  views off (no correctness labels at all): " + "; ".join(CORRECTNESS_VIEWS))
     return lines
 
 

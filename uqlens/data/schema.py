@@ -6,8 +6,10 @@ row positions never do.
 
 questions
     ``question_id`` (str, unique), ``question`` (str), ``references`` (list[str], correct
-    reference answers, at least one), optional ``incorrect_references`` (list[str], known
-    wrong answers, e.g. TruthfulQA's false answers), ``context`` (str), ``dataset`` (str),
+    reference answers; may be empty or missing: a question without references builds, and
+    only the views that need correctness are off, see :func:`missing_references`),
+    optional ``incorrect_references`` (list[str], known wrong answers, e.g. TruthfulQA's
+    false answers), ``context`` (str), ``dataset`` (str),
     ``model`` (str), ``meta`` (str, JSON text of anything else), ``provided_scores`` (str,
     JSON object text ``{method_id: uncertainty}``: scores a peer tool computed itself, already
     oriented "higher = more uncertain"; a dict is accepted and stored as sorted JSON text).
@@ -22,9 +24,12 @@ generations
     ``num_tokens`` (int), ``token_logprobs`` (list[float]), ``temperature`` (float >= 0),
     ``verbalized_confidence`` (float in [0, 1]), ``p_true`` (float in [0, 1], the model's
     P("True") for this answer, Kadavath et al. 2022), ``provided_correct`` (bool, a
-    correctness label that came with the data), ``embedding`` / ``hidden_state``
-    (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer tool put this answer in,
-    e.g. semantic_uncertainty's ``semantic_ids``; comparable within a question only).
+    correctness label that came with the data), ``provided_correct_value`` (float in [0, 1],
+    the graded score that label was cut from when the source's correctness is soft, e.g.
+    luq's classifier accuracies; the importer states the threshold), ``embedding`` /
+    ``hidden_state`` (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer
+    tool put this answer in, e.g. semantic_uncertainty's ``semantic_ids``; comparable within
+    a question only).
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-QUESTION_REQUIRED = ("question_id", "question", "references")
+QUESTION_REQUIRED = ("question_id", "question")
 QUESTION_OPTIONAL = (
+    "references",
     "incorrect_references",
     "context",
     "dataset",
@@ -62,6 +68,7 @@ GENERATION_OPTIONAL = (
     "verbalized_confidence",
     "p_true",
     "provided_correct",
+    "provided_correct_value",
     "embedding",
     "hidden_state",
     "provided_cluster",
@@ -135,9 +142,36 @@ class Dataset:
             (self.generations, GENERATION_OPTIONAL),
         ):
             for name in names:
+                if name == "references":  # a list, often empty: see missing_references
+                    continue
                 if name in frame.columns and frame[name].notna().any():
                     present.append(name)
         return present
+
+
+CORRECTNESS_VIEWS = (
+    "Overview metrics (AUROC, AUPRC, calibration, hallucination counts)",
+    "Confident hallucinations",
+    "Tail & calibration",
+    "Conformal",
+    "Confidence region",
+    "Judge audit",
+    "Sensitivity",
+    "correct/wrong colours and filters (Answer map, Question, Data)",
+)
+"""The views that need a correctness label per answer (a judge against references, or
+labels that came with the data); without one they say why they are off."""
+
+
+def missing_references(questions: pd.DataFrame) -> list[str]:
+    """Ids of the questions that have no reference answer (nothing to judge them against)."""
+    if "references" not in questions:
+        return questions["question_id"].astype(str).tolist()
+    return [
+        str(qid)
+        for qid, refs in zip(questions["question_id"], questions["references"], strict=True)
+        if refs is None or _is_nan(refs) or len(refs) == 0
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,8 +187,9 @@ frame. Loaders set it so that a rejected question takes exactly its own answers 
 even when another question carries the same id."""
 
 _STR_OPTIONAL = ("context", "dataset", "model")
-_FLOAT_FIELDS = ("logprob_sum", "temperature", "verbalized_confidence", "p_true")
-_UNIT_INTERVAL = ("verbalized_confidence", "p_true")
+_FLOAT_FIELDS = ("logprob_sum", "temperature", "verbalized_confidence", "p_true",
+                 "provided_correct_value")
+_UNIT_INTERVAL = ("verbalized_confidence", "p_true", "provided_correct_value")
 _VECTOR_FIELDS = ("token_logprobs", "embedding", "hidden_state")
 _LOGPROB_SLACK = 1e-6  # rounding in the producer may push log(1) a hair above 0
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -548,9 +583,10 @@ def _question_record(convert, rec: str) -> dict:
     out = {"_record": rec}
     out["question_id"] = convert("question_id", to_id, required=True)
     out["question"] = convert("question", lambda v: _to_text(v, non_empty=True), required=True)
-    out["references"] = convert(
-        "references", lambda v: _to_str_list(v, required=True), required=True
-    )
+    # No references (missing, null, []) is valid: the question builds without correctness.
+    out["references"] = convert("references", lambda v: _to_str_list(v, required=False))
+    if out["references"] is None:
+        out["references"] = []
     out["incorrect_references"] = convert(
         "incorrect_references", lambda v: _to_str_list(v, required=False)
     )
@@ -786,6 +822,7 @@ def _generation_frame(rows: list[dict]) -> pd.DataFrame:
     frame["verbalized_confidence"] = pd.Series(col("verbalized_confidence"), dtype="float64")
     frame["p_true"] = pd.Series(col("p_true"), dtype="float64")
     frame["provided_correct"] = pd.Series(col("provided_correct"), dtype="boolean")
+    frame["provided_correct_value"] = pd.Series(col("provided_correct_value"), dtype="float64")
     for name in ("embedding", "hidden_state"):
         frame[name] = pd.Series(col(name), dtype=object)
     frame["provided_cluster"] = pd.Series(col("provided_cluster"), dtype="Int64")

@@ -159,6 +159,37 @@ class Run:
         return list(self.manifest.get("judges", []))
 
 
+def correctness_off(run: Run) -> str | None:
+    """Why the run has no correctness labels (so the views that need them are off), or None
+    when it has some. Reads the manifest's ``skipped_judges`` (written by the build)."""
+    if run.judges or len(run.table("correctness")):
+        return None
+    skipped = run.manifest.get("skipped_judges") or {}
+    unreferenced = run.manifest.get("questions_without_references")
+    parts = []
+    if unreferenced:
+        parts.append(f"none of its {unreferenced} questions has reference answers")
+    by_reason: dict[str, list[str]] = {}
+    for judge, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(judge)
+    parts += [f"{', '.join(judges)} skipped: {reason}" for reason, judges in by_reason.items()]
+    why = "; ".join(parts) or "the build judged no answer"
+    return (f"This view needs correctness labels and this run has none ({why}). Add "
+            "references with `uqlens import FILE --questions QUESTIONS_FILE` (matched by "
+            "id, question text or position) and rebuild.")
+
+
+def unreferenced_note(run: Run) -> str | None:
+    """A note when some (not all) questions have no references: their answers are unjudged
+    by the reference judges."""
+    n = run.manifest.get("questions_without_references") or 0
+    total = run.manifest.get("counts", {}).get("questions", 0)
+    if not n or correctness_off(run):
+        return None
+    return (f"{n} of {total} questions have no reference answers: the reference judges leave "
+            "their answers unjudged.")
+
+
 def is_run(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
