@@ -2,17 +2,18 @@
 
 import streamlit as st
 
-from components import pathology, state
+from components import shell
+from components.cache import cached
 from uqlens.analysis import agreement
-from uqlens.report import heatmap
+from uqlens.viz.metrics import heatmap
 
-view = state.current()
+view = shell.start("Method agreement")
 st.title("Method agreement")
 st.caption("Jaccard overlap of the top-k % most uncertain questions of two methods, against "
            "the chance level k/(2 − k) of two random rankings. Ties in uncertainty are broken "
            "by question id; `ties_at_cut` marks pairs where that rule decided the set.")
 
-table = pathology.compute("agreement", "run_agreement", view, view.rule)
+table = cached(agreement.run_agreement, view.run, view.rule)
 if table.empty:
     st.info("This run has fewer than two methods under this rule.")
     st.stop()

@@ -2,7 +2,7 @@
 
 Colour shows one attribute (the confidence band or the correctness), the marker symbol the
 other, so confident-but-wrong answers stand out in either colouring. Text is escaped with
-:func:`components.figures.escape`.
+:func:`uqlens.viz.common.escape`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.figures import CORRECTNESS_COLORS, escape
+from uqlens.viz.common import CORRECTNESS_COLORS, escape
 
 BAND_COLORS = {"confident": "#3465a4", "uncertain": "#f0a202", "undefined": "#9aa0a6"}
 # the attribute not shown by colour is shown by the symbol
