@@ -49,11 +49,13 @@ st.markdown(f"### {md_escape(visible_controls(str(text_of[current])))}")
 
 judged = cached(analysis.judged_answers, view.run, view.judge)
 j = judged[judged["question_id"] == current].iloc[0]
-clusters = cached(analysis.cluster_summary, view.run, view.rule, view.judge, current)
+# whole-run tables, computed once per run, rule and judge; a click only filters them
+clusters = cached(analysis.cluster_summary, view.run, view.rule, view.judge)
+clusters = clusters[clusters["question_id"] == current]
 scores = cached(analysis.question_scores, view.run, view.rule)
 mine = scores[scores["question_id"] == current]
 # the chosen method first, then the run's order: its score is visible without scrolling
-order = {m: k for k, m in enumerate([view.method, *view.run.methods])}
+order = {m: k for k, m in enumerate(dict.fromkeys([view.method, *view.run.methods]))}
 mine = mine.assign(_o=mine["method"].map(order).fillna(len(order))).sort_values(
     ["_o", "method"]).drop(columns="_o")
 mine_m = mine[mine["method"] == view.method]
