@@ -44,21 +44,30 @@ else:
         "accepted": ch["accepted"],
         "share": ch["dominant_share"],
         "open": [link("question", view, q=q) for q in ch["question_id"]],
-        "question_id": ch["question_id"],
         "question": visible(ch["question"]),
         "dominant answer": visible(ch["dominant_representative"]),
         "judged answer": visible(ch["judged_text"]),
         "judged": label_text(ch["judged_correct"]),
+        "question_id": ch["question_id"],
     })
+    # narrow numeric columns, so that the answers fit beside them at 1440 pixels
     st.dataframe(table, hide_index=True, width="stretch", key="ch.table", column_config={
-        "rank": st.column_config.NumberColumn("certainty rank", format="%d",
-                                              help="1 = the least uncertain question"),
+        "rank": st.column_config.NumberColumn("rank", format="%d", width=50,
+                                              help="Certainty rank: 1 = the least uncertain "
+                                                   "question"),
+        view.method: st.column_config.NumberColumn(format="%.3f", width=125),
+        "percentile": st.column_config.NumberColumn("pct", format="%.0f", width=45,
+                                                    help="Percentile of the score (100 = the "
+                                                         "most uncertain question)"),
+        "accepted": st.column_config.CheckboxColumn("gate", width=45,
+                                                    help=f"Passes a {op:.0%} gate"),
         "share": st.column_config.ProgressColumn("dominant share", format="percent",
-                                                 min_value=0.0, max_value=1.0, color="blue"),
-        view.method: st.column_config.NumberColumn(format="%.3f"),
-        "percentile": st.column_config.NumberColumn(format="%.0f"),
-        "accepted": st.column_config.CheckboxColumn(f"passes a {op:.0%} gate"),
-        "open": st.column_config.LinkColumn("question view", display_text="open"),
+                                                 min_value=0.0, max_value=1.0, color="blue",
+                                                 width=110),
+        "open": st.column_config.LinkColumn("question", display_text="open", width=70),
+        "question": st.column_config.TextColumn("question text", width="medium"),
+        "dominant answer": st.column_config.TextColumn(width="medium"),
+        "judged answer": st.column_config.TextColumn(width="medium"),
     })
 
 st.subheader("Uncertainty against correctness, per method")

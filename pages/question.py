@@ -78,11 +78,12 @@ with top_right:
     st.dataframe(mine[["method", "uncertainty", "percentile"]], hide_index=True,
                  width="stretch", height=min(36 + 35 * len(mine), 282), key="q.scores",
                  column_config={
-                     "method": st.column_config.TextColumn("method (current first)"),
-                     "uncertainty": st.column_config.NumberColumn(format="%.3f"),
-                     "percentile": st.column_config.ProgressColumn(
-                         "percentile (100 = most uncertain)", format="%.0f", min_value=0,
-                         max_value=100, color="orange"),
+                     "method": st.column_config.TextColumn("method (current first)",
+                                                           width=185),
+                     "uncertainty": st.column_config.NumberColumn(format="%.3f", width=85),
+                     "percentile": st.column_config.NumberColumn(
+                         "percentile", format="%.0f",
+                         help="100 = the run's most uncertain question"),
                  })
 
 m = st.columns(5)

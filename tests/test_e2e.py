@@ -348,7 +348,8 @@ def test_concurrent_sessions_keep_their_own_run_question_and_method(
         # interleaved actions
         a.get_by_role("button", name="Next").click()
         b.get_by_role("button", name="Previous").click()
-        c.locator('[data-testid="stSidebarNav"]').get_by_text("Question", exact=True).click()
+        c.locator('[data-testid="stSidebar"]').get_by_role("link", name="Question",
+                                                           exact=True).click()
         settle(a, "Which HTML element runs JavaScript in a page?")
         settle(b, "Copy: Which HTML element runs JavaScript in a page?")
         settle(c, "Copy: What is the capital of Australia?")

@@ -11,18 +11,19 @@ from uqlens.core.text import visible_controls
 
 CORRECTNESS_COLORS = {"correct": "#2a9d5c", "incorrect": "#d1495b", "unknown": "#9aa0a6"}
 
-# 24 colours that stay apart from each other (Plotly's "Dark24"), so a run's 13 methods plus
-# the oracle and random baselines never share a colour in one chart.
+# Kelly's colours of maximum contrast (Kelly 1965, without white, black and grey), strongest
+# first, then a teal: a run's 13 methods never share a colour, and none looks like the grey
+# and black of the oracle and random baselines.
 METHOD_PALETTE = (
-    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
-    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
-    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
+    "#0067A5", "#F38400", "#008856", "#BE0032", "#875692", "#A1CAF1", "#C2B280", "#E68FAC",
+    "#2B3D26", "#F3C300", "#882D17", "#8DB600", "#604E97", "#F99379", "#B3446C", "#654522",
+    "#E25822", "#DCD300", "#F6A600", "#00A0A0",
 )
-BASELINE_COLORS = {"oracle": "#555555", "random": "#999999"}
+BASELINE_COLORS = {"oracle": "#222222", "random": "#999999"}
 
 
 def method_colors(names: Iterable[object]) -> dict[str, str]:
-    """A distinct colour per name, in order (baselines grey); cycles only past 24 names."""
+    """A distinct colour per name, in order (baselines grey); cycles only past 20 names."""
     out: dict[str, str] = {}
     i = 0
     for name in dict.fromkeys(str(n) for n in names):
