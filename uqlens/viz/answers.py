@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from uqlens.viz.common import CORRECTNESS_COLORS, escape
+from uqlens.viz.common import CORRECTNESS_COLORS, answer_hover, escape
 
 CLUSTER_COLORS = {
     "largest": "#3465a4",
@@ -21,17 +21,9 @@ COLOR_BY = ("correctness", "cluster", "uncertainty", "question")
 
 
 def _hover(points: pd.DataFrame, method: str) -> list[str]:
-    unc = points["uncertainty"].to_numpy(float)
-    return [
-        f"<b>Q</b> {escape(q)}<br><b>A</b> {escape(a)}<br>"
-        f"{escape(c)} · {escape(cl)} cluster · {escape(method)} "
-        f"{'undefined' if np.isnan(u) else f'{u:.3f}'}"
-        f"{' · judged answer' if j else ''}"
-        for q, a, c, cl, u, j in zip(
-            points["question"], points["text"], points["correctness"], points["cluster"],
-            unc, points["is_judged"], strict=True,
-        )
-    ]
+    tags = [f"{c} · {cl} cluster"
+            for c, cl in zip(points["correctness"], points["cluster"], strict=True)]
+    return answer_hover(points, method, tags)
 
 
 def _trace(points: pd.DataFrame, method: str, name: str, **marker) -> go.Scattergl:

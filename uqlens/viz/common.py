@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from uqlens.core.text import visible_controls
 
@@ -46,3 +47,16 @@ def escape(text: object, width: int = 70, limit: int = 300) -> str:
     lines = textwrap.wrap(s, width=width, replace_whitespace=True) or [""]
     safe = [ln.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for ln in lines]
     return "<br>".join(safe)
+
+
+def answer_hover(points: pd.DataFrame, method: str, tags: Iterable[str]) -> list[str]:
+    """Hover text of answer points: question, answer, the per-point ``tags`` (plain text),
+    the method's score and whether it is the judged answer."""
+    unc = points["uncertainty"].to_numpy(float)
+    return [
+        f"<b>Q</b> {escape(q)}<br><b>A</b> {escape(a)}<br>{escape(t, width=200)} · "
+        f"{escape(method)} {'undefined' if np.isnan(u) else f'{u:.3f}'}"
+        f"{' · judged answer' if j else ''}"
+        for q, a, t, u, j in zip(points["question"], points["text"], tags, unc,
+                                 points["is_judged"], strict=True)
+    ]
