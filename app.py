@@ -7,7 +7,7 @@ let through. The other pages are the scripts in pages/ (see components/shell.py)
 
 import streamlit as st
 
-from components import shell
+from components import labelling, shell
 from components.cache import cached
 from components.tables import md_escape, metric_table
 from components.widgets import persist
@@ -37,6 +37,7 @@ cols[2].metric("Methods scored", len(view.run.methods) or "–")
 acc = summary["accuracy"]
 cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
                help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
+labelling.human_caption(view)
 
 st.subheader("How well each method flags wrong answers")
 table = cached(analysis.method_metrics, view.run, view.rule, view.judge, N_BOOT)

@@ -35,8 +35,16 @@ def resolve(path: str | Path) -> Path:
 
 
 def stamp(path: str | Path) -> float:
-    """The run's version: its manifest's modification time (a build rewrites it last)."""
+    """The run's build: its manifest's modification time (a build rewrites it last)."""
     return (Path(path) / MANIFEST).stat().st_mtime
+
+
+def version(path: str | Path) -> tuple:
+    """What a result computed from the run depends on: its build (:func:`stamp`) and its
+    human labels file (size and time: a new label changes every ``human+`` judge)."""
+    from uqlens.run.labels import labels_stamp
+
+    return stamp(path), labels_stamp(Path(path))
 
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)

@@ -21,6 +21,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/answer_map.py", "Answer map", ":material/scatter_plot:"),
     ("pages/question.py", "Question", ":material/help:"),
     ("pages/hallucinations.py", "Confident hallucinations", ":material/report:"),
+    ("pages/review.py", "Review queue", ":material/rate_review:"),
     ("pages/agreement.py", "Method agreement", ":material/join:"),
     ("pages/sensitivity.py", "Sensitivity", ":material/tune:"),
     ("pages/judges.py", "Judge audit", ":material/gavel:"),
@@ -42,6 +43,14 @@ def _links() -> None:
     st.sidebar.divider()
 
 
+FLASH = "uq.flash"
+
+
+def flash(message: str) -> None:
+    """A warning for the next page drawn (from a callback, whose own output is not kept)."""
+    st.session_state.setdefault(FLASH, []).append(message)
+
+
 def start(title: str, write_url: bool = True) -> View:
     """Set the page up and return the current view (stops the page when there is none).
 
@@ -51,6 +60,8 @@ def start(title: str, write_url: bool = True) -> View:
                        page_icon=":material/blur_on:")
     _links()
     view = sidebar.choose()
+    for message in st.session_state.pop(FLASH, []):
+        st.warning(message, icon=":material/warning:")
     if view is None:
         st.stop()
     st.sidebar.caption(f"Run: `{view.path}`")

@@ -118,7 +118,8 @@ def choose() -> View | None:
                            "“illegal” can share a cluster.")
     methods = cached(run_methods, run, rule)
     method = _choice("UQ method", url.METHOD, methods, m.get("default_method"), "method")
-    judges = run.judges or sorted(run.table("correctness")["judge"].unique())
+    judges = [*(run.judges or sorted(run.built_table("correctness")["judge"].unique())),
+              *run.human_judges]  # human+<judge>: a person's label where there is one
     judge = _choice("Correctness judge", url.JUDGE, judges, m.get("default_judge"), "judge")
     if m.get("fixture") and runs.is_fixture(run_path):
         st.sidebar.caption("Showing the synthetic test fixture.")

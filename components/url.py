@@ -38,6 +38,8 @@ def init_once() -> None:
     for name, key in FROM_URL.items():
         if name in qp:
             st.session_state[key] = qp.get(name)
+    if JUDGE in st.session_state:  # a typed "judge=human+squad_f1" arrives with a space
+        st.session_state[JUDGE] = str(st.session_state[JUDGE]).replace(" ", "+")
     st.session_state[NOTES] = notes
 
 

@@ -3,12 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from components import shell
+from components import labelling, shell
 from components.cache import cached
 from components.tables import label_text, visible
 from components.url import link
 from components.widgets import persist
 from uqlens.analysis import overview as analysis
+from uqlens.analysis import review
 from uqlens.viz import answers as figures
 
 view = shell.start("Confident hallucinations")
@@ -18,6 +19,7 @@ st.caption(
     f"samples, ranked by `{view.method}` from most to least certain. A UQ gate accepting the "
     "least uncertain questions lets the top of this list through."
 )
+st.caption(analysis.scored_samples_note(view.run))
 
 
 c1, c2 = st.columns(2)
@@ -36,14 +38,18 @@ m[2].metric("Questions", len(view.run.table("questions")))
 if ch.empty:
     st.success("No question meets these thresholds.")
 else:
-    # what the ranking is about first (the method's score, percentile, the gate), then text
+    flags = cached(review.hallucination_flags, view.run, view.rule, view.judge)
+    # what the ranking is about first (the method's score, percentile, ties, the gate), then
+    # the flags and the text
     table = pd.DataFrame({
         "rank": ch["certainty_rank"],
         view.method: ch["uncertainty"],
         "percentile": ch["percentile"],
+        "tie": ch["tie"],
         "accepted": ch["accepted"],
         "share": ch["dominant_share"],
         "open": [link("question", view, q=q) for q in ch["question_id"]],
+        "flags": ch["question_id"].map(flags["flags"]).fillna(""),
         "question": visible(ch["question"]),
         "dominant answer": visible(ch["dominant_representative"]),
         "judged answer": visible(ch["judged_text"]),
@@ -64,11 +70,17 @@ else:
         "share": st.column_config.ProgressColumn("dominant share", format="percent",
                                                  min_value=0.0, max_value=1.0, color="blue",
                                                  width=110),
+        "tie": st.column_config.TextColumn(width=90),
         "open": st.column_config.LinkColumn("question", display_text="open", width=70),
+        "flags": st.column_config.TextColumn(width=90,
+                                             help="mixed cluster: the dominant cluster's "
+                                             "members are judged differently; judges "
+                                             "disagree; reference disputed (by a person)"),
         "question": st.column_config.TextColumn("question text", width="medium"),
         "dominant answer": st.column_config.TextColumn(width="medium"),
         "judged answer": st.column_config.TextColumn(width="medium"),
     })
+    labelling.list_review(view, ch["question_id"].tolist(), key="ch.lab")
 
 st.subheader("Uncertainty against correctness, per method")
 quad = cached(analysis.quadrant_table, view.run, view.rule, view.judge, dom, op)

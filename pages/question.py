@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import cards, shell, url
+from components import cards, labelling, shell, url
 from components.cache import cached
 from components.tables import fmt, md_escape, visible
 from uqlens.analysis import overview as analysis
@@ -60,7 +60,7 @@ mine = mine.assign(_o=mine["method"].map(order).fillna(len(order))).sort_values(
     ["_o", "method"]).drop(columns="_o")
 mine_m = mine[mine["method"] == view.method]
 
-top_left, top_right = st.columns([3, 2])
+top_left, top_right = st.columns([1, 1])
 with top_left:
     refs = questions.loc[questions["question_id"] == current, "references"].iloc[0]
     st.caption("References")
@@ -74,16 +74,18 @@ with top_left:
         with right:
             cards.correctness_badge(j["correct"])
             st.caption(f"judge `{view.judge}`")
+    labelling.human_caption(view)
 with top_right:
-    st.dataframe(mine[["method", "uncertainty", "percentile"]], hide_index=True,
+    st.dataframe(mine[["method", "uncertainty", "percentile", "tie"]], hide_index=True,
                  width="stretch", height=min(36 + 35 * len(mine), 282), key="q.scores",
                  column_config={
                      "method": st.column_config.TextColumn("method (current first)",
                                                            width=185),
                      "uncertainty": st.column_config.NumberColumn(format="%.3f", width=85),
                      "percentile": st.column_config.NumberColumn(
-                         "percentile", format="%.0f",
-                         help="100 = the run's most uncertain question"),
+                         "percentile", format="%.0f", width=75,
+                         help="100 = the run's most uncertain question; tied scores share "
+                              "their mid-rank"),
                  })
 
 m = st.columns(5)
@@ -93,15 +95,13 @@ m[2].metric("Dominant share", f"{clusters['mass'].max():.0%}" if len(clusters) e
 m[3].metric(view.method, fmt(mine_m["uncertainty"].iloc[0]) if len(mine_m) else "–",
             help="Uncertainty under the current method (higher = more uncertain).")
 pct = mine_m["percentile"].iloc[0] if len(mine_m) else float("nan")
+tie = str(mine_m["tie"].iloc[0]) if len(mine_m) and "tie" in mine_m else ""
 m[4].metric("Percentile", "–" if pd.isna(pct) else f"{pct:.0f}",
             help=f"Share of the run's questions at most this uncertain under {view.method} "
-                 "(100 = the most uncertain).")
+                 "(100 = the most uncertain)" + (f"; {tie}" if tie else "") + ".")
 
 st.subheader(f"Clusters under `{view.rule}`")
-scored_at = view.run.manifest.get("params", {}).get("sample_temperature")
-if scored_at is not None:
-    st.caption(f"The cards show every sampled answer; the methods scored only those drawn at "
-               f"temperature {scored_at:g}.")
+st.caption(analysis.scored_samples_note(view.run))
 try:
     selected = None if cluster is None else int(cluster)
 except ValueError:
@@ -110,6 +110,7 @@ except ValueError:
 if selected is not None and selected not in set(clusters["cluster_id"]):
     st.warning(f"Cluster {selected} does not exist for this question under `{view.rule}`.")
 cards.cluster_cards(clusters, selected=selected)
+labelling.review_box(view, current, clusters, str(j["text"]), refs)
 
 st.subheader("Similarity graph (as `eigv` sees it)")
 spec = cached(question_spectrum, view.run, view.rule, current, via=Replay)

@@ -52,7 +52,8 @@ def test_entailment_rules_partitions_and_exact_calls(key, expected, calls):
     rec = Recorder(TABLE)
     ids = cluster(parse_rule(key), TEXTS, pair=rec)
     assert ids.tolist() == expected
-    assert rec.calls == calls
+    # the set of requests is the contract; batching asks them in steps, not in this order
+    assert sorted(rec.calls) == sorted(calls)
     assert len(rec.calls) == len(set(rec.calls))
 
 

@@ -72,7 +72,7 @@ def test_threshold_sweep_at_own_tau_matches_stored_labels(built):
 
 def test_provenance_and_model_free_filter(built):
     p = J.provenance_table(built)
-    assert set(p["judge"]) == set(built.judges)
+    assert set(p["judge"]) == set(built.judges) | set(built.human_judges)
     free = J.model_free_judges(built)
     assert "embedding_similarity" not in free and "rouge_l" in free
     table = J.method_auroc_by_judge(built, built.manifest["default_rule"], only_model_free=True)

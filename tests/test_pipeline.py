@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from uqlens.build import pairs as build_pairs
 from uqlens.build import pipeline
 from uqlens.build.pipeline import BuildConfig, build
 from uqlens.run.folder import find_runs, load_run
@@ -125,7 +126,7 @@ class FakeEntailment:
 
 
 def test_entailment_pairs_are_cached_across_builds(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(pipeline, "_make_backend", lambda spec, e, c: FakeEntailment())
+    monkeypatch.setattr(build_pairs, "_make_backend", lambda spec, e, c, **kw: FakeEntailment())
     FakeEntailment.calls = []
     config = BuildConfig(rules=("strict@nli",), entailment=("nli:fake",), projection="pca")
     first = build(FIXTURE, tmp_path / "a", config, cache_dir=tmp_path / "c", progress=False,

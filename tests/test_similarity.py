@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from uqlens.backends import similarity as sim
+from uqlens.backends.cache import folder_fingerprint
 
 # ---- SentenceTransformerEmbedder (real model) ----------------------------------------------
 
@@ -181,7 +182,9 @@ def test_nli_columns_follow_id2label(tiny_nli_path):
     assert ours[1] == pytest.approx(ref[1], abs=1e-5)  # neutral
     assert ours[2] == pytest.approx(ref[0], abs=1e-5)  # contradiction
     assert backend.symmetric is False
-    assert backend.id == f"nli:{tiny_nli_path}:q0"
+    # name, a fingerprint of the folder's files, the input format, the conditioning
+    assert backend.id == (f"nli:{tiny_nli_path}:{folder_fingerprint(tiny_nli_path)}:"
+                          f"{sim.NLI_INPUT}:q0")
 
 
 @pytest.mark.model
@@ -198,18 +201,23 @@ def test_nli_question_conditioning_prepends_the_question(tiny_nli_path):
     conditioned = sim.HFNLIEntailment(tiny_nli_path, condition_on_question=True)
     plain = sim.HFNLIEntailment(tiny_nli_path, condition_on_question=False)
     seen = []
-    tokenize = conditioned._tokenizer
+    tokenizer = conditioned._tokenizer
 
-    def spy(first, second, **kwargs):
-        seen.append((list(first), list(second)))
-        return tokenize(first, second, **kwargs)
+    class Spy:
+        def __call__(self, first, second, **kwargs):
+            seen.append((list(first), list(second)))
+            return tokenizer(first, second, **kwargs)
 
-    conditioned._tokenizer = spy
+        def pad(self, *args, **kwargs):
+            return tokenizer.pad(*args, **kwargs)
+
+    conditioned._tokenizer = Spy()
     got = conditioned.predict(QUESTION, PAIRS[:2])
-    assert seen == [([f"{QUESTION} Paris", f"{QUESTION} Lyon"],
-                     [f"{QUESTION} Paris is the capital", f"{QUESTION} Paris"])]
+    # the question, a newline, the answer (the usual way to give an NLI model a context)
+    assert seen == [([f"{QUESTION}\nParis", f"{QUESTION}\nLyon"],
+                     [f"{QUESTION}\nParis is the capital", f"{QUESTION}\nParis"])]
     # same numbers as the unconditioned backend given the prefixed texts by hand
-    by_hand = plain.predict("ignored", [(f"{QUESTION} {a}", f"{QUESTION} {b}")
+    by_hand = plain.predict("ignored", [(f"{QUESTION}\n{a}", f"{QUESTION}\n{b}")
                                         for a, b in PAIRS[:2]])
     np.testing.assert_allclose(got, by_hand, atol=1e-5)
     assert not np.allclose(got, plain.predict(QUESTION, PAIRS[:2]), atol=1e-4)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from uqlens.analysis import agreement, conformal, judge_audit, sensitivity, tail
 from uqlens.analysis.evaluation import method_table
+from uqlens.run.labels import human_base, human_counts
 from uqlens.run.rescore import judged_labels, run_scores, score_methods
 from uqlens.viz.metrics import (
     bump_figure,
@@ -80,8 +81,11 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
     judge = judge or m.get("default_judge") or run.judges[0]
     if run.rules and rule not in run.rules:
         raise ValueError(f"unknown rule {rule!r}; this run has {run.rules}")
-    if run.judges and judge not in run.judges:
-        raise ValueError(f"unknown judge {judge!r}; this run has {run.judges}")
+    if human_base(judge) is not None:
+        run.offer_human(judge)
+    known = [*run.judges, *run.human_judges]
+    if run.judges and judge not in known:
+        raise ValueError(f"unknown judge {judge!r}; this run has {known}")
     methods = score_methods(run, rule)
     labels = judged_labels(run, judge)
     gens = run.table("generations")
@@ -92,6 +96,7 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
         "samples": int((~gens["is_greedy"].astype(bool)).sum()),
         "rule": rule, "judge": judge, "methods": len(methods),
         "labelled questions": int(len(labels)),
+        "judged answers labelled by a person": human_counts(run, judge)["judged"],
         "accuracy (judged answers)": float(labels.mean()) if len(labels) else float("nan"),
     }
     sections = []
@@ -107,9 +112,11 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
     # -- agreement
     s = Section("Method agreement")
     s.text("Jaccard overlap of the top-k % most uncertain questions of two methods, next to "
-           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Ties in "
-           "uncertainty are broken by question id (ascending); the `ties_at_cut` columns of "
-           "the long table flag when that rule decided the set.")
+           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Scores are "
+           "rounded to 9 decimals first. `topK`: ties in uncertainty broken by question id "
+           "(ascending; the `ties_at_cut` columns of the long table flag when that rule "
+           "decided the set); `topK_random_ties`: the same Jaccard averaged over random "
+           "tie-breaks (exact).")
     agr = agreement.run_agreement(run, rule, methods=methods)
     s.table(agreement.paper_table(agr), "Top-k Jaccard per method pair (paper's Table 1).")
     for k in agreement.DEFAULT_KS:

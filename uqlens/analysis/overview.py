@@ -10,9 +10,12 @@ Conventions
 - ``uncertainty``: higher = more uncertain, everywhere.
 - The *judged answer* of a question is its generation with ``is_greedy`` True, or, when a
   question has none, its first sample (in table order).
-- The *samples* of a question are its non-greedy generations; clusters, sizes and
-  probability mass are computed over samples only (the judged answer is placed in the cluster
-  it falls into but not counted).
+- The *samples* of a question are the generations the methods score: its non-greedy
+  generations, and of those only the ones drawn at the build's ``sample_temperature`` when
+  the manifest records one (:func:`scored_sample_mask`; :func:`scored_samples_note` says
+  which in words). Clusters, sizes, probability mass, dominant share and every count are
+  computed over these samples only (the judged answer is placed in the cluster it falls into
+  but not counted), so a share and the scores beside it describe the same answers.
 - A cluster is *correct* when its representative answer is labelled correct by the judge.
 - The *operating point* ``p`` accepts the ``ceil(p * n)`` least uncertain of the ``n`` scored
   questions (ties broken by question id), the way a UQ gate would.
@@ -70,6 +73,42 @@ def rule_backend(manifest: dict, rule: str) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- samples
+
+
+def scored_temperature(run) -> float | None:
+    """The sampling temperature whose samples the methods scored (None: all samples)."""
+    value = ((getattr(run, "manifest", None) or {}).get("params") or {}).get("sample_temperature")
+    return None if value is None else float(value)
+
+
+def scored_sample_mask(generations: pd.DataFrame, temperature: float | None) -> pd.Series:
+    """True for the generations the methods score: non-greedy, and drawn at ``temperature``
+    when it is given (the same choice the build makes)."""
+    mask = pd.Series(True, index=generations.index)
+    if "is_greedy" in generations:
+        mask &= ~generations["is_greedy"].astype(bool)
+    if temperature is not None and "temperature" in generations:
+        temps = pd.to_numeric(generations["temperature"], errors="coerce").to_numpy(float)
+        mask &= np.isclose(temps, temperature)
+    return mask
+
+
+def scored_samples_note(run) -> str:
+    """One sentence naming the samples counts and shares are computed over."""
+    gen = run.table("generations")
+    t = scored_temperature(run)
+    scored = scored_sample_mask(gen, t)
+    sampled = scored_sample_mask(gen, None)
+    n, n_all = int(scored.sum()), int(sampled.sum())
+    if t is None or n == n_all:
+        return f"Counts and shares use all {n} sampled answers, the ones the methods score."
+    others = sorted({float(x) for x in gen.loc[sampled & ~scored, "temperature"].dropna()})
+    at = ", ".join(f"{x:g}" for x in others)
+    return (f"Counts and shares use the {n} samples drawn at temperature {t:g}, the ones the "
+            f"methods score; {n_all - n} samples at other temperatures ({at}) are left out.")
+
+
 # --------------------------------------------------------------------------- answers
 
 
@@ -100,12 +139,14 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
 def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     """One row per generation: text, cluster under ``rule``, correctness under ``judge``.
 
-    Columns: ``question_id, sample_id, text, is_greedy, is_judged, cluster_id, correct``.
-    ``cluster_id`` is -1 when the answer is in no cluster.
+    Columns: ``question_id, sample_id, text, is_greedy, is_scored, is_judged, cluster_id,
+    correct``. ``cluster_id`` is -1 when the answer is in no cluster; ``is_scored`` marks the
+    samples the methods score (:func:`scored_sample_mask`).
     """
     gen = run.table("generations")
     cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in gen]
     out = gen[cols].copy()
+    out["is_scored"] = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
     if "is_greedy" not in out:
         out["is_greedy"] = False
     out["is_greedy"] = out["is_greedy"].astype(bool)
@@ -139,10 +180,13 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
 
 
 def _samples(answers: pd.DataFrame) -> pd.DataFrame:
-    """Non-greedy rows; a question with only a greedy answer keeps it."""
-    samples = answers[~answers["is_greedy"]]
-    only = answers[~answers["question_id"].isin(samples["question_id"])]
-    return pd.concat([samples, only], ignore_index=True)
+    """The scored samples; a question with none keeps its other non-greedy rows, and a
+    question with only a greedy answer keeps that."""
+    scored = answers[answers["is_scored"]] if "is_scored" in answers else answers.iloc[0:0]
+    rest = answers[~answers["question_id"].isin(scored["question_id"])]
+    sampled = rest[~rest["is_greedy"]]
+    only = rest[~rest["question_id"].isin(sampled["question_id"])]
+    return pd.concat([scored, sampled, only], ignore_index=True)
 
 
 # --------------------------------------------------------------------------- clusters
@@ -259,8 +303,10 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
 def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     """Scores under ``rule`` with each question's percentile within its method.
 
-    Columns: ``question_id, method, uncertainty, percentile`` (0-100; the share of scored
-    questions at most as uncertain, so 100 = most uncertain; NaN when undefined) and
+    Columns: ``question_id, method, uncertainty, percentile`` (0-100, the mid-rank
+    percentile of :func:`uqlens.analysis.evaluation.mid_ranks`: tied scores share one value,
+    100 = most uncertain; NaN when undefined), ``n_tied`` (other questions with the same
+    score, after rounding), ``tie`` ("tied with N others" or "") and
     ``certainty_rank`` (1 = least uncertain question for that method; ties broken by question
     id, as the gate of :func:`accepted_questions` does) and ``rank_percentile``
     (``100 * certainty_rank / n_scored``: a gate at operating point ``p`` accepts exactly the
@@ -271,9 +317,15 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     if method is not None:
         s = s[s["method"] == method]
     s["uncertainty"] = s["uncertainty"].astype(float)
-    grp = s.groupby("method")["uncertainty"]
-    s["percentile"] = grp.rank(method="max", pct=True) * 100.0
-    s = s.sort_values(["method", "uncertainty", "question_id"], na_position="last")
+    from uqlens.analysis.evaluation import mid_ranks, rounded, tie_note
+
+    s["percentile"], s["n_tied"] = np.nan, np.nan
+    for _, idx in s.groupby("method").groups.items():
+        _, pct, tied = mid_ranks(s.loc[idx, "uncertainty"].to_numpy())
+        s.loc[idx, "percentile"], s.loc[idx, "n_tied"] = pct, tied
+    s["tie"] = [tie_note(t) for t in s["n_tied"]]
+    s = s.assign(_u=rounded(s["uncertainty"].to_numpy()))  # float noise is a tie, not an order
+    s = s.sort_values(["method", "_u", "question_id"], na_position="last").drop(columns="_u")
     s["certainty_rank"] = s.groupby("method").cumcount() + 1
     s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
     n_scored = s.groupby("method")["uncertainty"].transform("count")
@@ -290,7 +342,7 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    ordered = sorted(s.items(), key=lambda kv: (kv[1], kv[0]))
+    ordered = sorted(s.items(), key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
     return {q for q, _ in ordered[:k]}
 
 
@@ -305,7 +357,8 @@ def confident_hallucinations(
     """Questions whose dominant cluster holds at least ``dominance`` of the samples and is
     incorrect, ranked by ``method``'s uncertainty ascending (most confident first).
 
-    Adds ``uncertainty, percentile, certainty_rank`` and ``accepted`` (within the
+    Ties in uncertainty are ordered by dominant share (larger first), then question id.
+    Adds ``uncertainty, percentile, certainty_rank, n_tied, tie`` and ``accepted`` (within the
     ``operating_point`` fraction of least uncertain questions: a gate would pass it).
     """
     dom = dominant_clusters(run, rule, judge)
@@ -317,13 +370,19 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
                     operating_point: float) -> pd.DataFrame:
     """:func:`confident_hallucinations` from :func:`dominant_clusters` and one method's
     :func:`question_scores` (indexed by question id)."""
-    dom = dom.join(scores[["uncertainty", "percentile", "certainty_rank"]], on="question_id")
+    from uqlens.analysis.evaluation import order_with_ties
+
+    cols = [c for c in ("uncertainty", "percentile", "certainty_rank", "n_tied", "tie")
+            if c in scores]
+    dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
     dom["accepted"] = dom["question_id"].isin(accepted)
     mask = (dom["dominant_share"] >= dominance - 1e-12) & (
         dom["dominant_correct"].fillna(True) == False  # noqa: E712 (nullable boolean)
     )
-    out = dom[mask].sort_values(["uncertainty", "question_id"], na_position="last")
+    # most confident first; ties: the more dominant cluster first, then question id
+    out = order_with_ties(dom[mask].sort_values("question_id"),
+                          then=[("dominant_share", False)])
     return out.reset_index(drop=True)
 
 
@@ -462,14 +521,17 @@ def run_summary(run, judge: str) -> dict:
 
 def method_metrics(run, rule: str, judge: str, n_boot: int = 200) -> pd.DataFrame | None:
     """AUROC/AUPRC/PRR/TPR@1%FPR per method via :mod:`uqlens.analysis.evaluation`.
-    The positive class is "the judged answer is incorrect"."""
+    The positive class is "the judged answer is incorrect". A supervised probe trained on
+    another judge is refitted on ``judge`` (:func:`uqlens.analysis.probes.current_scores`)."""
     from uqlens.analysis import evaluation
     judged = judged_answers(run, judge).dropna(subset=["correct"])
     incorrect = pd.Series(
         ~judged["correct"].astype(bool).to_numpy(), index=judged["question_id"].to_numpy()
     )
-    s = run.table("scores")
-    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    from uqlens.analysis.probes import current_scores
+
+    # A supervised probe trained on another judge is refitted on this one (out of fold).
+    s = current_scores(run, rule, judge)
     return evaluation.method_table(s, incorrect, n_boot=n_boot)
 
 
@@ -552,9 +614,6 @@ def cap_points(points: pd.DataFrame, cap: int | None, seed: int = 0) -> tuple[pd
     if cap is None or cap <= 0 or len(points) <= cap:
         return points, False
     return points.sample(n=cap, random_state=seed).sort_index(), True
-
-
-# --------------------------------------------------------------------------- graph
 
 
 def cap_points_of(run, rule: str, method: str, judge: str, cap: int | None,

@@ -86,31 +86,71 @@ class CosineEntailment:
         self.id = f"cosine:{embedder.id}:q{int(condition_on_question)}"
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        if not pairs:
+        return self.predict_many([(question, a, b) for a, b in pairs])
+
+    def predict_many(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """``keys``: (question, a, b) triples, any number of questions in one call."""
+        if not keys:
             return np.zeros((0, 3))
-        prefix = f"{question} " if self.condition_on_question else ""
-        texts = sorted({t for pair in pairs for t in pair})
-        vectors = dict(zip(texts, self.embedder.embed([prefix + t for t in texts]), strict=True))
-        cos = np.array([float(vectors[a] @ vectors[b]) for a, b in pairs])
+        cond = self.condition_on_question
+        texts = sorted({f"{q} {t}" if cond else t for q, a, b in keys for t in (a, b)})
+        vectors = dict(zip(texts, self.embedder.embed(texts), strict=True))
+        cos = np.array([float(vectors[f"{q} {a}" if cond else a] @ vectors[f"{q} {b}" if cond
+                                                                         else b])
+                        for q, a, b in keys])
         p = np.clip(cos, 0.0, 1.0)
         return np.stack([p, np.zeros_like(p), 1.0 - p], axis=1)
 
 
+NLI_INPUT = "qnl"
+"""How pairs are fed to an NLI model, part of its cache id: the question, a newline, then the
+answer, on both sides of the pair (changing this must change the tag)."""
+
+
+def local_model_folder(name: str) -> str | None:
+    """The folder holding a Hugging Face model: ``name`` itself, or the offline hub cache's
+    snapshot of that model id; None when neither exists."""
+    if os.path.exists(name):
+        return name
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # noqa: BLE001  (any failure means: not available offline)
+        return None
+
+
+def hf_nli_id(name: str, fingerprint: str, condition_on_question: bool) -> str:
+    """Cache identity of an NLI model: its name, a fingerprint of its files (config and label
+    order, weights, tokenizer), the input format and whether the question is prepended."""
+    return f"nli:{name}:{fingerprint}:{NLI_INPUT}:q{int(condition_on_question)}"
+
+
 class HFNLIEntailment:
     """A Hugging Face sequence-classification NLI model (e.g. microsoft/deberta-large-mnli)
-    by name or local path. Label order is read from the model's ``id2label``."""
+    by name or local path. Label order is read from the model's ``id2label``.
+
+    Pairs are answered in batches of ``batch_size`` rows sorted by token length (little
+    padding); ``forward_calls`` and ``rows`` count the model's work."""
 
     symmetric = False
 
-    def __init__(self, name: str, condition_on_question: bool = True, batch_size: int = 16):
+    def __init__(self, name: str, condition_on_question: bool = True, batch_size: int = 32,
+                 fingerprint: str | None = None):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from uqlens.backends.cache import folder_fingerprint
 
         self.name = name
         self.condition_on_question = condition_on_question
-        self.batch_size = batch_size
-        self.id = f"nli:{name}:q{int(condition_on_question)}"
-        self._tokenizer = AutoTokenizer.from_pretrained(name)
-        self._model = AutoModelForSequenceClassification.from_pretrained(name).eval()
+        self.batch_size = int(batch_size)
+        folder = local_model_folder(name) or name
+        if fingerprint is None:
+            fingerprint = folder_fingerprint(folder) if os.path.exists(folder) else "unhashed"
+        self.id = hf_nli_id(name, fingerprint, condition_on_question)
+        self._tokenizer = AutoTokenizer.from_pretrained(folder)
+        self._model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        self.forward_calls = self.rows = 0
         labels = {v.lower(): int(k) for k, v in self._model.config.id2label.items()}
         try:
             self._order = [labels["entailment"], labels["neutral"], labels["contradiction"]]
@@ -121,23 +161,29 @@ class HFNLIEntailment:
             ) from exc
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return self.predict_many([(question, a, b) for a, b in pairs])
+
+    def predict_many(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """``keys``: (question, premise answer, hypothesis answer), any number of questions."""
         import torch
 
-        prefix = f"{question} " if self.condition_on_question else ""
-        out = []
-        for start in range(0, len(pairs), self.batch_size):
-            batch = pairs[start : start + self.batch_size]
-            enc = self._tokenizer(
-                [prefix + a for a, _ in batch],
-                [prefix + b for _, b in batch],
-                padding=True,
-                truncation=True,
-                return_tensors="pt",
-            )
+        if not keys:
+            return np.zeros((0, 3))
+        cond = self.condition_on_question
+        enc = self._tokenizer([f"{q}\n{a}" if cond else a for q, a, _ in keys],
+                              [f"{q}\n{b}" if cond else b for q, _, b in keys], truncation=True)
+        order = sorted(range(len(keys)), key=lambda i: len(enc["input_ids"][i]))
+        out = np.zeros((len(keys), 3))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = self._tokenizer.pad({k: [v[i] for i in rows] for k, v in enc.items()},
+                                        return_tensors="pt")
             with torch.inference_mode():
-                probs = torch.softmax(self._model(**enc).logits, dim=-1).numpy()
-            out.append(probs[:, self._order])
-        return np.concatenate(out) if out else np.zeros((0, 3))
+                probs = torch.softmax(self._model(**batch).logits.float(), dim=-1).numpy()
+            out[rows] = probs[:, self._order]
+            self.forward_calls += 1
+            self.rows += len(rows)
+        return out
 
 
 def llm_judge_id(model_fingerprint: str) -> str:
@@ -154,22 +200,44 @@ class LLMJudgeEntailment:
     Reads P(" Yes") against P(" No") for the next token (a symmetric equivalence judgement,
     as the semantic-entropy reference code allows an LLM in place of an NLI model):
     P(entail) = P(Yes), P(contradiction) = P(No), P(neutral) = 0, for both directions.
+    All pairs of a call (of one or many questions) are decoded together, sharing the
+    instruction, question and first answer between prompts (``LocalLLM.option_logits``).
+    Free the model with :meth:`close` (or ``with``).
     """
 
     symmetric = True
 
-    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 2048):
+    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 4096):
         from uqlens.backends.llm import LocalLLM
 
         self.llm = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
         self.id = llm_judge_id(self.llm.fingerprint)
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        out = np.zeros((len(pairs), 3))
-        for i, (a, b) in enumerate(pairs):
-            p_yes = self.llm.yes_probability(_same_meaning_prompt(question, a, b))
-            out[i] = (p_yes, 0.0, 1.0 - p_yes)
+        return self.predict_many([(question, pairs)])[0]
+
+    def predict_many(
+        self, requests: Sequence[tuple[str, Sequence[tuple[str, str]]]], progress=None
+    ) -> list[np.ndarray]:
+        """``predict`` for several questions in one batched pass (more sharing per decode)."""
+        prompts = [_same_meaning_prompt(q, a, b) for q, pairs in requests for a, b in pairs]
+        p_yes = self.llm.choice_probabilities(prompts, " Yes", " No", progress=progress)
+        out, start = [], 0
+        for _, pairs in requests:
+            p = p_yes[start : start + len(pairs)]
+            out.append(np.stack([p, np.zeros_like(p), 1.0 - p], axis=1) if len(pairs)
+                       else np.zeros((0, 3)))
+            start += len(pairs)
         return out
+
+    def close(self) -> None:
+        self.llm.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 SAME_MEANING_PROMPT = (
@@ -182,6 +250,6 @@ SAME_MEANING_PROMPT = (
 
 
 def _same_meaning_prompt(question: str, a: str, b: str) -> str:
-    # Everything fixed comes first, so consecutive pairs of one question share a cached
-    # prefix and only the two answers are decoded anew.
+    # Everything fixed comes first, so pairs of one question share a decoded prefix and
+    # pairs with the same first answer share it too.
     return SAME_MEANING_PROMPT.format(question=question, a=a, b=b)

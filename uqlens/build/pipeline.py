@@ -2,7 +2,8 @@
 
 ingest → unique texts per question → embed → entailment pairs (only those the clustering
 asks for, plus all pairs among the scored samples for the graph methods) → clusters per
-rule → every applicable method's scores → every judge's correctness → 2-D projection →
+rule → every applicable method's scores → every judge's correctness → supervised probes on
+the generations' hidden states, when present (:mod:`uqlens.build.probes`) → 2-D projection →
 Parquet tables + manifest, written to a temporary folder and renamed into place.
 
 Imported data brings the source tool's results along: each ``questions.provided_scores``
@@ -33,6 +34,15 @@ import numpy as np
 import pandas as pd
 
 from uqlens.backends.cache import ModelCache
+from uqlens.build.errors import BuildError
+from uqlens.build.pairs import (
+    CachedEmbedder,
+    PairStore,
+    check_batch_size,
+    cluster_all,
+    embedding_reasons,
+    graph_matrices,
+)
 from uqlens.run.folder import FORMAT, MANIFEST
 
 DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
@@ -69,12 +79,12 @@ class BuildConfig:
     # Backend alias whose pairs feed the graph methods (EigV, Deg, Ecc, KLE) under every rule;
     # None: each rule's own backend. An LLM judge is slow on all pairs, cosine is free.
     graph_backend: str | None = None
+    # Rows per model forward pass of an NLI backend (pairs of many questions share a batch).
+    batch_size: int = 32
     name: str = ""
     method_params: dict = field(default_factory=dict)
-
-
-class BuildError(ValueError):
-    pass
+    # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
+    probe_judge: str | None = None
 
 
 class Stats:
@@ -93,136 +103,6 @@ class Stats:
         start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
-
-
-# -- backends ------------------------------------------------------------------------------
-
-
-class CachedEmbedder:
-    """Embeds through the content cache; loads the model only on the first miss."""
-
-    def __init__(self, name: str, cache: ModelCache, stats: Stats):
-        self.name, self.cache, self.stats = name, cache, stats
-        self.id = f"st:{name}"
-        self._model = None
-        self._memo: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        wanted = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        if wanted:
-            self._memo.update(self.cache.get_embeddings(self.id, wanted))
-            missing = [t for t in wanted if t not in self._memo]
-            self.stats.add("embeddings_from_cache", len(wanted) - len(missing))
-            if missing:
-                if self._model is None:
-                    from uqlens.backends.similarity import SentenceTransformerEmbedder
-
-                    self._model = SentenceTransformerEmbedder(self.name)
-                vectors = self._model.embed(missing)
-                self.cache.put_embeddings(self.id, missing, vectors)
-                self._memo.update(zip(missing, vectors, strict=True))
-                self.stats.add("embeddings_computed", len(missing))
-        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0))
-
-
-def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool):
-    kind, _, arg = spec.partition(":")
-    if kind == "cosine":
-        from uqlens.backends.similarity import CosineEntailment
-
-        return CosineEntailment(embedder, condition_on_question=condition)
-    if kind == "llm":
-        from uqlens.backends.similarity import LLMJudgeEntailment
-
-        return LLMJudgeEntailment(arg)
-    if kind == "nli":
-        from uqlens.backends.similarity import HFNLIEntailment
-
-        return HFNLIEntailment(arg, condition_on_question=condition)
-    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
-
-
-def _same_normalised(a: str, b: str) -> bool:
-    from uqlens.core.text import normalize_answer
-
-    na = normalize_answer(a)
-    return bool(na) and na == normalize_answer(b)
-
-
-class PairStore:
-    """P(entail, neutral, contradict) for ordered answer pairs of one backend.
-
-    Looks in memory, then the content cache, then asks the model; the backend is built on
-    the first real miss, so a fully cached rebuild never loads it. Answers equal after SQuAD
-    normalisation ("Paris." / "paris") entail each other without a model call: any NLI model
-    would say so, and sampled short answers repeat with such variations all the time.
-    """
-
-    def __init__(self, alias: str, spec: str, embedder, cache, stats, condition: bool):
-        self.alias, self.spec, self.cache, self.stats = alias, spec, cache, stats
-        self._embedder, self._condition = embedder, condition
-        self._backend = None
-        self._memo: dict[tuple[str, str, str], tuple[float, float, float]] = {}
-        # The cache key must not need the model loaded: it is the spec and the conditioning.
-        self.id = f"{spec}:q{int(condition)}"
-        if spec.startswith("llm:"):
-            from uqlens.backends.llm import quick_fingerprint
-            from uqlens.backends.similarity import llm_judge_id
-
-            self.id = llm_judge_id(quick_fingerprint(spec[4:]))
-        self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
-
-    @property
-    def backend(self):
-        if self._backend is None:
-            self._backend = _make_backend(self.spec, self._embedder, self._condition)
-        return self._backend
-
-    @property
-    def symmetric(self) -> bool:
-        return not self.spec.startswith("nli:")
-
-    def get(self, question: str, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Probabilities for every pair, computing only what no cache holds."""
-        out = np.zeros((len(pairs), 3))
-        todo: dict[tuple[str, str], list[int]] = {}
-        for i, (a, b) in enumerate(pairs):
-            if a == b or _same_normalised(a, b):
-                out[i] = (1.0, 0.0, 0.0)
-                continue
-            key = (question, a, b)
-            if key not in self._memo and self.symmetric and (question, b, a) in self._memo:
-                key = (question, b, a)
-            if key in self._memo:
-                out[i] = self._memo[key]
-            else:
-                pair_key = (a, b) if not self.symmetric else tuple(sorted((a, b)))
-                todo.setdefault(pair_key, []).append(i)
-        if todo:
-            wanted = list(todo)
-            found = self.cache.get_pairs(self.id, question, wanted) if self.persist else {}
-            self.stats.add(f"pairs_from_cache[{self.alias}]", len(found))
-            missing = [p for p in wanted if p not in found]
-            if missing:
-                probs = self.backend.predict(question, missing)
-                if self.persist:
-                    self.cache.put_pairs(self.id, question, missing, probs)
-                # Cosine pairs come from cached embeddings: no model call, so not "computed".
-                kind = "pairs_computed" if self.persist else "pairs_from_embeddings"
-                self.stats.add(f"{kind}[{self.alias}]", len(missing))
-                found.update({p: tuple(map(float, v)) for p, v in zip(missing, probs, strict=True)})
-            for pair, rows in todo.items():
-                value = found[pair]
-                self._memo[(question, *pair)] = value
-                out[rows] = value
-        return out
-
-    def matrix(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """entail[i, j], contradict[i, j] over all ordered pairs of ``texts``."""
-        n = len(texts)
-        pairs = [(texts[i], texts[j]) for i in range(n) for j in range(n)]
-        probs = self.get(question, pairs).reshape(n, n, 3)
-        return probs[:, :, 0], probs[:, :, 2]
 
 
 # -- stages --------------------------------------------------------------------------------
@@ -306,9 +186,8 @@ def build(
     ``out_dir``; returns the manifest."""
     from tqdm import tqdm
 
-    from uqlens.core import clustering
-
-    from uqlens.core import methods
+    from uqlens.core import clustering, methods
+    from uqlens.core.methods import supervised
     from uqlens.data.loaders import load, load_many
     from uqlens.data.schema import provided_score_orientation
 
@@ -316,6 +195,7 @@ def build(
         Path(p) for p in input_path]
     out_dir = Path(out_dir)
     prepare_out_dir(out_dir)  # refuse a non-run folder before any work; clear dead leftovers
+    check_batch_size(config.batch_size)
     stats = Stats()
     started = time.perf_counter()
     cache = ModelCache(cache_dir)
@@ -345,24 +225,35 @@ def build(
     embedder = CachedEmbedder(config.embedder, cache, stats)
     prefix = (lambda q: f"{q} ") if config.condition_on_question else (lambda q: "")
 
-    with stats.stage("embed", log):
-        keys = [prefix(qtext[q]) + t
-                for q, t in zip(texts["question_id"], texts["text"], strict=True)]
-        text_vectors = np.concatenate(
-            [embedder.embed(keys[i : i + 512]) for i in bar(range(0, len(keys), 512), "embed")]
-        ) if keys else np.zeros((0, 384), dtype=np.float32)
-        vector_of = {
-            (q, t): v
-            for q, t, v in zip(texts["question_id"], texts["text"], text_vectors, strict=True)
-        }
+    # Which stages ran and why, for the manifest (a stage nothing needs is skipped).
+    stage_notes: dict[str, str] = {}
+    embed_reasons = embedding_reasons(
+        config, bool("provided_cluster" in gens and gens["provided_cluster"].notna().any()))
+    text_vectors, vector_of = None, {}
+    stage_notes["embed"] = ("ran: " + "; ".join(embed_reasons)) if embed_reasons else (
+        "skipped: nothing needs question-conditioned embeddings (no embedding rule, no cosine "
+        "pairs, map of answers only)")
+    if embed_reasons:
+        with stats.stage("embed", log):
+            keys = [prefix(qtext[q]) + t
+                    for q, t in zip(texts["question_id"], texts["text"], strict=True)]
+            text_vectors = np.concatenate(
+                [embedder.embed(keys[i : i + 512])
+                 for i in bar(range(0, len(keys), 512), "embed")]
+            ) if keys else np.zeros((0, 384), dtype=np.float32)
+            vector_of = {
+                (q, t): v
+                for q, t, v in zip(texts["question_id"], texts["text"], text_vectors, strict=True)
+            }
 
     stores: dict[str, PairStore] = {}
     for spec in config.entailment:
         alias = spec.partition(":")[0]
-        stores[alias] = PairStore(alias, spec, embedder, cache, stats, config.condition_on_question)
+        stores[alias] = PairStore(alias, spec, embedder, cache, stats,
+                                  config.condition_on_question, config.batch_size)
     if "cosine" not in stores:
         stores["cosine"] = PairStore("cosine", "cosine", embedder, cache, stats,
-                                     config.condition_on_question)
+                                     config.condition_on_question, config.batch_size)
 
     has_provided_clusters = bool(
         "provided_cluster" in gens and gens["provided_cluster"].notna().any()
@@ -402,7 +293,8 @@ def build(
 
     with stats.stage("cluster", log):
         cluster_rows = []
-        text_cluster: dict[tuple[str, str], np.ndarray] = {}
+        text_cluster = cluster_all([r for r in rules if r["rule"] != PROVIDED_RULE], text_lists,
+                                   qtext, stores, vector_of, bar)
         sample_cluster: dict[str, dict[str, int]] = {}  # provided rule: qid -> sample -> id
         for spec in rules:
             if spec["rule"] == PROVIDED_RULE:
@@ -417,20 +309,6 @@ def build(
                 stats.counts["samples_with_provided_cluster"] = int(
                     gens["provided_cluster"].notna().sum())
                 continue
-            rule = clustering.parse_rule(spec["rule_key"])
-            store = stores.get(spec["backend"]) if spec["backend"] else None
-            for qid in bar(text_lists, f"cluster {spec['key']}"):
-                utexts = text_lists[qid]
-                pair = None
-                if store is not None:
-                    q = qtext[qid]
-                    pair = lambda i, j, q=q, u=utexts, s=store: tuple(  # noqa: E731
-                        s.get(q, [(u[i], u[j])])[0]
-                    )
-                emb = np.stack([vector_of[(qid, t)] for t in utexts])
-                text_cluster[(spec["key"], qid)] = clustering.cluster(
-                    rule, utexts, pair=pair, embeddings=emb
-                )
             for qid, group in grouped.items():
                 ids = text_cluster[(spec["key"], qid)][group["text_id"].to_numpy()]
                 rep = clustering.representatives(ids)
@@ -444,7 +322,8 @@ def build(
     chosen, skipped = methods.applicable(needs)
     provided = provided_scores(questions)
     if config.methods is not None:
-        unknown = set(config.methods) - set(methods.REGISTRY) - set(provided)
+        unknown = (set(config.methods) - set(methods.REGISTRY) - set(provided)
+                   - set(supervised.SUPERVISED))
         if unknown:
             raise BuildError(f"unknown methods: {sorted(unknown)}")
         chosen = [m for m in chosen if m.id in config.methods]
@@ -452,13 +331,17 @@ def build(
     for method_id, reason in skipped.items():
         log(f"skipped method {method_id}: {reason}")
 
-    with stats.stage("entailment", log):
-        matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-        if config.graph_pairs and any("entailment" in m.needs for m in chosen):
-            for alias in sorted({r["affinity_backend"] for r in rules}):
-                for qid, group in bar(scored_groups.items(), f"graph pairs {alias}"):
-                    u = list(dict.fromkeys(group["text"]))
-                    matrices[(alias, qid)] = stores[alias].matrix(qtext[qid], u)
+    matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    graph_methods = [m.id for m in chosen if "entailment" in m.needs]
+    stage_notes["entailment"] = (
+        f"ran: graph pairs for {', '.join(graph_methods)}" if config.graph_pairs and graph_methods
+        else "skipped: " + ("graph_pairs is off" if not config.graph_pairs
+                            else "no chosen method needs entailment pairs"))
+    if config.graph_pairs and graph_methods:
+        with stats.stage("entailment", log):
+            matrices = graph_matrices(
+                stores, sorted({r["affinity_backend"] for r in rules}),
+                {q: list(dict.fromkeys(g["text"])) for q, g in scored_groups.items()}, qtext, bar)
 
     with stats.stage("score", log):
         score_rows = []
@@ -487,7 +370,25 @@ def build(
         scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
 
     with stats.stage("judge", log):
-        correct = judge_run(questions, gens, texts, config.judges, embedder, stores)
+        judge_info: dict = {}
+        correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
+                            cache=cache, info=judge_info)
+
+    with stats.stage("supervised", log):
+        from uqlens.build.probes import (
+            hidden_state_summary,
+            hidden_state_table,
+            supervised_stage,
+        )
+
+        hidden = hidden_state_table(gens)
+        probes = supervised_stage(
+            gens, hidden, correct, scores, questions["question_id"], [r["key"] for r in rules],
+            judge=config.probe_judge or (correct["judge"].iloc[0] if len(correct) else None),
+            wanted=config.methods, params=config.method_params)
+        scores = pd.concat([scores, probes.scores], ignore_index=True)
+        for method_id, reason in probes.skipped.items():
+            log(f"skipped method {method_id}: {reason}")
 
     with stats.stage("project", log):
         from uqlens.core.projection import project
@@ -495,7 +396,8 @@ def build(
         # The map places answers by their own meaning, so that "Spanish" sits near "Spanish"
         # across questions; question-conditioned vectors would give one island per question.
         vectors = text_vectors if config.projection_text == "question+answer" else (
-            embedder.embed(texts["text"].tolist()) if len(texts) else text_vectors)
+            embedder.embed(texts["text"].tolist()) if len(texts)
+            else np.zeros((0, 384), dtype=np.float32))
         coords = project(vectors, method=config.projection, n_neighbors=config.n_neighbors,
                          min_dist=config.min_dist, seed=config.seed)
         xy = texts[["question_id", "text_id"]].assign(x=coords[:, 0], y=coords[:, 1])
@@ -513,7 +415,7 @@ def build(
     pairs = _pairs_table(stores, texts, qtext)
     # One vector per unique text, in float16: a tenth of one float32 vector per sample, and
     # plenty for re-projection and cosine re-clustering. Run.table("embeddings") expands it.
-    text_embeddings = texts[["question_id", "text_id"]].assign(
+    text_embeddings = None if text_vectors is None else texts[["question_id", "text_id"]].assign(
         embedding=[np.asarray(v, dtype=np.float16) for v in text_vectors]
     )
 
@@ -528,14 +430,17 @@ def build(
         "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
         "params": _jsonable(asdict(config)),
         "rules": rules,
-        "methods": [m.id for m in chosen] + list(provided),
+        "methods": [m.id for m in chosen] + list(provided) + list(probes.info),
         "method_info": {**{m.id: {"label": m.label, "citation": m.citation,
                                   "flipped": m.flipped, "needs": sorted(m.needs),
                                   "params": params_of[m.id]} for m in chosen},
                         **provided_method_info(provided, dataset.score_orientation
-                                               or provided_score_orientation(questions))},
-        "skipped_methods": skipped,
+                                               or provided_score_orientation(questions)),
+                        **probes.info},
+        "skipped_methods": {**skipped, **probes.skipped},
+        "hidden_states": hidden_state_summary(questions, hidden),
         "judges": sorted(correct["judge"].unique().tolist()),
+        "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
@@ -546,6 +451,7 @@ def build(
                        "min_dist": config.min_dist, "seed": config.seed},
         "counts": stats.counts,
         "timings": stats.timings,
+        "stages": stage_notes,
         "versions": _versions(),
         "skipped_records": [str(e) for e in dataset.skipped],
     }
@@ -558,6 +464,10 @@ def build(
         "texts": texts, "pairs": pairs, "clusters": clusters, "scores": scores,
         "correctness": correct, "projection": projection, "text_embeddings": text_embeddings,
     }
+    if hidden is not None:
+        tables["hidden_states"] = hidden
+    if text_embeddings is None:  # optional table: the embed stage did not run
+        del tables["text_embeddings"]
     write_run(out_dir, tables, manifest)
     cache.close()
     return manifest
@@ -572,11 +482,22 @@ def _judge_label(judge_id: str, spec_threshold: str) -> str:
     return f"{judge_id}:{float(spec_threshold):g}"
 
 
-def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataFrame:
+def _prefetch_reference_pairs(store: PairStore, questions, per_text) -> None:
+    """Ask every (answer, reference) pair of the NLI judge, both directions, in one batch; the
+    judge's pair-at-a-time calls then read the store's memo."""
+    refs = questions.set_index("question_id")["references"]
+    keys = [("", x, y) for q, t in zip(per_text["question_id"], per_text["text"], strict=True)
+            for r in refs[q] for x, y in ((t, r), (r, t))]
+    store.get_many(keys)
+
+
+def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
+              info=None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
-    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` uses an
-    entailment backend of the build.
+    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
+    ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
+    model-backed judges must record in the manifest (prompt, model fingerprint).
     """
     from uqlens.core import correctness
 
@@ -594,6 +515,9 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
         else:
             if judge.provenance == "embedding":
                 refs = questions.set_index("question_id")["references"]
+                # one batch for every answer and reference; the loop below reads the memo
+                embedder.embed(per_text["text"].tolist() + [
+                    r for q in per_text["question_id"].unique() for r in refs[q]])
                 rows = []
                 # Answer against reference, without the question: a shared question prefix
                 # would make every answer look close to every reference.
@@ -601,10 +525,13 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                                          per_text["text"], strict=True):
                     vec = embedder.embed([text])[0]
                     ref_vecs = embedder.embed(list(refs[q]))
-                    value, ok = judge.judge(vec, ref_vecs)
+                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=embedder.embed(correctness.reference_list(questions, q, "incorrect_references")))  # noqa: E501
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])
+            elif judge.provenance == "llm":
+                frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
+                                             cache, info if info is not None else {})
             else:
                 pair = None
                 if judge.provenance == "nli":
@@ -614,6 +541,7 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                     # The question is not known to a text-pair call; references are judged
                     # unconditioned on purpose (answer vs reference, not vs the question).
                     pair = lambda a, b, s=stores[alias]: tuple(s.get("", [(a, b)])[0])  # noqa: E731
+                    _prefetch_reference_pairs(stores[alias], questions, per_text)
                 frame = correctness.judge_frame(judge, questions, per_text, pair=pair)
             frame = frame.rename(columns={"sample_id": "text_id"}).merge(
                 gens[["question_id", "sample_id", "text_id"]], on=["question_id", "text_id"]
@@ -623,6 +551,25 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                              "provenance"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _llm_reference_frame(judge, spec, alias, questions, per_text, stores, cache, info):
+    """``llm_reference@ALIAS``: the model of entailment backend ALIAS judges every unique
+    text against the references (see uqlens.backends.llm_reference)."""
+    from uqlens.backends import llm_reference as ref
+
+    if alias not in stores or stores[alias].spec.partition(":")[0] not in ("llm", "openai"):
+        raise BuildError(f"judge {spec!r} needs an LLM entailment backend: "
+                         "llm_reference@ALIAS with --entailment llm:MODEL.gguf (alias llm) "
+                         "or openai:MODEL@URL (alias openai)")
+    store = stores[alias]
+    identity = ref.model_identity(store.spec)
+    judge_id = ref.llm_reference_id(identity)
+    frame = ref.judge_texts(questions, per_text, judge_id, lambda: store.backend.llm,
+                            threshold=float(judge.threshold), cache=cache, progress=True)
+    info[spec] = {"backend": store.spec, "model": identity, "cache_id": judge_id,
+                  "threshold": judge.threshold, "prompt": ref.REFERENCE_PROMPT}
+    return frame.assign(judge=judge.id, provenance=judge.provenance)
 
 
 def _question_view(qid, question, scored_group, all_group, spec, text_cluster, matrices,
@@ -666,7 +613,7 @@ def _question_view(qid, question, scored_group, all_group, spec, text_cluster, m
         num_tokens=num,
         entail=entail,
         contradict=contradict,
-        embeddings=np.stack([vector_of[(qid, t)] for t in texts]),
+        embeddings=np.stack([vector_of[(qid, t)] for t in texts]) if vector_of else None,
         greedy_text=None if g is None else g["text"],
         greedy_cluster=greedy_cluster,
         greedy_logprob_sum=None if g is None else _opt(g, "logprob_sum"),
@@ -771,7 +718,7 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) ->
     On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``, so ``out_dir`` never
     disappears, even for an instant; elsewhere it is two renames, and a crash between them
     leaves the previous run as ``.NAME.old-PID@HOST``, which the next build puts back.
-    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so :func:`uqlens.run.folder.find_runs`
+    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so ``find_runs``
     never lists them; the next build removes those whose process is gone.
     """
     out_dir = Path(out_dir)

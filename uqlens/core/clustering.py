@@ -31,12 +31,20 @@ lazily:
 
 - an answer whose text is *identical* (raw string equality) to an earlier answer takes that
   answer's cluster without any call (the NLI model is deterministic, so the greedy outcome
-  would be the same);
+  would be the same); any looser sameness is the pair function's business (the build's
+  :class:`uqlens.build.pairs.PairStore` skips the model only for
+  :func:`uqlens.core.text.same_text`);
 - comparing answer *j* against representative *r* asks ``pair(r, j)`` first and ``pair(j, r)``
   only if the first direction does not already decide the outcome (strict/threshold stop on a
   first-direction failure, lenient stops on a first-direction contradiction, either stops on a
   first-direction entailment);
 - no ordered pair is requested twice within one call.
+
+Batches. :func:`cluster_many` runs the same algorithm over many questions at once and asks
+for pairs in steps: every unsettled answer of every question tests the representative it has
+reached (answers need not wait for earlier answers to settle, only for the representatives to
+exist), so one step gathers hundreds of pairs while asking exactly the pairs, and giving
+exactly the partitions, of the one-pair-at-a-time order.
 
 Argmax ties are broken toward the earlier class in (entail, neutral, contradict) order.
 Cluster ids are integers numbered 0, 1, ... in order of first appearance.
@@ -52,6 +60,9 @@ import numpy as np
 from uqlens.core.text import normalize_answer
 
 Pair = Callable[[int, int], Sequence[float]]
+PairBatch = Callable[[Sequence[tuple[int, int, int]]], Sequence[Sequence[float]]]
+"""``pairs([(list_index, i, j), ...])`` -> one ``(p_entail, p_neutral, p_contradict)`` per
+request, for "answer i of that list entails answer j"."""
 
 ENTAIL, NEUTRAL, CONTRADICT = 0, 1, 2
 ENTAILMENT_RULES = ("strict", "lenient", "either", "threshold")
@@ -185,45 +196,122 @@ def _argmax(probs: Sequence[float]) -> int:
     return int(np.argmax(np.asarray(probs, dtype=float)[:3]))
 
 
-def _same_meaning(rule: Rule, ask: Callable[[int, int], Sequence[float]], r: int, j: int) -> bool:
-    """Does answer j match representative r under an entailment rule? Lazily asks pair()."""
+def _verdict(rule: Rule, forward: Sequence[float], backward: Sequence[float] | None) -> bool | None:
+    """Does an answer match a representative, given P(rep entails answer) (``forward``) and,
+    when known, P(answer entails rep) (``backward``)? None: the reverse direction decides.
+
+    The first direction alone decides where it can (strict/threshold fail on it, lenient fails
+    on a contradiction, either succeeds on an entailment), so the reverse is asked only then.
+    """
     if rule.name == "threshold":
         tau = float(rule.param("tau"))
-        return float(ask(r, j)[ENTAIL]) >= tau and float(ask(j, r)[ENTAIL]) >= tau
-    first = _argmax(ask(r, j))
+        if float(forward[ENTAIL]) < tau:
+            return False
+        return None if backward is None else float(backward[ENTAIL]) >= tau
+    first = _argmax(forward)
     if rule.name == "strict":
-        return first == ENTAIL and _argmax(ask(j, r)) == ENTAIL
+        if first != ENTAIL:
+            return False
+        return None if backward is None else _argmax(backward) == ENTAIL
     if rule.name == "lenient":
-        return first != CONTRADICT and _argmax(ask(j, r)) != CONTRADICT
+        if first == CONTRADICT:
+            return False
+        return None if backward is None else _argmax(backward) != CONTRADICT
     if rule.name == "either":
-        return first == ENTAIL or _argmax(ask(j, r)) == ENTAIL
+        if first == ENTAIL:
+            return True
+        return None if backward is None else _argmax(backward) == ENTAIL
     raise ValueError(f"{rule.name!r} is not an entailment rule")
 
 
-def _greedy(rule: Rule, texts: Sequence[str], pair: Pair) -> np.ndarray:
-    asked: dict[tuple[int, int], Sequence[float]] = {}
+class _Greedy:
+    """The greedy representative clustering of one answer list, run as a state machine that
+    says which pairs it needs next, so that many answers and questions share a batch.
 
-    def ask(i: int, j: int) -> Sequence[float]:
-        if (i, j) not in asked:
-            asked[(i, j)] = pair(i, j)
-        return asked[(i, j)]
+    Answer k tests the representatives in order. Representative c is known once created, and
+    every answer before the one that created it is settled then; so every unsettled answer can
+    test the representative it is at in parallel, and an answer that failed every known
+    representative opens a new cluster as soon as all answers before it are settled. That is
+    exactly the sequential algorithm's sequence of tests, so the same pairs are asked (the
+    minimum it needs) and the same partition comes out; only the order of asking changes.
+    """
 
-    ids = np.empty(len(texts), dtype=np.int64)
-    reps: list[int] = []  # sample index of each cluster's first member
-    by_text: dict[str, int] = {}
-    for j, text in enumerate(texts):
-        if text in by_text:
-            ids[j] = by_text[text]
-            continue
-        for c, r in enumerate(reps):
-            if _same_meaning(rule, ask, r, j):
-                ids[j] = c
-                break
-        else:
-            ids[j] = len(reps)
-            reps.append(j)
-        by_text[text] = int(ids[j])
-    return ids
+    def __init__(self, rule: Rule, texts: Sequence[str]):
+        self.rule = rule
+        self.ids = np.full(len(texts), -1, dtype=np.int64)
+        self.reps: list[int] = []  # sample index of each cluster's first member
+        self.asked: dict[tuple[int, int], Sequence[float]] = {}
+        self._at = [0] * len(texts)  # index of the representative answer k is testing
+        first_of: dict[str, int] = {}
+        # identical text: takes that earlier answer's cluster, no call (the model is a function)
+        self._copy_of = [first_of.setdefault(t, k) for k, t in enumerate(texts)]
+        self.advance()
+
+    @property
+    def done(self) -> bool:
+        return bool((self.ids >= 0).all())
+
+    def wanted(self) -> list[tuple[int, int]]:
+        """Ordered pairs (i, j) whose P(i entails j) the next step needs."""
+        out = []
+        for k in np.flatnonzero(self.ids < 0).tolist():
+            if self._copy_of[k] != k or self._at[k] >= len(self.reps):
+                continue
+            r = self.reps[self._at[k]]
+            out.append((r, k) if (r, k) not in self.asked else (k, r))
+        return out
+
+    def advance(self) -> None:
+        """Settle every answer the pairs asked so far allow (in sample order)."""
+        settled_before = True
+        for k in range(len(self.ids)):
+            if self.ids[k] < 0:
+                if self._copy_of[k] != k:
+                    self.ids[k] = self.ids[self._copy_of[k]]
+                else:
+                    self._test(k, settled_before)
+            settled_before = settled_before and self.ids[k] >= 0
+
+    def _test(self, k: int, settled_before: bool) -> None:
+        while self._at[k] < len(self.reps):
+            r = self.reps[self._at[k]]
+            if (r, k) not in self.asked:
+                return
+            match = _verdict(self.rule, self.asked[(r, k)], self.asked.get((k, r)))
+            if match is None:
+                return
+            if match:
+                self.ids[k] = self._at[k]
+                return
+            self._at[k] += 1
+        if settled_before:
+            self.ids[k] = len(self.reps)
+            self.reps.append(k)
+
+
+def _greedy_many(
+    rule: Rule, text_lists: Sequence[Sequence[str]], pairs: PairBatch,
+    on_step: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
+    """Greedy clustering of many answer lists at once: each step gathers the pairs every
+    unsettled answer of every list needs (a wavefront) and asks them in one ``pairs`` call."""
+    states = [_Greedy(rule, texts) for texts in text_lists]
+    active = [q for q, s in enumerate(states) if not s.done]
+    while active:
+        requests = [(q, i, j) for q in active for i, j in states[q].wanted()]
+        if not requests:  # cannot happen for a consistent state; guard against a silent hang
+            raise RuntimeError("greedy clustering stalled")
+        values = pairs(requests)
+        if len(values) != len(requests):
+            raise ValueError(f"pairs() returned {len(values)} results for {len(requests)} pairs")
+        for (q, i, j), value in zip(requests, values, strict=True):
+            states[q].asked[(i, j)] = value
+        for q in active:
+            states[q].advance()
+        active = [q for q in active if not states[q].done]
+        if on_step is not None:
+            on_step(len(states) - len(active))
+    return [s.ids for s in states]
 
 
 def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
@@ -279,4 +367,26 @@ def cluster(
         return _embedding_clusters(rule, embeddings)
     if pair is None:
         raise ValueError(f"rule {rule.key!r} needs a pair(i, j) entailment function")
-    return _greedy(rule, texts, pair)
+    return _greedy_many(rule, [texts], lambda reqs: [pair(i, j) for _, i, j in reqs])[0]
+
+
+def cluster_many(
+    rule: Rule | str,
+    text_lists: Sequence[Sequence[str]],
+    *,
+    pairs: PairBatch | None = None,
+    embeddings: Sequence[np.ndarray] | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
+    """:func:`cluster` over many questions' answer lists; entailment rules ask their pairs in
+    batches (``pairs`` gets every pair one step of all lists needs, see :data:`PairBatch`),
+    with the same partitions and the same set of pairs as :func:`cluster` one list at a time.
+    ``embeddings``: one ``(n, dim)`` array per list, for the embedding rule; ``on_step(n)``
+    is told after each batch how many lists are settled (progress)."""
+    rule = _as_rule(rule)
+    if rule.needs != "entailment":
+        embs = [None] * len(text_lists) if embeddings is None else embeddings
+        return [cluster(rule, t, embeddings=e) for t, e in zip(text_lists, embs, strict=True)]
+    if pairs is None:
+        raise ValueError(f"rule {rule.key!r} needs a pairs(requests) entailment function")
+    return _greedy_many(rule, text_lists, pairs, on_step)

@@ -147,7 +147,7 @@ def _run_parts(run_dir: str | os.PathLike):
     gens = run.table("generations")
     clusters = run.table("clusters")
     scores = run.table("scores")
-    correct = run.table("correctness")
+    correct = run.built_table("correctness")  # the built verdicts, not human+ judges
     return run, questions, gens, clusters, scores, correct
 
 
