@@ -61,7 +61,7 @@ else:
         "rank": st.column_config.NumberColumn("rank", format="%d", width=50,
                                               help="Certainty rank: 1 = the least uncertain "
                                                    "question"),
-        view.method: st.column_config.NumberColumn(format="%.3f", width=125),
+        view.method: st.column_config.NumberColumn(format="%.3f", width=115),
         "percentile": st.column_config.NumberColumn("pct", format="%.0f", width=45,
                                                     help="Percentile of the score (100 = the "
                                                          "most uncertain question)"),
@@ -70,9 +70,9 @@ else:
         "share": st.column_config.ProgressColumn("dominant share", format="percent",
                                                  min_value=0.0, max_value=1.0, color="blue",
                                                  width=110),
-        "tie": st.column_config.TextColumn(width=90),
+        "tie": st.column_config.TextColumn(width=75),
         "open": st.column_config.LinkColumn("question", display_text="open", width=70),
-        "flags": st.column_config.TextColumn(width=90,
+        "flags": st.column_config.TextColumn(width=85,
                                              help="mixed cluster: the dominant cluster's "
                                              "members are judged differently; judges "
                                              "disagree; reference disputed (by a person)"),
