@@ -39,6 +39,8 @@ cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
                help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
 labelling.human_caption(view)
 
+shell.require_correctness(view)  # the rest compares scores with correctness
+
 st.subheader("How well each method flags wrong answers")
 table = cached(analysis.method_metrics, view.run, view.rule, view.judge, N_BOOT)
 if table is not None:

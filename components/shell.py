@@ -14,6 +14,7 @@ import streamlit as st
 
 from components import sidebar, url
 from components.sidebar import View
+from uqlens.run.folder import correctness_off, unreferenced_note
 
 # (script, title, icon) in sidebar order; a script's file name is its URL path
 PAGES: tuple[tuple[str, str, str], ...] = (
@@ -41,6 +42,17 @@ def _links() -> None:
         for script, title, icon in PAGES:
             st.page_link(script, label=title, icon=icon)
     st.sidebar.divider()
+
+
+def require_correctness(view: View) -> None:
+    """Stop a page that needs correctness labels, saying why the run has none."""
+    why = correctness_off(view.run)
+    if why:
+        st.info(why, icon=":material/rule:")
+        st.stop()
+    note = unreferenced_note(view.run)
+    if note:
+        st.caption(note)
 
 
 FLASH = "uq.flash"

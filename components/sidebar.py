@@ -14,7 +14,7 @@ from components import runs, url
 from components.cache import cached
 from components.widgets import persist
 from uqlens.analysis.overview import run_methods
-from uqlens.run.folder import Run, RunError
+from uqlens.run.folder import Run, RunError, correctness_off
 
 APPROXIMATE = "approximate: embedding similarity, blind to negation"
 
@@ -26,7 +26,7 @@ class View:
     run: Run
     rule: str
     method: str
-    judge: str
+    judge: str | None  # None: the run has no correctness labels (shell.require_correctness)
 
     @property
     def path(self) -> str:
@@ -123,7 +123,11 @@ def choose() -> View | None:
     judge = _choice("Correctness judge", url.JUDGE, judges, m.get("default_judge"), "judge")
     if m.get("fixture") and runs.is_fixture(run_path):
         st.sidebar.caption("Showing the synthetic test fixture.")
-    if rule is None or method is None or judge is None:
+    if judge is None and correctness_off(run):
+        st.sidebar.caption("No correctness judge: the run has no correctness labels.")
+    elif judge is None:
+        rule = None  # judges listed but none resolvable: a broken run
+    if rule is None or method is None:
         st.error("This run has no rules, methods or judges to show.")
         return None
     return View(run=run, rule=rule, method=method, judge=judge)

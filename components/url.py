@@ -47,8 +47,8 @@ def _params(view, extra: dict) -> dict[str, str]:
     params: dict[str, str] = {}
     if view.path != st.session_state.get(runs.DEFAULT):
         params["run"] = view.path
-    params.update(rule=view.rule, method=view.method, judge=view.judge)
-    params.update({k: str(v) for k, v in extra.items() if v is not None})
+    chosen = {"rule": view.rule, "method": view.method, "judge": view.judge, **extra}
+    params.update({k: str(v) for k, v in chosen.items() if v is not None})
     return params
 
 

@@ -14,6 +14,7 @@ from uqlens.viz import regions as region_figures
 
 view = shell.start("Confidence region")
 st.title("Confidence region")
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     f"Every answer inherits its question's `{view.method}` score. The least uncertain questions "
     "form the **confident band**, the region a UQ gate would trust. Clustering-based methods "

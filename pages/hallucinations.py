@@ -14,6 +14,7 @@ from uqlens.viz import answers as figures
 
 view = shell.start("Confident hallucinations")
 st.title("Confident hallucinations")
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     "Questions whose largest cluster of sampled answers is **wrong** yet holds most of the "
     f"samples, ranked by `{view.method}` from most to least certain. A UQ gate accepting the "

@@ -10,6 +10,7 @@ from uqlens.viz.metrics import judge_sweep_figure
 
 view = shell.start("Judge audit")
 st.title("Correctness-judge audit")
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("The 'ground truth' of a UQ evaluation is itself a judge. How much do judges agree, "
            "and how much do method AUROCs move when a judge's threshold moves?")
 

@@ -53,6 +53,7 @@ def test_relabel_keeps_known_false_rejections():
     assert J.relabel(f, 0.6, 0.3).tolist() == [False, False, True, False]
 
 
+@pytest.mark.model
 def test_threshold_sweep_at_own_tau_matches_stored_labels(built):
     rule = built.manifest["default_rule"]
     sw = J.threshold_sweep(built, rule, "rouge_l", n_boot=20)
@@ -70,6 +71,7 @@ def test_threshold_sweep_at_own_tau_matches_stored_labels(built):
     assert set(sw["curve"]["value"]) >= set(J.DEFAULT_GRIDS["rouge_l"])
 
 
+@pytest.mark.model
 def test_provenance_and_model_free_filter(built):
     p = J.provenance_table(built)
     assert set(p["judge"]) == set(built.judges) | set(built.human_judges)

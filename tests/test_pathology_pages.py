@@ -14,7 +14,7 @@ PAGES = ("agreement", "sensitivity", "judges", "tail", "conformal")
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("which", ["built", "fixture"])
+@pytest.mark.parametrize("which", [pytest.param("built", marks=pytest.mark.model), "fixture"])
 def test_page_renders(page, which, tmp_path_factory):
     from streamlit.testing.v1 import AppTest
 

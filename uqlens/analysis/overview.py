@@ -30,8 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ID_SEP = "|"
-
+from uqlens.core.projection import (  # noqa: F401  (map point ids, used across the app)
+    ID_SEP,
+    parse_point_ids,
+    point_id,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -39,29 +42,6 @@ ID_SEP = "|"
 def _boolean(series: pd.Series) -> pd.Series:
     """A nullable boolean copy of a label column (NaN/None stay missing)."""
     return series.astype("boolean")
-
-
-def point_id(question_id: str, sample_id: str) -> str:
-    """The id carried by a map point: ``"question_id|sample_id"``."""
-    return f"{question_id}{ID_SEP}{sample_id}"
-
-
-def parse_point_ids(ids: Iterable[Any]) -> list[tuple[str, str]]:
-    """``"q|s"`` strings (or ``(q, s)`` pairs) to ``(question_id, sample_id)`` pairs.
-
-    Unparseable entries are dropped; order is kept and duplicates removed.
-    """
-    out: dict[tuple[str, str], None] = {}
-    for item in ids:
-        if isinstance(item, (list, tuple)) and len(item) == 2:
-            key = (str(item[0]), str(item[1]))
-        elif isinstance(item, str) and ID_SEP in item:
-            q, s = item.split(ID_SEP, 1)
-            key = (q, s)
-        else:
-            continue
-        out[key] = None
-    return list(out)
 
 
 def rule_backend(manifest: dict, rule: str) -> str | None:

@@ -18,8 +18,11 @@ Layout (format ``uqlens-run/1``)::
     hidden_states.parquet    question_id, sample_id, hidden_state (float16; optional: only
                          when the generations carried the generating model's hidden states)
 
-``rule`` is a rule key (see ``manifest["rules"]``). Every method is scored under every rule so
-that a view filters one column; methods that ignore clusters repeat their value.
+``rule`` is a rule key (see ``manifest["rules"]``: one
+:meth:`uqlens.core.views.RuleSpec.to_manifest` entry each, with the ``shortcut`` policy of
+the pairs the build never asked a model about and so never stored; runs without it are read
+as :func:`uqlens.core.views.unrecorded_shortcut` says). Every method is scored under every
+rule so that a view filters one column; methods that ignore clusters repeat their value.
 Reading a run needs only pandas and pyarrow.
 """
 
@@ -154,6 +157,37 @@ class Run:
     @property
     def judges(self) -> list[str]:
         return list(self.manifest.get("judges", []))
+
+
+def correctness_off(run: Run) -> str | None:
+    """Why the run has no correctness labels (so the views that need them are off), or None
+    when it has some. Reads the manifest's ``skipped_judges`` (written by the build)."""
+    if run.judges or len(run.table("correctness")):
+        return None
+    skipped = run.manifest.get("skipped_judges") or {}
+    unreferenced = run.manifest.get("questions_without_references")
+    parts = []
+    if unreferenced:
+        parts.append(f"none of its {unreferenced} questions has reference answers")
+    by_reason: dict[str, list[str]] = {}
+    for judge, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(judge)
+    parts += [f"{', '.join(judges)} skipped: {reason}" for reason, judges in by_reason.items()]
+    why = "; ".join(parts) or "the build judged no answer"
+    return (f"This view needs correctness labels and this run has none ({why}). Add "
+            "references with `uqlens import FILE --questions QUESTIONS_FILE` (matched by "
+            "id, question text or position) and rebuild.")
+
+
+def unreferenced_note(run: Run) -> str | None:
+    """A note when some (not all) questions have no references: their answers are unjudged
+    by the reference judges."""
+    n = run.manifest.get("questions_without_references") or 0
+    total = run.manifest.get("counts", {}).get("questions", 0)
+    if not n or correctness_off(run):
+        return None
+    return (f"{n} of {total} questions have no reference answers: the reference judges leave "
+            "their answers unjudged.")
 
 
 def is_run(path: str | Path) -> bool:
