@@ -70,6 +70,7 @@ def _question_page(qid: str, rule: str) -> AppTest:
 
 
 @pytest.mark.parametrize(("qid", "rule"), [("tqa-000", "exact"),
+                                           ("tqa-216", "exact"),  # differed before one view
                                            ("wd-20351", "threshold:0.9@cosine")])
 def test_caption_equals_the_eigv_score_in_the_table(qid, rule):
     at = _question_page(qid, rule)
@@ -81,3 +82,20 @@ def test_caption_equals_the_eigv_score_in_the_table(qid, rule):
     value = float(re.search(r"Σ max\(0, 1 − λ\) = ([0-9]+\.[0-9]+)", caption).group(1))
     assert value == pytest.approx(round(shown, 3), abs=1e-9)
     assert not any("re-scored" in w.value for w in at.warning)
+
+
+def test_every_demo_graph_gives_its_stored_eigv():
+    """The graph the page draws is the one the build scored, on every question and rule."""
+    from uqlens.analysis.spectrum import question_spectrum
+    from uqlens.run.folder import load_run
+    from uqlens.run.rescore import Replay
+
+    run = load_run(ROOT / "data" / "demo")
+    replay = Replay(run)
+    scores = run.table("scores")
+    for rule in run.rules:
+        stored = scores[(scores["rule"] == rule) & (scores["method"] == "eigv")]
+        for qid, value in zip(stored["question_id"], stored["uncertainty"], strict=True):
+            spec = question_spectrum(replay, rule, qid)
+            shown = float("nan") if spec is None else spec.eigv
+            assert shown == pytest.approx(value, abs=1e-9, nan_ok=True), (rule, qid)
