@@ -8,14 +8,15 @@ from components.tables import label_text, visible
 from components.url import link
 from components.widgets import persist
 from uqlens.analysis import overview as analysis
+from uqlens.analysis.marks import map_marks, selected_ids
 from uqlens.viz import answers as figures
 
 view = shell.start("Answer map")
 st.title("Answer map")
 proj = view.run.manifest.get("projection") or {}
 st.caption(
-    f"Each point is one answer, placed by `{proj.get('method', 'a 2-D projection')}` of its "
-    "meaning; diamonds are judged answers. Box or lasso points to inspect them."
+    f"Answers placed by `{proj.get('method', 'a 2-D projection')}` of their meaning; "
+    "diamonds are judged answers. Lasso or box marks (tools at the top right) to inspect them."
 )
 
 c1, c2 = st.columns([3, 1])
@@ -24,24 +25,26 @@ color_by = c1.segmented_control(
     format_func=lambda c: {"uncertainty": f"uncertainty ({view.method})"}.get(c, c),
     **persist("w.map.color", "correctness"),
 )
-cap = c2.number_input("Max points", min_value=10, step=5000,
-                      help="Above this, a fixed-seed random sample is drawn. Raise it to see all.",
-                      **persist("w.map.cap", 20_000))
+opacity = c2.slider("Opacity", 0.1, 1.0, step=0.05, help="Lower it to see through dense areas.",
+                    **persist("w.map.opacity", 0.7))
 
 points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
-shown, capped = cached(analysis.cap_points_of, view.run, view.rule, view.method, view.judge,
-                       int(cap))
-if capped:
-    st.warning(f"Showing a random sample of {len(shown):,} of {len(points):,} answers "
-               "(fixed seed). Raise *Max points* to show all.", icon=":material/filter_alt:")
-
-fig = figures.answer_map(shown, color_by=color_by, method=view.method)
+marks = cached(map_marks, view.run, view.rule, view.method, view.judge)
+fig = figures.mark_map(marks, color_by=color_by, method=view.method, opacity=opacity)
+layers = ""
+if color_by in ("correctness", "cluster"):
+    order = figures.class_order(marks, color_by)
+    layers = (f" Layers: {', '.join(order)} (most answers first, so the "
+              f"{'smaller classes lie' if len(order) > 2 else 'smaller class lies'} on top).")
+st.caption(f"**{len(marks):,} marks for {int(marks['count'].sum()):,} answers** (all of them, "
+           "no sample): one mark per distinct answer of a question (same text up to case and "
+           "surrounding whitespace), its area ∝ how often it was given (capped at 36 answers). "
+           f"Colour by correctness or cluster uses the mark's majority (ties: incorrect).{layers}")
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
                         key=f"map.{view.path}.{view.rule}.{view.method}.{view.judge}.{color_by}",
-                        width="stretch")
+                        width="stretch", config=figures.MODEBAR)
 
-ids = [p.get("customdata") for p in (event.selection.points if event else [])]
-ids = [i[0] if isinstance(i, list) else i for i in ids if i is not None]
+ids = selected_ids([p.get("customdata") for p in (event.selection.points if event else [])])
 reproject.show(view, ids, points, color_by)
 if not ids:
     st.info("Select answers on the map (box or lasso) to list them here.",
@@ -57,7 +60,9 @@ else:
     c[3].metric(f"Mean {view.method}", f"{answers['uncertainty'].mean():.3f}")
 
     st.subheader("Selected clusters")
+    clusters = clusters.assign(representative=visible(clusters["representative"]))
     st.dataframe(clusters, hide_index=True, width="stretch", column_config={
+        "representative": st.column_config.TextColumn("representative answer", width="large"),
         "selected": st.column_config.NumberColumn("selected answers"),
         "size": st.column_config.NumberColumn("cluster size", help="Sampled answers in the cluster "
                                               "(the judged answer is not counted)."),

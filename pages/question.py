@@ -8,6 +8,7 @@ from components import cards, labelling, shell, url
 from components.cache import cached
 from components.tables import fmt, md_escape, visible
 from uqlens.analysis import overview as analysis
+from uqlens.analysis.marks import distinct_answers
 from uqlens.analysis.spectrum import question_spectrum
 from uqlens.core.text import visible_controls
 from uqlens.run.rescore import Replay
@@ -111,6 +112,24 @@ if selected is not None and selected not in set(clusters["cluster_id"]):
     st.warning(f"Cluster {selected} does not exist for this question under `{view.rule}`.")
 cards.cluster_cards(clusters, selected=selected)
 labelling.review_box(view, current, clusters, str(j["text"]), refs)
+
+st.subheader("This question's answers on the map")
+if view.run.table("projection").empty:
+    st.info("This run has no `projection` table, so its answers have no map positions.")
+else:
+    q_points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
+    q_marks = distinct_answers(q_points[q_points["question_id"] == current])
+    if q_marks.empty:
+        st.info("None of this question's answers has a map position.")
+    else:
+        reps = dict(zip(clusters["cluster_id"].astype(int), clusters["representative"],
+                        strict=True))
+        st.plotly_chart(figures.question_map(q_marks, reps, view.method), width="stretch",
+                        key="q.map")
+        st.caption(f"{len(q_marks)} distinct answers of {int(q_marks['count'].sum())}, placed "
+                   "as on the Answer map. Colour: cluster; symbol: ● correct, ✕ incorrect, "
+                   "○ unknown (a diamond of the same kind for the judged answer); area ∝ how "
+                   "often the answer was given.")
 
 st.subheader("Similarity graph (as `eigv` sees it)")
 spec = cached(question_spectrum, view.run, view.rule, current, via=Replay)

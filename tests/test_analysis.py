@@ -100,6 +100,9 @@ def test_selection_summary_maps_ids(tiny_run):
     assert c.loc[("q03", 0), "selected"] == 2 and c.loc[("q03", 0), "size"] == 3
     assert c.loc[("q03", 0), "accuracy"] == 0.0
     assert c.loc[("q03", 1), "accuracy"] == 1.0
+    # each cluster's representative text (the fixture: 3 × Brontë, 2 × Austen)
+    assert "Brontë" in c.loc[("q03", 0), "representative"]
+    assert "Austen" in c.loc[("q03", 1), "representative"]
     empty_answers, empty_clusters = a.selection_summary(tiny_run, RULE, METHOD, JUDGE, [])
     assert empty_answers.empty and empty_clusters.empty
 

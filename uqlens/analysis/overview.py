@@ -519,12 +519,12 @@ def selection_summary(
     run, rule: str, method: str, judge: str, ids: Iterable[Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The answers behind a list of selected ``(question_id, sample_id)`` ids, and a summary
-    of the clusters they fall in.
+    of the clusters they fall in (with each cluster's representative text).
 
     Returns ``(answers, clusters)``. ``answers``: ``question_id, sample_id, question, text,
-    cluster_id, correct, uncertainty``. ``clusters``: ``question_id, cluster_id, selected``
-    (answers selected), ``size`` (cluster size over samples), ``accuracy`` (share of the
-    selected answers labelled correct), ``mean_uncertainty``.
+    cluster_id, correct, uncertainty``. ``clusters``: ``question_id, cluster_id,
+    representative, selected`` (answers selected), ``size`` (cluster size over samples),
+    ``accuracy`` (share of the selected answers labelled correct), ``mean_uncertainty``.
     """
     keys = parse_point_ids(ids)
     sel = pd.DataFrame(keys, columns=["question_id", "sample_id"])
@@ -536,11 +536,12 @@ def selection_summary(
     out = out[
         ["question_id", "sample_id", "question", "text", "cluster_id", "correct", "uncertainty"]
     ]
-    sizes = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "size"]]
+    sizes = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "size",
+                                               "representative"]]
     if out.empty:
         clusters = pd.DataFrame(
-            columns=["question_id", "cluster_id", "selected", "size", "accuracy",
-                     "mean_uncertainty"]
+            columns=["question_id", "cluster_id", "representative", "selected", "size",
+                     "accuracy", "mean_uncertainty"]
         )
         return out.reset_index(drop=True), clusters
     tmp = out.assign(_c=out["correct"].astype("Float64"))
@@ -553,7 +554,8 @@ def selection_summary(
     )
     clusters["accuracy"] = clusters["accuracy"].astype(float)
     clusters = clusters[
-        ["question_id", "cluster_id", "selected", "size", "accuracy", "mean_uncertainty"]
+        ["question_id", "cluster_id", "representative", "selected", "size", "accuracy",
+         "mean_uncertainty"]
     ]
     return out.reset_index(drop=True), clusters.reset_index(drop=True)
 
@@ -563,7 +565,8 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
 
     Columns: ``id`` ("question_id|sample_id"), ``question_id, sample_id, x, y, question,
     text, correctness`` ("correct"/"incorrect"/"unknown"), ``cluster`` (rank label within
-    the question: "largest", "2nd", "3rd+", "judged only"), ``uncertainty, is_judged``.
+    the question: "largest", "2nd", "3rd+", "judged only"), ``cluster_id`` (NaN when none),
+    ``uncertainty, is_judged``.
     """
     proj = run.table("projection")[["question_id", "sample_id", "x", "y"]]
     answers = answer_table(run, rule, judge)
@@ -585,7 +588,7 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     )
     out["id"] = [point_id(a, b) for a, b in zip(out["question_id"], out["sample_id"], strict=True)]
     cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
-            "cluster", "uncertainty", "is_judged"]
+            "cluster", "cluster_id", "uncertainty", "is_judged"]
     return out[cols].reset_index(drop=True)
 
 

@@ -83,6 +83,134 @@ def answer_map(points: pd.DataFrame, color_by: str = "correctness", method: str 
     return fig
 
 
+MARK_MAX_PX = 36  # a mark's diameter grows with √count up to this (area ∝ count, capped)
+
+
+def mark_sizes(count, base: float = 6.0, cap: float = MARK_MAX_PX) -> np.ndarray:
+    """Marker diameters in px: area proportional to ``count`` (``base`` px for one answer),
+    diameters capped at ``cap`` (36 px: 36 answers and more look alike)."""
+    return np.minimum(base * np.sqrt(np.asarray(count, dtype=float)), cap)
+
+
+def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
+    tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
+            for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
+                                     marks["cluster"], strict=True)]
+    return answer_hover(marks, method, tags)
+
+
+def _mark_trace(marks: pd.DataFrame, method: str, name: str, opacity: float,
+                **marker) -> go.Scattergl:
+    symbols = np.where(marks["is_judged"].to_numpy(bool), "diamond", "circle")
+    return go.Scattergl(
+        x=marks["x"], y=marks["y"], mode="markers", name=name,
+        customdata=list(marks["ids"]),
+        text=_mark_hover(marks, method),
+        hovertemplate="%{text}<extra></extra>",
+        marker={"size": mark_sizes(marks["count"]), "symbol": symbols, "opacity": opacity,
+                "line": {"width": 0.5, "color": "white"}, **marker},
+    )
+
+
+def class_order(marks: pd.DataFrame, column: str) -> list[str]:
+    """The classes of ``column`` by the number of answers they hold, largest first: drawn in
+    this order, the smaller classes lie on top and stay visible."""
+    totals = marks.groupby(column, sort=False)["count"].sum()
+    return sorted(totals.index, key=lambda k: (-int(totals[k]), str(k)))
+
+
+def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "",
+             opacity: float = 0.7, height: int = 620) -> go.Figure:
+    """The answer map over distinct answers (:func:`uqlens.analysis.marks.distinct_answers`).
+
+    One WebGL mark per distinct answer of a question, area ∝ its count; ``customdata`` is the
+    list of answer ids the mark stands for. Classes (correctness, cluster) are separate
+    traces drawn largest first; within a trace big marks are drawn first, small on top.
+    Diamonds are judged answers. Lasso is the default drag mode.
+    """
+    marks = marks.sort_values("count", ascending=False, kind="stable")
+    fig = go.Figure()
+    if color_by in ("correctness", "cluster"):
+        colors = CORRECTNESS_COLORS if color_by == "correctness" else CLUSTER_COLORS
+        for name in class_order(marks, color_by):
+            part = marks[marks[color_by] == name]
+            fig.add_trace(_mark_trace(part, method, str(name), opacity,
+                                      color=colors.get(name, "#9aa0a6")))
+    elif color_by == "uncertainty":
+        known = marks[marks["uncertainty"].notna()]
+        unknown = marks[marks["uncertainty"].isna()]
+        if len(unknown):
+            fig.add_trace(_mark_trace(unknown, method, "undefined", opacity, color="#9aa0a6"))
+        if len(known):
+            fig.add_trace(_mark_trace(
+                known, method, f"{method} uncertainty", opacity, color=known["uncertainty"],
+                colorscale="Viridis", showscale=True,
+                colorbar={"title": {"text": "uncertainty"}, "thickness": 12},
+            ))
+    elif color_by == "question":
+        codes = pd.Categorical(marks["question_id"]).codes
+        fig.add_trace(_mark_trace(marks, method, "answers", opacity, color=codes,
+                                  colorscale="Turbo"))
+    else:
+        raise ValueError(f"unknown colouring {color_by!r}; expected one of {COLOR_BY}")
+    _map_layout(fig, height, showlegend=color_by in ("correctness", "cluster"))
+    return fig
+
+
+MODEBAR = {"displayModeBar": True, "displaylogo": False,
+           "modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines"]}
+"""``st.plotly_chart(..., config=MODEBAR)``: the lasso/box tools shown without hovering."""
+
+
+def _map_layout(fig: go.Figure, height: int, showlegend: bool) -> None:
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode="lasso",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0,
+                "itemsizing": "constant"},
+        hoverlabel={"align": "left"}, showlegend=showlegend,
+    )
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
+
+
+CORRECTNESS_SYMBOLS = {"correct": "circle", "incorrect": "x", "unknown": "circle-open"}
+JUDGED_SYMBOLS = {"circle": "diamond", "x": "diamond-x", "circle-open": "diamond-open"}
+
+
+def question_map(marks: pd.DataFrame, cluster_labels: dict | None = None,
+                 method: str = "", height: int = 380) -> go.Figure:
+    """One question's distinct answers, coloured by cluster, with the correctness as the
+    symbol (circle correct, x incorrect, open circle unknown; diamonds of the same kind for
+    the judged answer); area ∝ count.
+
+    ``cluster_labels``: cluster id → legend label (e.g. its representative)."""
+    from uqlens.viz.common import method_colors
+
+    marks = marks.sort_values("count", ascending=False, kind="stable")
+    ids = sorted(set(int(c) for c in marks["cluster_id"]))
+    palette = method_colors([str(c) for c in ids if c >= 0])
+    fig = go.Figure()
+    for cid in ids:
+        part = marks[marks["cluster_id"] == cid]
+        label = "no cluster" if cid < 0 else f"cluster {cid}"
+        if cluster_labels and cid in cluster_labels:
+            label = f"{label}: {escape(cluster_labels[cid], width=200, limit=30)}"
+        symbols = [CORRECTNESS_SYMBOLS.get(c, "circle") for c in part["correctness"]]
+        symbols = [JUDGED_SYMBOLS[s] if j else s
+                   for s, j in zip(symbols, part["is_judged"], strict=True)]
+        fig.add_trace(go.Scattergl(
+            x=part["x"], y=part["y"], mode="markers", name=label,
+            customdata=list(part["ids"]), text=_mark_hover(part, method),
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": mark_sizes(part["count"]), "symbol": symbols, "opacity": 0.8,
+                    "color": "#9aa0a6" if cid < 0 else palette[str(cid)],
+                    "line": {"width": 1.5, "color": "#333"}},
+        ))
+    _map_layout(fig, height, showlegend=True)
+    fig.update_layout(dragmode="pan")
+    return fig
+
+
 def affinity_heatmap(w: np.ndarray, labels: list[str], texts: list[str]) -> go.Figure:
     """The affinity matrix of one question's samples (hover shows both answers)."""
     safe_labels = [escape(x, limit=40) for x in labels]

@@ -1,0 +1,106 @@
+"""Distinct answers of the answer map: one mark per (question, answer text), so the many
+identical answers of a question lie in one mark (sized by their count) instead of a stack.
+
+Two answers are the same when :func:`uqlens.core.text.same_text` says so (case and
+surrounding whitespace ignored). A question's judged answer keeps its own mark even when a
+sample says the same (it is drawn as a diamond and may be labelled differently).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# On a tie the label listed first wins: a mark half incorrect is shown as incorrect.
+LABEL_ORDER = ("incorrect", "correct", "unknown")
+CLUSTER_ORDER = ("largest", "2nd largest", "3rd or smaller", "no cluster")
+
+MARK_COLUMNS = [
+    "question_id", "question", "text", "x", "y", "count", "ids", "correctness", "n_correct",
+    "n_incorrect", "cluster", "cluster_id", "uncertainty", "is_judged",
+]
+
+
+def _majority(codes: np.ndarray, group: np.ndarray, n_groups: int, n_labels: int) -> np.ndarray:
+    """Per group the most frequent label code; ties go to the lowest code."""
+    counts = np.zeros((n_groups, n_labels), dtype=np.int64)
+    np.add.at(counts, (group, codes), 1)
+    return counts.argmax(axis=1)
+
+
+def _label_codes(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
+    known = values.isin(order).to_numpy()
+    if not known.all():
+        bad = sorted(set(values[~known].astype(str)))
+        raise ValueError(f"map points: unknown label(s) {bad}; expected one of {order}")
+    return pd.Categorical(values, categories=list(order)).codes
+
+
+def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct answer of a question (module docstring), largest count first.
+
+    ``points``: :func:`uqlens.analysis.overview.map_points` (one row per answer). Columns:
+    ``question_id, question, text`` (the first answer's spelling), ``x, y`` (mean position),
+    ``count`` (answers), ``ids`` (their point ids, a list), ``correctness`` (majority label,
+    ties in :data:`LABEL_ORDER`), ``n_correct, n_incorrect``, ``cluster`` (majority rank
+    label), ``cluster_id`` (majority cluster id; -1 when none), ``uncertainty, is_judged``.
+    """
+    if points.empty:
+        return pd.DataFrame(columns=MARK_COLUMNS)
+    pts = points.reset_index(drop=True)
+    text_key = pts["text"].fillna("").astype(str).str.strip().str.casefold()
+    judged = pts["is_judged"].fillna(False).to_numpy(bool)
+    key = pd.MultiIndex.from_arrays([pts["question_id"].astype(str), text_key, judged])
+    group, _ = pd.factorize(key)
+    n = int(group.max()) + 1
+    first = np.full(n, len(pts), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(pts)))
+    count = np.bincount(group, minlength=n)
+    corr = _label_codes(pts["correctness"], LABEL_ORDER)
+    clus = _label_codes(pts["cluster"], CLUSTER_ORDER)
+    cid = (pts["cluster_id"].fillna(-1).astype(np.int64).to_numpy() if "cluster_id" in pts
+           else np.full(len(pts), -1, dtype=np.int64))
+    cid_codes, cid_values = pd.factorize(cid, sort=True)
+    head = pts.iloc[first]
+    order = np.argsort(group, kind="stable")
+    bounds = np.cumsum(count)[:-1]
+    ids = np.split(pts["id"].to_numpy(object)[order], bounds)
+    out = pd.DataFrame({
+        "question_id": head["question_id"].to_numpy(),
+        "question": head["question"].to_numpy(),
+        "text": head["text"].to_numpy(),
+        "x": np.bincount(group, pts["x"].to_numpy(float), n) / count,
+        "y": np.bincount(group, pts["y"].to_numpy(float), n) / count,
+        "count": count,
+        "ids": [list(a) for a in ids],
+        "correctness": np.asarray(LABEL_ORDER, dtype=object)[_majority(corr, group, n, 3)],
+        "n_correct": np.bincount(group, corr == 1, n).astype(np.int64),
+        "n_incorrect": np.bincount(group, corr == 0, n).astype(np.int64),
+        "cluster": np.asarray(CLUSTER_ORDER, dtype=object)[_majority(clus, group, n, 4)],
+        "cluster_id": np.asarray(cid_values)[_majority(cid_codes, group, n, len(cid_values))],
+        "uncertainty": head["uncertainty"].to_numpy(float),
+        "is_judged": judged[first],
+    })
+    return out.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def selected_ids(customdata: list) -> list[str]:
+    """The answer ids behind selected marks: each mark's ``customdata`` is its list of ids
+    (a single id, as a plain answer map gives, is accepted too)."""
+    out: list[str] = []
+    for item in customdata:
+        if item is None:
+            continue
+        out.extend(str(i) for i in (item if isinstance(item, (list, tuple)) else [item]))
+    return list(dict.fromkeys(out))
+
+
+def map_marks(run, rule: str, method: str, judge: str,
+              question_id: str | None = None) -> pd.DataFrame:
+    """:func:`distinct_answers` of the run's map points (of one question when given)."""
+    from uqlens.analysis.overview import map_points
+
+    points = map_points(run, rule, method, judge)
+    if question_id is not None:
+        points = points[points["question_id"] == question_id]
+    return distinct_answers(points)
