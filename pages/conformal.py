@@ -31,4 +31,14 @@ st.dataframe(table, hide_index=True, width="stretch", key="cf.table", column_con
     "ch_mean_set_size": st.column_config.NumberColumn("set size on confident hallucinations",
                                                       format="%.2f"),
 })
+note = conformal.agreement_note(res)
+if note:
+    st.caption(note)
+differ = conformal.differing_sets(res)
+if len(differ):
+    with st.expander(f"Where the sets differ: {len(differ):,} questions"):
+        st.caption("Mean set size over the splits that tested the question, per method.")
+        st.dataframe(differ, hide_index=True, width="stretch", key="cf.differ",
+                     column_config={m: st.column_config.NumberColumn(format="%.2f")
+                                    for m in differ.columns if m != "question_id"})
 st.plotly_chart(set_size_figure(res), width="stretch", key="cf.sizes")

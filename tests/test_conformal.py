@@ -156,3 +156,41 @@ def test_vectorised_split_conformal_matches_reference(with_scores):
         d = c[c["question_id"] == r.question_id]
         in_set = d["score"] <= 0.5 + 1e-12
         assert r.set_size == in_set.sum() and r.covered == (in_set & d["correct"]).any()
+
+
+def _result(method, sizes, n_clusters, qhats):
+    """A ConformalResult with hand-made sets: ``sizes[(split, qid)] = set size``."""
+    sets = pd.DataFrame([(k[0], k[1], v, n_clusters[k[1]]) for k, v in sizes.items()],
+                        columns=["split", "question_id", "set_size", "n_clusters"])
+    splits = pd.DataFrame({"split": range(len(qhats)), "qhat": qhats})
+    return C.ConformalResult(method=method, target=0.9, splits=splits, sets=sets,
+                             summary={"attainable_coverage": 0.6})
+
+
+def test_set_agreement_counts_equal_sets_and_infinite_qhat():
+    n = {"a": 3, "b": 1, "c": 2}
+    inf = [math.inf, math.inf]
+    same = {(0, "a"): 3, (0, "b"): 1, (1, "c"): 2}
+    res = {"m1": _result("m1", same, n, inf), "m2": _result("m2", same, n, inf)}
+    a = C.set_agreement(res)
+    assert (a["n_methods"], a["n_pairs"], a["n_same"]) == (2, 3, 3)
+    assert (a["n_questions"], a["n_questions_same"], a["n_single"]) == (3, 3, 1)
+    assert a["all_infinite"] == ["m1", "m2"]
+    note = C.agreement_note(res)
+    assert note.startswith("All 2 methods give the same set on 3 of 3")
+    assert "+∞ for every method" in note and "60%" in note and "90%" in note
+    assert C.differing_sets(res).empty
+
+
+def test_set_agreement_lists_questions_that_differ():
+    n = {"a": 3, "b": 1}
+    r1 = _result("m1", {(0, "a"): 1, (0, "b"): 1, (1, "a"): 2}, n, [0.3, 0.5])
+    r2 = _result("m2", {(0, "a"): 3, (0, "b"): 1, (1, "a"): 2}, n, [0.4, math.inf])
+    a = C.set_agreement({"m1": r1, "m2": r2})
+    # pairs (0,a) differ; (0,b), (1,a) agree; question a differs in split 0
+    assert (a["n_pairs"], a["n_same"], a["n_questions_same"]) == (3, 2, 1)
+    assert a["all_infinite"] == []
+    d = C.differing_sets({"m1": r1, "m2": r2})
+    assert d["question_id"].tolist() == ["a"]
+    assert d["m1"].tolist() == [1.5] and d["m2"].tolist() == [2.5]  # means over splits 0, 1
+    assert "differ" in C.agreement_note({"m1": r1, "m2": r2})

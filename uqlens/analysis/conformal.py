@@ -319,3 +319,77 @@ def run_conformal(run, rule: str, judge: str, methods=None, coverage: float = 0.
 
 def summary_table(results: dict[str, ConformalResult]) -> pd.DataFrame:
     return pd.DataFrame([r.summary for r in results.values()])
+
+
+def set_agreement(results: dict[str, ConformalResult]) -> dict:
+    """How far the methods' sets agree, to explain identical rows.
+
+    Within a question every method orders the clusters the same way (s_ic = c_i · (1 − p_ic)
+    falls as the mass p_ic grows, whatever c_i), so a set is always the k heaviest clusters
+    and two methods' sets on a (split, test question) are equal exactly when their sizes are.
+    Returns ``n_methods``, ``n_pairs`` (split, test question pairs every method scored),
+    ``n_same`` (pairs where all sets are equal), ``n_questions`` and ``n_questions_same``
+    (questions with equal sets in every split), ``n_single`` (tested questions with one
+    cluster, whose sets can only be empty or that cluster),
+    ``all_infinite`` (methods whose q̂ was +∞ on
+    every split: their sets hold every cluster), ``attainable`` and ``target``.
+    """
+    names = list(results)
+    if not names:
+        return {"n_single": 0, "n_methods": 0, "n_pairs": 0, "n_same": 0, "n_questions": 0,
+                "n_questions_same": 0, "all_infinite": [], "attainable": float("nan"),
+                "target": float("nan")}
+    sizes = pd.concat(
+        [r.sets.set_index(["split", "question_id"])["set_size"].rename(m)
+         for m, r in results.items()], axis=1, join="inner")
+    same = sizes.nunique(axis=1) == 1
+    per_q = same.groupby(level="question_id").all()
+    first = results[names[0]]
+    single = first.sets.groupby("question_id")["n_clusters"].first() == 1
+    return {
+        "n_single": int(single.sum()),
+        "n_methods": len(names), "n_pairs": len(sizes), "n_same": int(same.sum()),
+        "n_questions": len(per_q), "n_questions_same": int(per_q.sum()),
+        "all_infinite": [m for m, r in results.items()
+                         if len(r.splits) and bool(np.isinf(r.splits["qhat"]).all())],
+        "attainable": float(first.summary["attainable_coverage"]), "target": first.target,
+    }
+
+
+def agreement_note(results: dict[str, ConformalResult]) -> str:
+    """One sentence on why the methods' sets agree (or how much they differ), from
+    :func:`set_agreement`."""
+    a = set_agreement(results)
+    if a["n_methods"] < 2 or a["n_pairs"] == 0:
+        return ""
+    head = (f"All {a['n_methods']} methods give the same set on {a['n_same']:,} of "
+            f"{a['n_pairs']:,} (split, test question) pairs ({a['n_questions_same']:,} of "
+            f"{a['n_questions']:,} questions in every split)")
+    if len(a["all_infinite"]) == a["n_methods"]:
+        return (f"{head} because q̂ is +∞ for every method on every split: only "
+                f"{a['attainable']:.0%} of questions have a correct cluster at all, below the "
+                f"{a['target']:.0%} target, so no finite threshold reaches the target and every "
+                "set holds all of its question's clusters. Lower the target below "
+                f"{a['attainable']:.0%} to see the methods differ.")
+    why = ("Every method orders a question's clusters the same way (by their share of "
+           "samples), so sets differ only in how many clusters they keep.")
+    single = (f" {a['n_single']:,} questions have a single cluster, so their sets can only "
+              "be that cluster or empty." if a["n_single"] else "")
+    if a["n_same"] == a["n_pairs"]:
+        return f"{head}. {why}{single}"
+    return f"{head}. {why}{single} The table below lists the questions where they differ."
+
+
+def differing_sets(results: dict[str, ConformalResult]) -> pd.DataFrame:
+    """Questions where the methods' set sizes differ: one row per question, one column per
+    method with its mean set size over the splits that tested the question."""
+    if not results:
+        return pd.DataFrame()
+    sizes = pd.concat(
+        [r.sets.set_index(["split", "question_id"])["set_size"].rename(m)
+         for m, r in results.items()], axis=1, join="inner")
+    differ = sizes.nunique(axis=1) > 1
+    qids = sizes.index[differ].get_level_values("question_id").unique()
+    rows = sizes[sizes.index.get_level_values("question_id").isin(qids)]
+    return rows.groupby(level="question_id").mean().reset_index()
+
