@@ -95,11 +95,17 @@ def test_map_draws_larger_class_first_with_ids():
     # unknown: q2 paris (1)
     assert class_order(m, "correctness") == ["correct", "incorrect", "unknown"]
     fig = mark_map(m, "correctness", method="se", opacity=0.4)
-    assert [t.name for t in fig.data] == ["correct", "incorrect", "unknown"]
+    # each class: its circles, then the judged answers' diamonds (only "correct" has one)
+    assert [(t.name, t.marker.symbol) for t in fig.data] == [
+        ("correct", "circle"), ("correct", "diamond"), ("incorrect", "circle"),
+        ("unknown", "circle")]
+    assert [t.showlegend for t in fig.data] == [True, False, True, True]
     assert all(t.type == "scattergl" for t in fig.data)
     assert fig.data[0].marker.opacity == 0.4
-    first = fig.data[0]
-    assert list(first.customdata[0]) == ["q1|s0", "q1|s1", "q1|s2"]  # biggest mark first
+    # the biggest mark first; its customdata reads back as its three answers
+    assert selected_ids([fig.data[0].customdata[0]]) == ["q1|s0", "q1|s1", "q1|s2"]
+    assert selected_ids([fig.data[1].customdata[0]]) == ["q1|greedy"]
+    assert sum(len(t.x) for t in fig.data) == len(m)
     assert fig.layout.dragmode == "lasso"
 
 

@@ -8,6 +8,8 @@ sample says the same (it is drawn as a diamond and may be labelled differently).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -85,12 +87,15 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def selected_ids(customdata: list) -> list[str]:
-    """The answer ids behind selected marks: each mark's ``customdata`` is its list of ids
-    (a single id, as a plain answer map gives, is accepted too)."""
+    """The answer ids behind selected marks, in order, each once. A mark's ``customdata`` is
+    its ids as a JSON list string (:func:`uqlens.viz.answers.mark_customdata`); a list of
+    ids or a single id (a plain answer map) are accepted too."""
     out: list[str] = []
     for item in customdata:
         if item is None:
             continue
+        if isinstance(item, str) and item.startswith('["'):
+            item = json.loads(item)
         out.extend(str(i) for i in (item if isinstance(item, (list, tuple)) else [item]))
     return list(dict.fromkeys(out))
 

@@ -4,6 +4,8 @@ uncertainty-against-correctness quadrants. Model text passes through
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -92,6 +94,13 @@ def mark_sizes(count, base: float = 6.0, cap: float = MARK_MAX_PX) -> np.ndarray
     return np.minimum(base * np.sqrt(np.asarray(count, dtype=float)), cap)
 
 
+def mark_customdata(ids: pd.Series) -> np.ndarray:
+    """Each mark's answer ids as one JSON list string: a flat string array passes Plotly's
+    validation in milliseconds where nested lists take seconds at 100,000 answers.
+    :func:`uqlens.analysis.marks.selected_ids` reads them back."""
+    return np.asarray([json.dumps(list(i)) for i in ids], dtype=object)
+
+
 def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
     tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
             for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
@@ -99,17 +108,32 @@ def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
     return answer_hover(marks, method, tags)
 
 
-def _mark_trace(marks: pd.DataFrame, method: str, name: str, opacity: float,
-                **marker) -> go.Scattergl:
-    symbols = np.where(marks["is_judged"].to_numpy(bool), "diamond", "circle")
-    return go.Scattergl(
-        x=marks["x"], y=marks["y"], mode="markers", name=name,
-        customdata=list(marks["ids"]),
-        text=_mark_hover(marks, method),
-        hovertemplate="%{text}<extra></extra>",
-        marker={"size": mark_sizes(marks["count"]), "symbol": symbols, "opacity": opacity,
-                "line": {"width": 0.5, "color": "white"}, **marker},
-    )
+def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
+                 **marker) -> list[go.Scattergl]:
+    """The circles of ``marks`` and, as a second trace in the same legend entry, the
+    diamonds of judged answers. One symbol per trace: a per-mark symbol array costs Plotly
+    about a second of validation at 50,000 marks. Array values in ``marker`` (colours)
+    follow ``marks``' rows."""
+    judged = marks["is_judged"].to_numpy(bool)
+    traces = []
+    for mask, symbol, first in ((~judged, "circle", True), (judged, "diamond", False)):
+        if not mask.any():
+            continue
+        part = marks[mask]
+        extra = {k: (np.asarray(v)[mask] if isinstance(v, (pd.Series, np.ndarray)) else v)
+                 for k, v in marker.items()}
+        if not first:
+            extra.pop("showscale", None)
+        traces.append(go.Scattergl(
+            x=part["x"], y=part["y"], mode="markers", name=name, legendgroup=name,
+            showlegend=first or not (~judged).any(),
+            customdata=mark_customdata(part["ids"]),
+            text=np.asarray(_mark_hover(part, method), dtype=object),
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": mark_sizes(part["count"]), "symbol": symbol, "opacity": opacity,
+                    "line": {"width": 0.5, "color": "white"}, **extra},
+        ))
+    return traces
 
 
 def class_order(marks: pd.DataFrame, column: str) -> list[str]:
@@ -134,23 +158,25 @@ def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "
         colors = CORRECTNESS_COLORS if color_by == "correctness" else CLUSTER_COLORS
         for name in class_order(marks, color_by):
             part = marks[marks[color_by] == name]
-            fig.add_trace(_mark_trace(part, method, str(name), opacity,
-                                      color=colors.get(name, "#9aa0a6")))
+            fig.add_traces(_mark_traces(part, method, str(name), opacity,
+                                        color=colors.get(name, "#9aa0a6")))
     elif color_by == "uncertainty":
         known = marks[marks["uncertainty"].notna()]
         unknown = marks[marks["uncertainty"].isna()]
         if len(unknown):
-            fig.add_trace(_mark_trace(unknown, method, "undefined", opacity, color="#9aa0a6"))
+            fig.add_traces(_mark_traces(unknown, method, "undefined", opacity,
+                                        color="#9aa0a6"))
         if len(known):
-            fig.add_trace(_mark_trace(
-                known, method, f"{method} uncertainty", opacity, color=known["uncertainty"],
-                colorscale="Viridis", showscale=True,
+            u = known["uncertainty"].to_numpy(float)
+            fig.add_traces(_mark_traces(
+                known, method, f"{method} uncertainty", opacity, color=u, cmin=u.min(),
+                cmax=u.max(), colorscale="Viridis", showscale=True,
                 colorbar={"title": {"text": "uncertainty"}, "thickness": 12},
             ))
     elif color_by == "question":
         codes = pd.Categorical(marks["question_id"]).codes
-        fig.add_trace(_mark_trace(marks, method, "answers", opacity, color=codes,
-                                  colorscale="Turbo"))
+        fig.add_traces(_mark_traces(marks, method, "answers", opacity, color=codes, cmin=0,
+                                    cmax=max(int(codes.max()), 1), colorscale="Turbo"))
     else:
         raise ValueError(f"unknown colouring {color_by!r}; expected one of {COLOR_BY}")
     _map_layout(fig, height, showlegend=color_by in ("correctness", "cluster"))
@@ -200,7 +226,8 @@ def question_map(marks: pd.DataFrame, cluster_labels: dict | None = None,
                    for s, j in zip(symbols, part["is_judged"], strict=True)]
         fig.add_trace(go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=label,
-            customdata=list(part["ids"]), text=_mark_hover(part, method),
+            customdata=mark_customdata(part["ids"]),
+            text=np.asarray(_mark_hover(part, method), dtype=object),
             hovertemplate="%{text}<extra></extra>",
             marker={"size": mark_sizes(part["count"]), "symbol": symbols, "opacity": 0.8,
                     "color": "#9aa0a6" if cid < 0 else palette[str(cid)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import textwrap
 from collections.abc import Iterable
 
@@ -36,15 +38,28 @@ def method_colors(names: Iterable[object]) -> dict[str, str]:
     return out
 
 
+_WRAP_SPACE = re.compile(r"[\t\n\x0b\x0c\r]")
+
+
 def escape(text: object, width: int = 70, limit: int = 300) -> str:
     """Text made safe for Plotly labels: control characters shown as ``⟨U+XXXX⟩``, ``&``,
     ``<``, ``>`` escaped, shortened, wrapped with ``<br>`` (added after escaping, so only our
     own line breaks are markup)."""
-    s = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    if isinstance(text, str):
+        return _escape_str(text, width, limit)
+    return _escape_str("" if text is None or (isinstance(text, float) and np.isnan(text))
+                       else str(text), width, limit)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a map repeats each question on every answer's hover
+def _escape_str(s: str, width: int, limit: int) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = visible_controls(s)
-    lines = textwrap.wrap(s, width=width, replace_whitespace=True) or [""]
+    if len(s) <= width and s == s.rstrip() and not _WRAP_SPACE.search(s):
+        lines = [s]  # what textwrap gives a short line, without its cost (maps: 100,000s)
+    else:
+        lines = textwrap.wrap(s, width=width, replace_whitespace=True) or [""]
     safe = [ln.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for ln in lines]
     return "<br>".join(safe)
 
