@@ -67,26 +67,40 @@ def test_unknown_url_values_warn_not_crash():
     assert at.sidebar.selectbox(key="w.uq.method").value == "semantic_entropy"
 
 
-def test_answer_map_has_one_point_per_answer():
+def _map_spec(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def test_answer_map_has_one_mark_per_distinct_answer():
     at = make_app("pages/answer_map.py")
     assert at.title[0].value == "Answer map"
-    chart = at.get("plotly_chart")[0]
-    spec = json.loads(chart.proto.spec)
-    ids = [i for trace in spec["data"] for i in trace["customdata"]]
+    spec = _map_spec(at)
+    marks = [json.loads(c) for trace in spec["data"] for c in trace["customdata"]]
+    ids = [i for mark in marks for i in mark]
+    # every answer once; the fixture's identical answers of a question share a mark
     assert len(ids) == 47 and len(set(ids)) == 47 and "q01|greedy" in ids
+    assert len(marks) < 47
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+    assert spec["layout"]["dragmode"] == "lasso"
+    assert any(f"{len(marks)} marks for 47 answers" in c.value for c in at.caption)
     hover = " ".join(t for trace in spec["data"] for t in trace["text"])
     assert "<script>" not in hover and "&lt;script&gt;" in hover
     assert any("Select answers" in i.value for i in at.info)
 
 
-def test_answer_map_cap():
+def test_answer_map_opacity():
     at = make_app("pages/answer_map.py")
-    at.number_input(key="w.map.cap").set_value(100).run()
-    assert not at.warning
-    at.session_state["uq.map.cap"] = 20
-    at.switch_page("app.py").run()
-    at.switch_page("pages/answer_map.py").run()
-    assert any("random sample of 20 of 47" in w.value for w in at.warning)
+    at.slider(key="w.map.opacity").set_value(0.3).run()
+    assert {t["marker"]["opacity"] for t in _map_spec(at)["data"]} == {0.3}
+
+
+def test_question_page_map():
+    at = make_app("pages/question.py", q="q03")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    qmap = [c for c in charts if c["data"] and "customdata" in c["data"][0]][0]
+    ids = sorted(i for t in qmap["data"] for c in t["customdata"] for i in json.loads(c))
+    # q03: 5 samples and its judged answer
+    assert ids == ["q03|greedy", "q03|s0", "q03|s1", "q03|s2", "q03|s3", "q03|s4"]
 
 
 def test_question_view_from_url():
@@ -174,3 +188,11 @@ def test_fixture_note_only_while_the_fixture_run_is_current(tmp_path):
     assert _fixture_notes(at) == []
     at.sidebar.selectbox(key="w.uq.run").set_value(FIXTURE).run()
     assert len(_fixture_notes(at)) == 1
+
+
+def test_conformal_explains_identical_sets():
+    at = make_app("pages/conformal.py")
+    # the fixture: 5 of 8 questions have a correct cluster (62% < the 90% default target)
+    assert any(c.value.startswith("All 4 methods give the same set on 80 of 80")
+               and "only 62% of questions have a correct cluster" in c.value
+               for c in at.caption)

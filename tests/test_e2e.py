@@ -188,7 +188,9 @@ def _map_ids(page) -> list[str]:
     return page.evaluate(
         """() => {
             const el = document.querySelector('.js-plotly-plot');
-            return el.data.flatMap(t => Array.from(t.customdata || []));
+            // a mark's customdata is the JSON list of the answers it stands for
+            return el.data.flatMap(t => Array.from(t.customdata || [])
+                                        .flatMap(c => JSON.parse(c)));
         }"""
     )
 
@@ -235,7 +237,7 @@ def test_xss_payload_does_not_execute(streamlit_server, page):
             const el = document.querySelector('.js-plotly-plot');
             const out = [];
             el._fullData.forEach(t => Array.from(t.customdata).forEach((id, i) => {
-                if (id.startsWith('q04|')) out.push([t.x[i], t.y[i]]);
+                if (JSON.parse(id).some(a => a.startsWith('q04|'))) out.push([t.x[i], t.y[i]]);
             }));
             const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
             const r = el.querySelector('.nsewdrag').getBoundingClientRect();
