@@ -37,33 +37,56 @@ def big_server(tmp_path_factory):
         yield url
 
 
+SELECTED_JS = """() => {
+    const el = document.querySelector('.js-plotly-plot');
+    let n = 0, traces = 0;
+    el.data.forEach(t => {
+        if (!t.selectedpoints) return;
+        traces += 1;
+        Array.from(t.selectedpoints).forEach(i => { n += JSON.parse(t.customdata[i]).length; });
+    });
+    return [n, traces];
+}"""
+
+
 def test_map_of_110k_answers_selects_ids(big_server, browser):  # noqa: F811
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{big_server}/answer_map")
-    settle(page, "Select answers on the map", timeout=SLOW)
+    settle(page, "to list them here", timeout=SLOW)
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=SLOW)
     marks = page.evaluate(MARKS_JS)
-    assert sum(m[2] for m in marks) == N_ANSWERS  # every answer, no sample
-    assert len(marks) < N_ANSWERS  # identical answers share a mark
-    assert page.get_by_text(f"{N_ANSWERS:,} answers", exact=False).count() >= 1
-    # the lasso tool is the default drag mode and its button is shown without hovering
-    assert page.locator('.modebar-btn[data-val="lasso"]').first.is_visible()
+    caption = page.get_by_text(f"{N_ANSWERS:,} answers", exact=False).count()
+    # the modebar is always shown (Plotly adds "modebar--hover" when it shows on hover only)
+    lasso_button = page.locator('.modebar-btn[data-val="lasso"]').count()
+    hover_only = page.locator(".modebar--hover").count()
     box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
     x0, y0 = box["x"] + 3, box["y"] + 3
     x1, y1 = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4
     inside = sum(m[2] for m in marks if x0 < m[0] < x1 and y0 < m[1] < y1)
-    assert 0 < inside < N_ANSWERS
     page.mouse.move(x0, y0)
     page.mouse.down()
     for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)]:
         page.mouse.move(x, y, steps=6)
     page.mouse.up()
     settle(page, "Selected clusters", timeout=SLOW)
+    selected, traces = page.evaluate(SELECTED_JS)
     metric = page.locator('[data-testid="stMetric"]').first.inner_text()
-    assert f"{inside:,}" in metric or str(inside) in metric
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "answer_map_110k_selection.png"))
     page.close()
+    facts = dict(marks=len(marks), answers=sum(m[2] for m in marks), caption=caption,
+                 lasso_button=lasso_button, hover_only=hover_only, inside=inside,
+                 selected=selected, traces=traces, metric=metric)
+    print(facts)
+    assert facts["answers"] == N_ANSWERS, facts  # every answer, no sample
+    assert facts["marks"] < N_ANSWERS and caption >= 1, facts  # identical answers share a mark
+    assert lasso_button >= 1 and hover_only == 0, facts
+    # the page lists exactly the answers of the marks Plotly selected (ids from customdata);
+    # a mark within a pixel of the lasso's edge may fall either way, so the estimate from
+    # pixel positions is only close
+    assert 0 < selected < N_ANSWERS, facts
+    assert metric.split()[-1].replace(",", "") == str(selected), facts
+    assert abs(selected - inside) <= 0.05 * inside, facts
 
 
 DEMO = ROOT / "data" / "demo"
@@ -75,7 +98,7 @@ def test_demo_screenshots_1440(browser):  # noqa: F811
     with serve(DEMO, "streamlit-demo-map.log") as url:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"{url}/answer_map")
-        settle(page, "Select answers on the map", timeout=SLOW)
+        settle(page, "to list them here", timeout=SLOW)
         page.wait_for_timeout(2000)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "demo_answer_map_1440.png"))
