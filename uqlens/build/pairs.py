@@ -73,6 +73,13 @@ def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool, **option
     raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
 
 
+def nli_fingerprint(name: str, cache: ModelCache) -> str:
+    from uqlens.backends.similarity import local_model_folder
+
+    folder = local_model_folder(name)
+    return cache.folder_fingerprint(folder) if folder else "unhashed"
+
+
 def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
     """Cache identity of a backend spec, computed without loading the model."""
     kind, _, arg = spec.partition(":")
@@ -82,11 +89,9 @@ def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
 
         return llm_judge_id(quick_fingerprint(arg))
     if kind == "nli":
-        from uqlens.backends.similarity import hf_nli_id, local_model_folder
+        from uqlens.backends.similarity import hf_nli_id
 
-        folder = local_model_folder(arg)
-        return hf_nli_id(arg, cache.folder_fingerprint(folder) if folder else "unhashed",
-                         condition)
+        return hf_nli_id(arg, nli_fingerprint(arg, cache), condition)
     return f"{spec}:q{int(condition)}"
 
 
@@ -119,7 +124,10 @@ class PairStore:
     @property
     def backend(self):
         if self._backend is None:
-            options = {"batch_size": self._batch_size} if self.spec.startswith("nli:") else {}
+            options = {}
+            if self.spec.startswith("nli:"):  # the fingerprint is remembered by the cache
+                options = {"batch_size": self._batch_size,
+                           "fingerprint": nli_fingerprint(self.spec[4:], self.cache)}
             self._backend = _make_backend(self.spec, self._embedder, self._condition, **options)
         return self._backend
 
@@ -223,9 +231,14 @@ def graph_matrices(stores: dict[str, PairStore], aliases, groups: dict[str, list
     return out
 
 
-def cluster_all(rule_specs: list[dict], text_lists: dict[str, list[str]], qtext: dict[str, str],
-                stores: dict[str, PairStore], vector_of: dict, bar) -> dict[tuple[str, str],
-                                                                             np.ndarray]:
+def cluster_all(
+    rule_specs: list[dict],
+    text_lists: dict[str, list[str]],
+    qtext: dict[str, str],
+    stores: dict[str, PairStore],
+    vector_of: dict,
+    bar,
+) -> dict[tuple[str, str], np.ndarray]:
     """Cluster every question's unique texts under every computed rule (``provided`` is the
     caller's); entailment rules ask their pairs in batches over all questions at once.
 
