@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from components import pathology, region_figures, state
-from uqlens.analysis import regions
+from uqlens.analysis import probes, regions
 
 view = state.current()
 st.title("Confidence region")
@@ -20,7 +20,11 @@ def keep(widget: str, key: str) -> None:
     st.session_state[key] = st.session_state[widget]
 
 
-has_hidden = "hidden_state" in view.run.table("generations").columns
+has_hidden = regions.hidden_states_of(view.run) is not None
+badge = probes.badge(view.run, view.method, view.judge)
+if badge:
+    st.caption(f"`{view.method}`: **{badge}** (scores are out of fold: no question's own label "
+               "reaches its score).")
 c1, c2, c3 = st.columns([5, 4, 3])
 split = c1.slider("Confident band: the least uncertain share of questions", 0.05, 0.95,
                   st.session_state.get("uq.region.split", 0.5), 0.05, format="%.2f",
@@ -45,12 +49,11 @@ if has_hidden:
 points, used = pathology.compute("regions", "region_points", view, view.rule, view.method,
                                  view.judge, float(split), space, bool(judged_only))
 stats = regions.region_stats(points)
-where = ("a PCA of the model's hidden states" if used == "hidden_state" else
-         "the run's projection of the answer embeddings (the generations carry no hidden "
-         "states)")
+where = regions.space_label(view.run, used) + ("" if used == "hidden_state" or has_hidden else
+                                     " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")
-st.caption(f"{len(points)} answers placed by {where}. Colour shows the {color_by}, the symbol "
+st.caption(f"Space: **{where}**. {len(points)} answers. Colour shows the {color_by}, the symbol "
            f"the other attribute: {symbols}. Larger markers are judged answers.")
 
 
@@ -68,6 +71,17 @@ m[2].metric("Overlap (Jaccard)", "–" if pd.isna(stats["jaccard"]) else f"{stat
                  "correct answers.")
 m[3].metric("Accuracy in band / outside",
             f"{pct(stats['accuracy_inside'])} / {pct(stats['accuracy_outside'])}")
+n = st.columns(3)
+n[0].metric("Centroid distance, confident vs correct",
+            "–" if pd.isna(stats["centroid_distance_relative"])
+            else f"{stats['centroid_distance_relative']:.2f}",
+            help="Distance between the centroids of the confident and the correct answers in "
+                 "the plane shown, divided by the answers' RMS distance from their centre "
+                 "(0 = centred alike).")
+n[1].metric(f"AUROC of {view.method} for wrong answers",
+            "–" if pd.isna(stats["auroc"]) else f"{stats['auroc']:.2f}",
+            help="0.5 = no better than chance at ranking wrong answers as more uncertain.")
+n[2].metric("Counted answers", stats["answers"])
 if stats["excluded"]:
     st.caption(f"{stats['excluded']} answer(s) without a label or a defined score are drawn but "
                "not counted.")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from components import figures, state
 from components.tables import label_text
+from uqlens.analysis import overview as analysis
 
 view = state.current()
 st.title("Confident hallucinations")
@@ -13,6 +14,7 @@ st.caption(
     f"samples, ranked by `{view.method}` from most to least certain. A UQ gate accepting the "
     "least uncertain questions lets the top of this list through."
 )
+st.caption(analysis.scored_samples_note(view.run))
 
 
 def keep(widget: str, key: str) -> None:

@@ -66,10 +66,7 @@ m[3].metric(view.method, fmt(mine_m["uncertainty"].iloc[0]) if len(mine_m) else 
             help="Uncertainty under the current method (higher = more uncertain).")
 
 st.subheader(f"Clusters under `{view.rule}`")
-scored_at = view.run.manifest.get("params", {}).get("sample_temperature")
-if scored_at is not None:
-    st.caption(f"The cards show every sampled answer; the methods scored only those drawn at "
-               f"temperature {scored_at:g}.")
+st.caption(analysis.scored_samples_note(view.run))
 try:
     selected = None if cluster is None else int(cluster)
 except ValueError:

@@ -50,7 +50,10 @@ def test_page_shows_how_far_confidence_is_from_correctness():
                                          "uncertain · correct", "uncertain · incorrect"}
     hover = " ".join(h for t in data for h in t["text"])
     assert "<script>" not in hover and "&lt;script&gt;" in hover
-    assert any("projection of the answer embeddings" in c.value for c in at.caption)
+    assert any("Space: **answer embeddings, the run's 2-D projection (the generations carry "
+               "no hidden states)**" in c.value for c in at.caption)
+    assert "AUROC of semantic_entropy for wrong answers" in m
+    assert "Centroid distance, confident vs correct" in m
     wrong = at.dataframe[-1].value  # the confident-but-wrong answers
     assert set(wrong["question_id"]) == {"q01", "q07", "q08"} and len(wrong) == 9
 

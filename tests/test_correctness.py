@@ -9,13 +9,13 @@ from uqlens.core.correctness import JUDGES, cluster_correctness, get_judge, judg
 
 def test_registry_and_defaults():
     assert set(JUDGES) == {"exact_match", "squad_f1", "rouge_l", "embedding_similarity",
-                           "nli_reference", "provided"}
+                           "nli_reference", "llm_reference", "program", "provided"}
     assert get_judge("squad_f1").threshold == 0.5
     assert get_judge("rouge_l").threshold == 0.3
     assert get_judge("embedding_similarity").threshold == 0.8
     assert get_judge("squad_f1", 0.8).threshold == 0.8
     assert {j.provenance for j in JUDGES.values()} == {"heuristic", "embedding", "nli",
-                                                       "provided"}
+                                                       "llm", "program", "provided"}
 
 
 def test_exact_match():
@@ -33,8 +33,8 @@ def test_squad_f1_threshold():
 
 
 def test_rouge_l_judge():
-    # "a b c" vs "c b": F = 0.4 >= .3
-    assert get_judge("rouge_l").judge("a b c", ["c b"]) == (pytest.approx(0.4), True)
+    # "x b c" vs "c b": LCS 1, P = 1/3, R = 1/2, F = 0.4 >= .3
+    assert get_judge("rouge_l").judge("x b c", ["c b"]) == (pytest.approx(0.4), True)
 
 
 def test_incorrect_references_rule():

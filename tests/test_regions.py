@@ -158,3 +158,64 @@ def test_region_map_escapes_and_splits_traces(tiny_run):
     assert wrong.marker.symbol == "x"
     by_truth = region_figures.region_map(pts, color_by="correctness")
     assert {t.name for t in by_truth.data} >= {"correct · confident", "incorrect · uncertain"}
+
+
+def test_separation_numbers_by_hand():
+    pts = pd.DataFrame({
+        "band": ["confident", "confident", "uncertain", "uncertain"],
+        "correctness": ["incorrect", "correct", "correct", "incorrect"],
+        "x": [0.0, 2.0, 4.0, 6.0], "y": [0.0, 0.0, 0.0, 0.0],
+        "uncertainty": [0.1, 0.2, 0.7, 0.9]})
+    s = regions.region_stats(pts)
+    # C = answers 1, 2 (centroid x = 1); R = answers 2, 3 (centroid x = 3): distance 2
+    assert s["centroid_distance"] == pytest.approx(2.0)
+    # all four: centre x = 3, distances 3, 1, 1, 3 -> rms sqrt((9+1+1+9)/4) = sqrt(5)
+    assert s["spread"] == pytest.approx(math.sqrt(5))
+    assert s["centroid_distance_relative"] == pytest.approx(2 / math.sqrt(5))
+    # incorrect at 0.1 and 0.9, correct at 0.2 and 0.7: pairs (0.9 > 0.2, 0.9 > 0.7) win,
+    # (0.1 < 0.2, 0.1 < 0.7) lose -> AUROC 2/4
+    assert s["auroc"] == pytest.approx(0.5)
+    # the hand frames without coordinates keep NaN
+    assert math.isnan(regions.region_stats(HAND)["centroid_distance"])
+
+
+class WithHiddenTable:
+    """The fixture run with a built ``hidden_states`` table (only the greedy answers)."""
+
+    def __init__(self, run):
+        self._run, self.manifest = run, run.manifest
+        gens = run.table("generations")
+        greedy = gens[gens["is_greedy"].astype(bool)].reset_index(drop=True)
+        self._hidden = greedy[["question_id", "sample_id"]].assign(
+            hidden_state=[np.array([float(i), 0.0, 0.0], dtype=np.float16)
+                          for i in range(len(greedy))])
+
+    def table(self, name):
+        return self._hidden if name == "hidden_states" else self._run.table(name)
+
+
+def test_region_points_read_the_hidden_states_table(tiny_run):
+    run = WithHiddenTable(tiny_run)
+    pts, used = regions.region_points(run, "strict", "semantic_entropy", "exact_match", 0.5)
+    # the fixture's 7 greedy answers on a line x = 0..6: PCA centres them at -3..3 (sign
+    # free); the question without a greedy answer has no hidden state and is left out
+    assert used == "hidden_state" and len(run._hidden) == 7 and len(pts) == 7
+    order = pts.set_index("question_id").loc[run._hidden["question_id"], "x"].to_numpy()
+    assert np.allclose(np.abs(order), np.abs(np.arange(7) - 3.0))
+    assert regions.SPACE_LABELS[used] == "hidden states of the generating model, PCA"
+
+
+def test_space_label_says_how_the_hidden_states_were_made():
+    class Manifest:
+        manifest = {"hidden_states": {"made": {"layer": "final, after the output norm",
+                                               "pooling": "last"}}}
+
+    assert regions.space_label(Manifest(), "hidden_state") == (
+        "hidden states of the generating model (final, after the output norm; last pooling), "
+        "PCA")
+    assert regions.space_label(Manifest(), "projection") == regions.SPACE_LABELS["projection"]
+
+    class Bare:
+        manifest = {}
+
+    assert regions.space_label(Bare(), "hidden_state") == regions.SPACE_LABELS["hidden_state"]

@@ -224,11 +224,15 @@ def _add_build(subparsers) -> None:
                    help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
-                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, provided")
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, program, "
+                   "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="score only the samples drawn at this temperature")
+    p.add_argument("--probe-judge", default=None, metavar="JUDGE",
+                   help="judge whose labels the supervised hidden_state_probe learns "
+                   "(default: the first --judge)")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
     p.add_argument("--graph-backend", default=None, metavar="ALIAS",
                    help="entailment backend whose all-pairs probabilities feed EigV/Deg/Ecc/KLE "
@@ -261,6 +265,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         graph_backend=args.graph_backend,
         batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
         name=args.name,
+        probe_judge=args.probe_judge,
     )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
@@ -308,6 +313,12 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--no-p-true", action="store_true", help="skip P(true) of the greedy answer")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--hidden-states", nargs="?", const="all", choices=("all", "greedy"),
+                   help="record the model's final-layer hidden state of prompt + answer "
+                   "(float16, field hidden_state) for every answer, or only the greedy one "
+                   "(local GGUF only: servers do not expose them)")
+    p.add_argument("--hidden-pooling", choices=("last", "mean"), default="last",
+                   help="hidden state of the last token (default) or mean over all tokens")
     p.set_defaults(func=cmd_generate)
 
 
@@ -333,7 +344,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         max_tokens=args.max_tokens,
         p_true=not args.no_p_true,
+        hidden_states=args.hidden_states,
+        hidden_pooling=args.hidden_pooling,
     )
+    if args.hidden_states and not args.model:
+        from uqlens.backends.generate import HIDDEN_STATES_FROM_SERVER
+
+        print(f"generate: --hidden-states: {HIDDEN_STATES_FROM_SERVER}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.model:
             generator = LocalGenerator(args.model, n_threads=args.threads)
@@ -342,8 +360,60 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    n = sum(1 for _ in generate(generator, questions, args.out, config))
+    try:
+        n = sum(1 for _ in generate(generator, questions, args.out, config))
+    finally:
+        generator.close()
     print(f"generated {n} questions into {args.out}")
+    return EXIT_OK
+
+
+# ---- hidden-states --------------------------------------------------------------------------
+
+
+def _add_hidden_states(subparsers) -> None:
+    p = subparsers.add_parser(
+        "hidden-states",
+        help="add the generating model's hidden states to an existing generations file",
+        description="Copy a nested generations JSONL to --out with hidden_state (float16) "
+        "on the greedy answer and every sample: the final-layer state (after the output "
+        "norm) of the generation prompt + ' ' + answer, as `uqlens generate --hidden-states` "
+        "records it. The prompt is rebuilt from the template generation used (--provenance, "
+        "or a generation.json beside the input that names it). Resumable.",
+    )
+    p.add_argument("input", help="nested generations JSONL (as `uqlens generate` writes)")
+    p.add_argument("--model", required=True, metavar="GGUF",
+                   help="the local GGUF model that generated the answers")
+    p.add_argument("--out", required=True, help="output JSONL (appended; resumable)")
+    p.add_argument("--greedy-only", action="store_true", help="only the greedy answers")
+    p.add_argument("--pooling", choices=("last", "mean"), default="last")
+    p.add_argument("--provenance", default=None, metavar="JSON",
+                   help="file with the generation config's template (default: generation.json "
+                   "beside the input, if it names the input file)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_hidden_states)
+
+
+def cmd_hidden_states(args: argparse.Namespace) -> int:
+    from uqlens.backends.generate import LocalGenerator, add_hidden_states, template_for
+
+    try:
+        template, source = template_for(args.input, args.provenance)
+        generator = LocalGenerator(args.model, n_threads=args.threads)
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        print(f"hidden-states: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"prompt template from {source}", file=sys.stderr)
+    try:
+        n = add_hidden_states(generator, args.input, args.out, template, pooling=args.pooling,
+                              greedy_only=args.greedy_only, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"hidden-states: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    finally:
+        generator.close()
+    print(f"added hidden states to {n} questions into {args.out}")
     return EXIT_OK
 
 
@@ -479,7 +549,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---- entry point ---------------------------------------------------------------------------
 
 COMMANDS: list[Callable] = [
-    _add_validate, _add_build, _add_generate, _add_report, _add_import, _add_export,
+    _add_validate, _add_build, _add_generate, _add_hidden_states, _add_report, _add_import,
+    _add_export,
 ]
 
 

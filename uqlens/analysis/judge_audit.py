@@ -26,7 +26,7 @@ import pandas as pd
 from uqlens.analysis.evaluation import auroc, bootstrap_ci
 from uqlens.run.rescore import judged_labels, judged_rows, run_scores, score_methods
 
-MODEL_FREE = ("heuristic", "provided")
+MODEL_FREE = ("heuristic", "program", "provided")
 GRADED = ("rouge_l", "squad_f1", "embedding_similarity", "nli_reference")
 DEFAULT_GRIDS = {
     "rouge_l": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),

@@ -10,9 +10,12 @@ Conventions
 - ``uncertainty``: higher = more uncertain, everywhere.
 - The *judged answer* of a question is its generation with ``is_greedy`` True, or, when a
   question has none, its first sample (in table order).
-- The *samples* of a question are its non-greedy generations; clusters, sizes and
-  probability mass are computed over samples only (the judged answer is placed in the cluster
-  it falls into but not counted).
+- The *samples* of a question are the generations the methods score: its non-greedy
+  generations, and of those only the ones drawn at the build's ``sample_temperature`` when
+  the manifest records one (:func:`scored_sample_mask`; :func:`scored_samples_note` says
+  which in words). Clusters, sizes, probability mass, dominant share and every count are
+  computed over these samples only (the judged answer is placed in the cluster it falls into
+  but not counted), so a share and the scores beside it describe the same answers.
 - A cluster is *correct* when its representative answer is labelled correct by the judge.
 - The *operating point* ``p`` accepts the ``ceil(p * n)`` least uncertain of the ``n`` scored
   questions (ties broken by question id), the way a UQ gate would.
@@ -70,6 +73,42 @@ def rule_backend(manifest: dict, rule: str) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- samples
+
+
+def scored_temperature(run) -> float | None:
+    """The sampling temperature whose samples the methods scored (None: all samples)."""
+    value = ((getattr(run, "manifest", None) or {}).get("params") or {}).get("sample_temperature")
+    return None if value is None else float(value)
+
+
+def scored_sample_mask(generations: pd.DataFrame, temperature: float | None) -> pd.Series:
+    """True for the generations the methods score: non-greedy, and drawn at ``temperature``
+    when it is given (the same choice the build makes)."""
+    mask = pd.Series(True, index=generations.index)
+    if "is_greedy" in generations:
+        mask &= ~generations["is_greedy"].astype(bool)
+    if temperature is not None and "temperature" in generations:
+        temps = pd.to_numeric(generations["temperature"], errors="coerce").to_numpy(float)
+        mask &= np.isclose(temps, temperature)
+    return mask
+
+
+def scored_samples_note(run) -> str:
+    """One sentence naming the samples counts and shares are computed over."""
+    gen = run.table("generations")
+    t = scored_temperature(run)
+    scored = scored_sample_mask(gen, t)
+    sampled = scored_sample_mask(gen, None)
+    n, n_all = int(scored.sum()), int(sampled.sum())
+    if t is None or n == n_all:
+        return f"Counts and shares use all {n} sampled answers, the ones the methods score."
+    others = sorted({float(x) for x in gen.loc[sampled & ~scored, "temperature"].dropna()})
+    at = ", ".join(f"{x:g}" for x in others)
+    return (f"Counts and shares use the {n} samples drawn at temperature {t:g}, the ones the "
+            f"methods score; {n_all - n} samples at other temperatures ({at}) are left out.")
+
+
 # --------------------------------------------------------------------------- answers
 
 
@@ -100,12 +139,14 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
 def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     """One row per generation: text, cluster under ``rule``, correctness under ``judge``.
 
-    Columns: ``question_id, sample_id, text, is_greedy, is_judged, cluster_id, correct``.
-    ``cluster_id`` is -1 when the answer is in no cluster.
+    Columns: ``question_id, sample_id, text, is_greedy, is_scored, is_judged, cluster_id,
+    correct``. ``cluster_id`` is -1 when the answer is in no cluster; ``is_scored`` marks the
+    samples the methods score (:func:`scored_sample_mask`).
     """
     gen = run.table("generations")
     cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in gen]
     out = gen[cols].copy()
+    out["is_scored"] = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
     if "is_greedy" not in out:
         out["is_greedy"] = False
     out["is_greedy"] = out["is_greedy"].astype(bool)
@@ -139,10 +180,13 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
 
 
 def _samples(answers: pd.DataFrame) -> pd.DataFrame:
-    """Non-greedy rows; a question with only a greedy answer keeps it."""
-    samples = answers[~answers["is_greedy"]]
-    only = answers[~answers["question_id"].isin(samples["question_id"])]
-    return pd.concat([samples, only], ignore_index=True)
+    """The scored samples; a question with none keeps its other non-greedy rows, and a
+    question with only a greedy answer keeps that."""
+    scored = answers[answers["is_scored"]] if "is_scored" in answers else answers.iloc[0:0]
+    rest = answers[~answers["question_id"].isin(scored["question_id"])]
+    sampled = rest[~rest["is_greedy"]]
+    only = rest[~rest["question_id"].isin(sampled["question_id"])]
+    return pd.concat([scored, sampled, only], ignore_index=True)
 
 
 # --------------------------------------------------------------------------- clusters
@@ -462,14 +506,17 @@ def run_summary(run, judge: str) -> dict:
 
 def method_metrics(run, rule: str, judge: str, n_boot: int = 200) -> pd.DataFrame | None:
     """AUROC/AUPRC/PRR/TPR@1%FPR per method via :mod:`uqlens.analysis.evaluation`.
-    The positive class is "the judged answer is incorrect"."""
+    The positive class is "the judged answer is incorrect". A supervised probe trained on
+    another judge is refitted on ``judge`` (:func:`uqlens.analysis.probes.current_scores`)."""
     from uqlens.analysis import evaluation
     judged = judged_answers(run, judge).dropna(subset=["correct"])
     incorrect = pd.Series(
         ~judged["correct"].astype(bool).to_numpy(), index=judged["question_id"].to_numpy()
     )
-    s = run.table("scores")
-    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    from uqlens.analysis.probes import current_scores
+
+    # A supervised probe trained on another judge is refitted on this one (out of fold).
+    s = current_scores(run, rule, judge)
     return evaluation.method_table(s, incorrect, n_boot=n_boot)
 
 
@@ -569,7 +616,10 @@ def affinity_matrix(
     """
     gen = run.table("generations")
     g = gen[gen["question_id"] == question_id]
-    if "is_greedy" in g and (~g["is_greedy"].astype(bool)).any():
+    scored = scored_sample_mask(g, scored_temperature(run))
+    if scored.any():
+        g = g[scored]
+    elif "is_greedy" in g and (~g["is_greedy"].astype(bool)).any():
         g = g[~g["is_greedy"].astype(bool)]
     sample_ids = g["sample_id"].tolist()
     pairs = run.table("pairs")

@@ -23,6 +23,11 @@ from uqlens.core.projection import project
 
 BANDS = ("confident", "uncertain", "undefined")
 SPACES = ("auto", "hidden_state", "projection")
+SPACE_LABELS = {
+    "hidden_state": "hidden states of the generating model, PCA",
+    "projection": "answer embeddings, the run's 2-D projection",
+}
+"""What each space is, for captions and axis titles: a view must say which one it shows."""
 
 
 def confidence_bands(uncertainty: pd.Series, split: float) -> pd.Series:
@@ -79,6 +84,33 @@ def hidden_state_coords(generations: pd.DataFrame) -> pd.DataFrame | None:
     return out
 
 
+def hidden_states_of(run) -> pd.DataFrame | None:
+    """``question_id, sample_id, hidden_state`` of the run: its ``hidden_states`` table
+    (written by the build when the generations carried them), else a ``hidden_state``
+    column on ``generations`` (runs built before the table existed); None without either."""
+    try:
+        table = run.table("hidden_states")
+    except (KeyError, ValueError):  # a run type that does not know the table
+        table = None
+    if table is not None and not table.empty and "hidden_state" in table:
+        return table
+    gens = run.table("generations")
+    return gens if "hidden_state" in gens else None
+
+
+def space_label(run, used: str) -> str:
+    """:data:`SPACE_LABELS` of ``used``, with how the hidden states were made when the run's
+    manifest says (``"hidden states of the generating model (final, after the output norm;
+    last pooling), PCA"``)."""
+    made = ((getattr(run, "manifest", None) or {}).get("hidden_states") or {}).get("made")
+    if used != "hidden_state" or not made:
+        return SPACE_LABELS[used]
+    parts = [str(made[k]) for k in ("layer", "pooling") if made.get(k)]
+    how = f" ({'; '.join(parts)} pooling)" if "pooling" in made else (
+        f" ({'; '.join(parts)})" if parts else "")
+    return f"hidden states of the generating model{how}, PCA"
+
+
 def region_points(
     run,
     rule: str,
@@ -102,7 +134,8 @@ def region_points(
     points = analysis.map_points(run, rule, method, judge)
     used = "projection"
     if space != "projection":
-        hidden = hidden_state_coords(run.table("generations"))
+        source = hidden_states_of(run)
+        hidden = None if source is None else hidden_state_coords(source)
         if hidden is not None:
             points = points.drop(columns=["x", "y"]).merge(
                 hidden, on=["question_id", "sample_id"], how="inner")
@@ -134,8 +167,13 @@ def region_stats(points: pd.DataFrame) -> dict:
     (``|C \\ R| / |C|``: confident answers that are wrong), ``correct_outside_share``
     (``|R \\ C| / |R|``: correct answers the band misses), ``jaccard``
     (``|C ∩ R| / |C ∪ R|``), ``accuracy_inside`` (``|C ∩ R| / |C|``),
-    ``accuracy_outside`` (correct share of the uncertain band) and ``base_accuracy``
-    (``|R| / answers``).
+    ``accuracy_outside`` (correct share of the uncertain band), ``base_accuracy``
+    (``|R| / answers``), and when ``points`` has ``x, y`` and ``uncertainty``:
+    ``centroid_distance`` (between the centroids of C and R in the plane shown),
+    ``spread`` (root-mean-square distance of the counted answers to their own centroid) and
+    ``centroid_distance_relative`` (the ratio: 0 = the two sets are centred alike, 1 = apart
+    by a typical answer's distance from the centre), and ``auroc`` (the method's
+    uncertainty separating incorrect from correct answers, ties ½).
     """
     counted = points[points["band"].isin(["confident", "uncertain"])
                      & points["correctness"].isin(["correct", "incorrect"])]
@@ -160,4 +198,24 @@ def region_stats(points: pd.DataFrame) -> dict:
         "accuracy_inside": ratio(both, n_c),
         "accuracy_outside": ratio(n_r - both, n - n_c),
         "base_accuracy": ratio(n_r, n),
+        **_separation(counted, conf, right),
     }
+
+
+def _separation(counted: pd.DataFrame, conf: np.ndarray, right: np.ndarray) -> dict:
+    """Centroid distance of C and R, the spread it is measured against, and the AUROC."""
+    from uqlens.analysis.evaluation import auroc
+
+    nan = float("nan")
+    out = {"centroid_distance": nan, "spread": nan, "centroid_distance_relative": nan,
+           "auroc": nan}
+    if {"x", "y"} <= set(counted.columns) and conf.any() and right.any():
+        xy = counted[["x", "y"]].to_numpy(dtype=float)
+        d = float(np.linalg.norm(xy[conf].mean(axis=0) - xy[right].mean(axis=0)))
+        spread = float(np.sqrt(np.mean(np.sum((xy - xy.mean(axis=0)) ** 2, axis=1))))
+        out.update(centroid_distance=d, spread=spread,
+                   centroid_distance_relative=d / spread if spread > 0 else nan)
+    if "uncertainty" in counted.columns and len(counted):
+        value = auroc(counted["uncertainty"].to_numpy(dtype=float), ~right)
+        out["auroc"] = nan if value is None else value
+    return out

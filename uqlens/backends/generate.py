@@ -76,6 +76,24 @@ class Generator(Protocol):
 
     def p_true(self, question: str, answer: str) -> float | None: ...
 
+    def hidden_states(self, texts: Sequence[str], pooling: str) -> list[list[float]]:
+        """The generating model's final-layer state of each prompt + answer text."""
+
+
+def answer_text(prompt: str, answer: str) -> str:
+    """The text whose hidden state is recorded: the generation prompt followed by the
+    answer as the model wrote it after "A:" (one space, then the stripped answer)."""
+    return f"{prompt} {answer.strip()}" if answer.strip() else prompt
+
+
+def _float16_list(vector) -> list[float]:
+    """A vector as float16 values written with the fewest digits that read back as the same
+    float16 (a third of the JSON of float64 reprs)."""
+    import numpy as np
+
+    return [float(np.format_float_positional(x, unique=True))
+            for x in np.asarray(vector, dtype=np.float16)]
+
 
 class LocalGenerator:
     """A local GGUF model through llama.cpp."""
@@ -93,6 +111,17 @@ class LocalGenerator:
 
     def p_true(self, question: str, answer: str) -> float | None:
         return self.llm.choice_probability(p_true_prompt(question, answer), "A", "B")
+
+    def hidden_states(self, texts: Sequence[str], pooling: str) -> list[list[float]]:
+        return [_float16_list(v) for v in self.llm.hidden_states(texts, pooling=pooling)]
+
+    @property
+    def hidden_state_info(self) -> dict:
+        return {"model": self.llm.fingerprint, "layer": "final, after the output norm",
+                "text": "generation prompt + ' ' + answer", "dtype": "float16"}
+
+    def close(self) -> None:
+        self.llm.close()
 
 
 class OpenAICompatibleGenerator:
@@ -157,6 +186,18 @@ class OpenAICompatibleGenerator:
             return None
         return 1.0 / (1.0 + math.exp(b - a))
 
+    def hidden_states(self, texts, pooling):
+        raise NotImplementedError(HIDDEN_STATES_FROM_SERVER)
+
+    def close(self) -> None:
+        return None
+
+
+HIDDEN_STATES_FROM_SERVER = (
+    "hidden states are not available from an OpenAI-compatible server: the API (vLLM, "
+    "Ollama, llama.cpp server) returns text and log-probs, not the model's internal states. "
+    "Use a local GGUF model (--model) to record them.")
+
 
 @dataclass(frozen=True)
 class GenerationConfig:
@@ -168,6 +209,9 @@ class GenerationConfig:
     stop: tuple[str, ...] = ("\n", "Q:")
     p_true: bool = True
     template: PromptTemplate = field(default_factory=PromptTemplate)
+    # Record the final-layer hidden state of prompt + answer: None, "all" or "greedy".
+    hidden_states: str | None = None
+    hidden_pooling: str = "last"
 
 
 def _sample_record(sample_id: str, temperature: float, seed: int, c: Completion) -> dict:
@@ -205,6 +249,26 @@ def generate_question(generator: Generator, question: dict, config: GenerationCo
         _sample_record(f"t{t:g}-{k % config.samples_per_temperature}", t, seed, c)
         for k, ((t, seed), c) in enumerate(zip(specs[1:], sampled, strict=True))
     ]
+    if config.hidden_states:
+        attach_hidden_states(generator, record, prompt, config.hidden_pooling,
+                             greedy_only=config.hidden_states == "greedy")
+    return record
+
+
+def attach_hidden_states(generator: Generator, record: dict, prompt: str, pooling: str,
+                         greedy_only: bool = False) -> dict:
+    """Put ``hidden_state`` (float16 list) on the greedy answer and, unless ``greedy_only``,
+    on every sample of a nested record; all its answers share the decoded prompt. How they
+    were made goes into the question's ``meta.hidden_state``."""
+    answers = [record["greedy"]] + ([] if greedy_only else list(record.get("samples") or []))
+    vectors = generator.hidden_states([answer_text(prompt, a["text"]) for a in answers],
+                                      pooling)
+    for answer, vector in zip(answers, vectors, strict=True):
+        answer["hidden_state"] = vector
+    info = dict(getattr(generator, "hidden_state_info", {}))
+    info.update(pooling=pooling, answers="greedy" if greedy_only else "greedy and samples",
+                dim=len(vectors[0]) if vectors else 0)
+    record["meta"] = {**(record.get("meta") or {}), "hidden_state": info}
     return record
 
 
@@ -246,6 +310,75 @@ def generate(
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
             yield record
+
+
+def add_hidden_states(
+    generator: Generator,
+    records_path: str | Path,
+    out: str | Path,
+    template: PromptTemplate,
+    pooling: str = "last",
+    greedy_only: bool = False,
+    progress: bool = True,
+) -> int:
+    """Copy a nested generations file to ``out`` with hidden states added (see
+    :func:`attach_hidden_states`), rebuilding each question's prompt with ``template`` (the
+    one generation used, so the states are those generation would have recorded).
+    Resumable like :func:`generate`; returns the number of records written now."""
+    from tqdm import tqdm
+
+    records_path, out = Path(records_path), Path(out)
+    if records_path.resolve() == out.resolve():
+        raise ValueError(f"{out}: write hidden states to another file than the input")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = finished_ids(out)
+    lines = [x for x in records_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    n = 0
+    with out.open("a", encoding="utf-8") as handle:
+        for number, line in enumerate(tqdm(lines, desc="hidden states", unit="q",
+                                           disable=not progress), start=1):
+            try:
+                record = json.loads(line)
+                qid, question = str(record["question_id"]), str(record["question"])
+                record["greedy"]["text"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{records_path}, line {number}: not a nested generation "
+                                 f"record with question_id, question and greedy.text "
+                                 f"({exc})") from exc
+            if qid in done:
+                continue
+            attach_hidden_states(generator, record, template.render(question), pooling,
+                                 greedy_only=greedy_only)
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            n += 1
+    return n
+
+
+def template_for(records_path: str | Path, provenance: str | Path | None = None
+                 ) -> tuple[PromptTemplate, str]:
+    """The prompt template a generations file was made with, and where it came from.
+
+    ``provenance``: a JSON file holding ``config.template`` (as :func:`provenance` writes),
+    or keyed by file name like data/demo-source/generation.json. Without it, a
+    ``generation.json`` beside the file is used when it names the file; else the default."""
+    records_path = Path(records_path)
+    candidates = [Path(provenance)] if provenance else [records_path.parent / "generation.json"]
+    for path in candidates:
+        if not path.is_file():
+            if provenance:
+                raise FileNotFoundError(f"provenance file not found: {path}")
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entry = doc.get(records_path.name, doc) if isinstance(doc, dict) else None
+        template = ((entry or {}).get("config") or {}).get("template")
+        if template:
+            shots = tuple(tuple(s) for s in template.get("shots", DEFAULT_SHOTS))
+            return (PromptTemplate(template.get("instruction", PromptTemplate.instruction),
+                                   shots), f"{path} ({records_path.name})")
+        if provenance:
+            raise ValueError(f"{path}: no config.template for {records_path.name}")
+    return PromptTemplate(), "the default template (no provenance found)"
 
 
 def read_questions(path: str | Path) -> list[dict]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_SEQUENCES = 64
+MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ
 
 
 def quick_fingerprint(path: str | Path) -> str:
@@ -92,53 +92,69 @@ def sample_token(
 
 
 class LocalLLM:
+    """A GGUF model in llama.cpp. Free it with :meth:`close` or use it as a context manager;
+    nothing relies on garbage collection to release the model."""
+
     def __init__(
         self, model_path: str | Path, n_threads: int | None = None, n_ctx: int = 4096
     ) -> None:
-        try:
-            import llama_cpp
-        except ImportError as exc:
-            raise RuntimeError(
-                "local GGUF models need llama-cpp-python: pip install 'uqlens[generate]'"
-            ) from exc
+        c = _llama_cpp()
         self.path = Path(model_path)
         if not self.path.is_file():
             raise FileNotFoundError(f"GGUF model not found: {self.path}")
+        if n_ctx < 512:
+            raise ValueError("n_ctx must be at least 512 (one physical batch)")
         self.fingerprint = quick_fingerprint(self.path)
-        self._c = c = llama_cpp
-        c.llama_backend_init()
-        c.llama_log_set(_silent_log, ctypes.c_void_p(0))
+        self._c = c
+        self._model = self._ctx = self._batch = None
+        self._embedder: _EmbeddingContext | None = None  # made on first hidden_states()
+        self.n_threads = n_threads or min(2, os.cpu_count() or 1)
         self._model = c.llama_model_load_from_file(
             str(self.path).encode(), c.llama_model_default_params()
         )
         if not self._model:
             raise RuntimeError(f"llama.cpp could not load {self.path}")
         params = c.llama_context_default_params()
-        threads = n_threads or min(2, os.cpu_count() or 1)
-        params.n_ctx, params.n_batch, params.n_seq_max = n_ctx, 512, MAX_SEQUENCES
-        params.n_threads = params.n_threads_batch = threads
+        # One decode may hold a whole context's worth of tokens (n_batch = n_ctx), split by
+        # llama.cpp into physical batches of n_ubatch; up to MAX_SEQUENCES prompts share it.
+        params.n_ctx = params.n_batch = n_ctx
+        params.n_ubatch, params.n_seq_max = 512, MAX_SEQUENCES
+        params.n_threads = params.n_threads_batch = self.n_threads
         if hasattr(params, "kv_unified"):
             params.kv_unified = True  # every sequence shares the prompt's cache cells
         self._ctx = c.llama_init_from_model(self._model, params)
         if not self._ctx:
+            self.close()
             raise RuntimeError("llama.cpp could not create a context")
+        self.n_ctx = n_ctx
         self._vocab = c.llama_model_get_vocab(self._model)
         self._n_vocab = c.llama_vocab_n_tokens(self._vocab)
         self._eos = {c.llama_vocab_eos(self._vocab), c.llama_vocab_eot(self._vocab)}
         self._mem = c.llama_get_memory(self._ctx)
-        self._batch = c.llama_batch_init(512, 0, MAX_SEQUENCES)
+        self._batch = c.llama_batch_init(n_ctx, 0, MAX_SEQUENCES)
         self._cached: list[int] = []  # tokens held by sequence 0
 
-    def __del__(self):
-        c = getattr(self, "_c", None)
-        if c is None:
-            return
-        if getattr(self, "_batch", None) is not None:
+    def close(self) -> None:
+        """Free the contexts and the model (idempotent)."""
+        c = self._c
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
+        if self._batch is not None:
             c.llama_batch_free(self._batch)
-        if getattr(self, "_ctx", None):
+            self._batch = None
+        if self._ctx:
             c.llama_free(self._ctx)
-        if getattr(self, "_model", None):
+            self._ctx = None
+        if self._model:
             c.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> LocalLLM:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- tokens -------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
@@ -279,14 +295,231 @@ class LocalLLM:
     def yes_probability(self, prompt: str) -> float:
         return self.choice_probability(prompt, " Yes", " No")
 
+    # -- many prompts at once -------------------------------------------------------------
+    def option_logits(
+        self, prompts: Sequence[str], options: Sequence[str], progress=None
+    ) -> np.ndarray:
+        """Raw next-token logits of each option's first token after each prompt, shape
+        (len(prompts), len(options)), with every prompt's shared prefix decoded only once.
+
+        The prompts are tokenized whole (so each reads exactly as it would alone), sorted,
+        and laid out as a prefix tree: a token shared by several prompts is decoded once and
+        belongs to all their sequences (llama.cpp lets one batch entry carry many sequence
+        ids, the in-batch form of copying a decoded prefix to other sequences). Up to
+        MAX_SEQUENCES prompts and n_ctx tree tokens go into one decode; only the last token
+        of each prompt asks for logits. ``progress(n)`` is called after each decode with the
+        number of prompts it answered.
+        """
+        ids = [self.tokenize(o, add_bos=False)[0] for o in options]
+        unique = list(dict.fromkeys(prompts))
+        tokens = {p: self.tokenize(p) for p in unique}
+        for p in unique:
+            if len(tokens[p]) > self.n_ctx:
+                raise ValueError(f"prompt of {len(tokens[p])} tokens exceeds n_ctx={self.n_ctx}"
+                                 f": {p[:80]!r}…")
+        ordered = sorted(unique, key=lambda p: tokens[p])
+        found: dict[str, np.ndarray] = {}
+        for chunk in _prefix_tree_chunks([tokens[p] for p in ordered], self.n_ctx,
+                                         MAX_SEQUENCES):
+            seqs = [tokens[ordered[k]] for k in chunk]
+            for k, row in zip(chunk, self._decode_tree(seqs, ids), strict=True):
+                found[ordered[k]] = row
+            if progress is not None:
+                progress(len(chunk))
+        return np.array([found[p] for p in prompts], dtype=np.float64).reshape(
+            len(prompts), len(options))
+
+    def choice_probabilities(self, prompts: Sequence[str], first: str, second: str,
+                             progress=None) -> np.ndarray:
+        """P(first) / (P(first) + P(second)) after each prompt, batched (see option_logits)."""
+        logits = self.option_logits(prompts, [first, second], progress=progress)
+        return 1.0 / (1.0 + np.exp(logits[:, 1] - logits[:, 0]))
+
+    def _decode_tree(self, seqs: list[list[int]], option_ids: list[int]) -> list[np.ndarray]:
+        """Decode sorted, distinct token lists as one prefix tree in an empty cache; return
+        the option logits after each list."""
+        c = self._c
+        c.llama_memory_clear(self._mem, True)
+        self._cached = []
+        paths = _fill_tree_batch(self._batch, seqs, output_all=False)
+        if c.llama_decode(self._ctx, self._batch) != 0:
+            raise RuntimeError("llama_decode failed on a batch of prompts (context full?)")
+        out = []
+        for path in paths:
+            ptr = c.llama_get_logits_ith(self._ctx, path[-1])
+            out.append(np.array([ptr[i] for i in option_ids], dtype=np.float64))
+        c.llama_memory_clear(self._mem, True)
+        return out
+
+    # -- hidden states ----------------------------------------------------------------------
+    def hidden_states(self, texts: Sequence[str], pooling: str = "last",
+                      progress=None) -> np.ndarray:
+        """The final-layer hidden state (after the model's output norm, the vector the
+        output head reads) of each text, shape (len(texts), n_embd), float32.
+
+        ``pooling``: ``last`` (the last token's state) or ``mean`` (the mean over every
+        token of the text, BOS included). Computed in a second context over the same loaded
+        model in llama.cpp's embedding mode; texts sharing a prefix (one prompt, many
+        answers) decode it once, as in :meth:`option_logits`.
+        """
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if self._embedder is None:
+            self._embedder = _EmbeddingContext(self)
+        unique = list(dict.fromkeys(texts))
+        tokens = {t: self.tokenize(t) for t in unique}
+        ordered = sorted(unique, key=lambda t: tokens[t])
+        found: dict[str, np.ndarray] = {}
+        for chunk in _prefix_tree_chunks([tokens[t] for t in ordered], self.n_ctx,
+                                         MAX_SEQUENCES):
+            vectors = self._embedder.decode([tokens[ordered[k]] for k in chunk], pooling)
+            found.update((ordered[k], v) for k, v in zip(chunk, vectors, strict=True))
+            if progress is not None:
+                progress(len(chunk))
+        n_embd = self._c.llama_model_n_embd(self._model)
+        return np.array([found[t] for t in texts], dtype=np.float32).reshape(len(texts), n_embd)
+
+
+POOLINGS = ("last", "mean")
+
+
+class _EmbeddingContext:
+    """A second llama.cpp context over an already loaded model, in embedding mode with
+    per-token outputs (pooling NONE): the pooling over each text's tokens is done here, so
+    texts can share decoded prefix tokens."""
+
+    def __init__(self, llm: LocalLLM):
+        c = self._c = llm._c
+        params = c.llama_context_default_params()
+        params.n_ctx = params.n_batch = llm.n_ctx
+        params.n_ubatch, params.n_seq_max = 512, MAX_SEQUENCES
+        params.n_threads = params.n_threads_batch = llm.n_threads
+        params.embeddings = True
+        params.pooling_type = c.LLAMA_POOLING_TYPE_NONE
+        if hasattr(params, "kv_unified"):
+            params.kv_unified = True
+        self._ctx = c.llama_init_from_model(llm._model, params)
+        if not self._ctx:
+            raise RuntimeError("llama.cpp could not create an embedding context")
+        self._n_embd = c.llama_model_n_embd(llm._model)
+        self._mem = c.llama_get_memory(self._ctx)
+        self._batch = c.llama_batch_init(llm.n_ctx, 0, MAX_SEQUENCES)
+
+    def decode(self, seqs: list[list[int]], pooling: str) -> list[np.ndarray]:
+        c = self._c
+        c.llama_memory_clear(self._mem, True)
+        paths = _fill_tree_batch(self._batch, seqs, output_all=pooling == "mean")
+        if c.llama_decode(self._ctx, self._batch) != 0:
+            raise RuntimeError("llama_decode failed in embedding mode (context full?)")
+
+        def state(index: int) -> np.ndarray:
+            ptr = c.llama_get_embeddings_ith(self._ctx, index)
+            return np.ctypeslib.as_array(ptr, shape=(self._n_embd,)).astype(np.float64)
+
+        out = []
+        for path in paths:
+            if pooling == "last":
+                out.append(state(path[-1]).astype(np.float32))
+            else:
+                out.append((sum(state(i) for i in path) / len(path)).astype(np.float32))
+        c.llama_memory_clear(self._mem, True)
+        return out
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._c.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            self._c.llama_free(self._ctx)
+            self._ctx = None
+
+
+def _fill_tree_batch(batch, seqs: list[list[int]], output_all: bool) -> list[list[int]]:
+    """Write the prefix tree of sorted, distinct token lists into a llama_batch. Only each
+    list's last token asks for output, or every token if ``output_all``. Returns, per list,
+    the batch indices of its tokens in order (the path from the root to its last token)."""
+    paths: list[list[int]] = [[] for _ in seqs]
+    n = 0
+    for k, pos, members, is_last in _prefix_tree_entries(seqs):
+        batch.token[n], batch.pos[n], batch.n_seq_id[n] = seqs[k][pos], pos, len(members)
+        batch.logits[n] = is_last or output_all
+        row = batch.seq_id[n]
+        for j, s in enumerate(members):
+            row[j] = s
+            paths[s].append(n)
+        n += 1
+    batch.n_tokens = n
+    return paths
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _prefix_tree_chunks(seqs: list[list[int]], max_tokens: int, max_seqs: int):
+    """Split sorted token lists into consecutive runs whose prefix tree has at most
+    ``max_tokens`` nodes and ``max_seqs`` leaves; yields lists of indices."""
+    chunk: list[int] = []
+    size = 0
+    for k, seq in enumerate(seqs):
+        new = len(seq) - (_common_prefix(seqs[k - 1], seq) if chunk else 0)
+        if chunk and (size + new > max_tokens or len(chunk) >= max_seqs):
+            yield chunk
+            chunk, size, new = [], 0, len(seq)
+        chunk.append(k)
+        size += new
+    if chunk:
+        yield chunk
+
+
+def _prefix_tree_entries(seqs: list[list[int]]):
+    """Batch entries of the prefix tree of sorted, distinct token lists, in depth-first
+    order: (list index k, position, sequence ids sharing that token, is k's last token).
+
+    Sequence k is the k-th list; a token introduced by list k at position p is shared by
+    lists k..j, where every list between shares more than p tokens with its predecessor."""
+    n = len(seqs)
+    lcp = [0] + [_common_prefix(seqs[k - 1], seqs[k]) for k in range(1, n)]
+    for k in range(n):
+        # run_min[j - k] = min(lcp[k+1..j]): how long lists k..j all share a prefix.
+        run_min, low = [], None
+        for j in range(k + 1, n):
+            low = lcp[j] if low is None else min(low, lcp[j])
+            if low <= lcp[k]:
+                break
+            run_min.append(low)
+        end = len(run_min)  # lists k+1..k+end share more than lcp[k] tokens with k
+        for pos in range(lcp[k], len(seqs[k])):
+            while end and run_min[end - 1] <= pos:
+                end -= 1
+            yield k, pos, range(k, k + end + 1), pos == len(seqs[k]) - 1
+
 
 def _silent(level, text, user_data):  # llama.cpp logs every tensor on load; keep quiet
     return None
 
 
-try:  # the callback type exists only when llama_cpp is installed
-    import llama_cpp as _llama_cpp
+_RUNTIME: dict = {}
 
-    _silent_log = _llama_cpp.llama_log_callback(_silent)
-except ImportError:  # pragma: no cover - the generate extra is optional
-    _silent_log = None
+
+def _llama_cpp():
+    """The llama_cpp module, initialised and silenced once per process (imported lazily:
+    the runtime is an optional extra and slow to import)."""
+    if "module" not in _RUNTIME:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise RuntimeError(
+                "local GGUF models need llama-cpp-python: pip install 'uqlens[generate]'"
+            ) from exc
+        llama_cpp.llama_backend_init()
+        # Keep a reference to the callback: llama.cpp holds only a raw pointer to it.
+        _RUNTIME["log"] = llama_cpp.llama_log_callback(_silent)
+        llama_cpp.llama_log_set(_RUNTIME["log"], ctypes.c_void_p(0))
+        _RUNTIME["module"] = llama_cpp
+    return _RUNTIME["module"]

@@ -200,22 +200,44 @@ class LLMJudgeEntailment:
     Reads P(" Yes") against P(" No") for the next token (a symmetric equivalence judgement,
     as the semantic-entropy reference code allows an LLM in place of an NLI model):
     P(entail) = P(Yes), P(contradiction) = P(No), P(neutral) = 0, for both directions.
+    All pairs of a call (of one or many questions) are decoded together, sharing the
+    instruction, question and first answer between prompts (``LocalLLM.option_logits``).
+    Free the model with :meth:`close` (or ``with``).
     """
 
     symmetric = True
 
-    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 2048):
+    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 4096):
         from uqlens.backends.llm import LocalLLM
 
         self.llm = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
         self.id = llm_judge_id(self.llm.fingerprint)
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        out = np.zeros((len(pairs), 3))
-        for i, (a, b) in enumerate(pairs):
-            p_yes = self.llm.yes_probability(_same_meaning_prompt(question, a, b))
-            out[i] = (p_yes, 0.0, 1.0 - p_yes)
+        return self.predict_many([(question, pairs)])[0]
+
+    def predict_many(
+        self, requests: Sequence[tuple[str, Sequence[tuple[str, str]]]], progress=None
+    ) -> list[np.ndarray]:
+        """``predict`` for several questions in one batched pass (more sharing per decode)."""
+        prompts = [_same_meaning_prompt(q, a, b) for q, pairs in requests for a, b in pairs]
+        p_yes = self.llm.choice_probabilities(prompts, " Yes", " No", progress=progress)
+        out, start = [], 0
+        for _, pairs in requests:
+            p = p_yes[start : start + len(pairs)]
+            out.append(np.stack([p, np.zeros_like(p), 1.0 - p], axis=1) if len(pairs)
+                       else np.zeros((0, 3)))
+            start += len(pairs)
         return out
+
+    def close(self) -> None:
+        self.llm.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 SAME_MEANING_PROMPT = (
@@ -228,6 +250,6 @@ SAME_MEANING_PROMPT = (
 
 
 def _same_meaning_prompt(question: str, a: str, b: str) -> str:
-    # Everything fixed comes first, so consecutive pairs of one question share a cached
-    # prefix and only the two answers are decoded anew.
+    # Everything fixed comes first, so pairs of one question share a decoded prefix and
+    # pairs with the same first answer share it too.
     return SAME_MEANING_PROMPT.format(question=question, a=a, b=b)

@@ -184,9 +184,9 @@ def add_data(
     uqlens.build.pipeline.BuildError
         The build cannot run with these data.
     """
+    from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
     from uqlens.data.export import write_dataset
     from uqlens.data.loaders import load
-    from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
 
     source = Path(str(source).strip()).expanduser()
     name = safe_name(name, fallback=default_name(source))

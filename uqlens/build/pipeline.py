@@ -2,7 +2,8 @@
 
 ingest → unique texts per question → embed → entailment pairs (only those the clustering
 asks for, plus all pairs among the scored samples for the graph methods) → clusters per
-rule → every applicable method's scores → every judge's correctness → 2-D projection →
+rule → every applicable method's scores → every judge's correctness → supervised probes on
+the generations' hidden states, when present (:mod:`uqlens.build.probes`) → 2-D projection →
 Parquet tables + manifest, written to a temporary folder and renamed into place.
 
 Imported data brings the source tool's results along: each ``questions.provided_scores``
@@ -82,6 +83,8 @@ class BuildConfig:
     batch_size: int = 32
     name: str = ""
     method_params: dict = field(default_factory=dict)
+    # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
+    probe_judge: str | None = None
 
 
 class Stats:
@@ -183,9 +186,8 @@ def build(
     ``out_dir``; returns the manifest."""
     from tqdm import tqdm
 
-    from uqlens.core import clustering
-
-    from uqlens.core import methods
+    from uqlens.core import clustering, methods
+    from uqlens.core.methods import supervised
     from uqlens.data.loaders import load, load_many
     from uqlens.data.schema import provided_score_orientation
 
@@ -320,7 +322,8 @@ def build(
     chosen, skipped = methods.applicable(needs)
     provided = provided_scores(questions)
     if config.methods is not None:
-        unknown = set(config.methods) - set(methods.REGISTRY) - set(provided)
+        unknown = (set(config.methods) - set(methods.REGISTRY) - set(provided)
+                   - set(supervised.SUPERVISED))
         if unknown:
             raise BuildError(f"unknown methods: {sorted(unknown)}")
         chosen = [m for m in chosen if m.id in config.methods]
@@ -367,7 +370,25 @@ def build(
         scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
 
     with stats.stage("judge", log):
-        correct = judge_run(questions, gens, texts, config.judges, embedder, stores)
+        judge_info: dict = {}
+        correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
+                            cache=cache, info=judge_info)
+
+    with stats.stage("supervised", log):
+        from uqlens.build.probes import (
+            hidden_state_summary,
+            hidden_state_table,
+            supervised_stage,
+        )
+
+        hidden = hidden_state_table(gens)
+        probes = supervised_stage(
+            gens, hidden, correct, scores, questions["question_id"], [r["key"] for r in rules],
+            judge=config.probe_judge or (correct["judge"].iloc[0] if len(correct) else None),
+            wanted=config.methods, params=config.method_params)
+        scores = pd.concat([scores, probes.scores], ignore_index=True)
+        for method_id, reason in probes.skipped.items():
+            log(f"skipped method {method_id}: {reason}")
 
     with stats.stage("project", log):
         from uqlens.core.projection import project
@@ -409,14 +430,17 @@ def build(
         "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
         "params": _jsonable(asdict(config)),
         "rules": rules,
-        "methods": [m.id for m in chosen] + list(provided),
+        "methods": [m.id for m in chosen] + list(provided) + list(probes.info),
         "method_info": {**{m.id: {"label": m.label, "citation": m.citation,
                                   "flipped": m.flipped, "needs": sorted(m.needs),
                                   "params": params_of[m.id]} for m in chosen},
                         **provided_method_info(provided, dataset.score_orientation
-                                               or provided_score_orientation(questions))},
-        "skipped_methods": skipped,
+                                               or provided_score_orientation(questions)),
+                        **probes.info},
+        "skipped_methods": {**skipped, **probes.skipped},
+        "hidden_states": hidden_state_summary(questions, hidden),
         "judges": sorted(correct["judge"].unique().tolist()),
+        "judge_info": judge_info,
         "default_rule": rules[0]["key"] if rules else None,
         "default_method": chosen[0].id if chosen else next(iter(provided), None),
         "default_judge": correct["judge"].iloc[0] if len(correct) else None,
@@ -440,6 +464,8 @@ def build(
         "texts": texts, "pairs": pairs, "clusters": clusters, "scores": scores,
         "correctness": correct, "projection": projection, "text_embeddings": text_embeddings,
     }
+    if hidden is not None:
+        tables["hidden_states"] = hidden
     if text_embeddings is None:  # optional table: the embed stage did not run
         del tables["text_embeddings"]
     write_run(out_dir, tables, manifest)
@@ -465,11 +491,13 @@ def _prefetch_reference_pairs(store: PairStore, questions, per_text) -> None:
     store.get_many(keys)
 
 
-def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataFrame:
+def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
+              info=None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
-    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` uses an
-    entailment backend of the build.
+    Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
+    ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
+    model-backed judges must record in the manifest (prompt, model fingerprint).
     """
     from uqlens.core import correctness
 
@@ -497,10 +525,13 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                                          per_text["text"], strict=True):
                     vec = embedder.embed([text])[0]
                     ref_vecs = embedder.embed(list(refs[q]))
-                    value, ok = judge.judge(vec, ref_vecs)
+                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=embedder.embed(correctness.reference_list(questions, q, "incorrect_references")))  # noqa: E501
                     rows.append((q, t_id, judge.id, value, ok, judge.provenance))
                 frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
                                                     "value", "label", "provenance"])
+            elif judge.provenance == "llm":
+                frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
+                                             cache, info if info is not None else {})
             else:
                 pair = None
                 if judge.provenance == "nli":
@@ -520,6 +551,25 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores) -> pd.DataF
                              "provenance"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _llm_reference_frame(judge, spec, alias, questions, per_text, stores, cache, info):
+    """``llm_reference@ALIAS``: the model of entailment backend ALIAS judges every unique
+    text against the references (see uqlens.backends.llm_reference)."""
+    from uqlens.backends import llm_reference as ref
+
+    if alias not in stores or stores[alias].spec.partition(":")[0] not in ("llm", "openai"):
+        raise BuildError(f"judge {spec!r} needs an LLM entailment backend: "
+                         "llm_reference@ALIAS with --entailment llm:MODEL.gguf (alias llm) "
+                         "or openai:MODEL@URL (alias openai)")
+    store = stores[alias]
+    identity = ref.model_identity(store.spec)
+    judge_id = ref.llm_reference_id(identity)
+    frame = ref.judge_texts(questions, per_text, judge_id, lambda: store.backend.llm,
+                            threshold=float(judge.threshold), cache=cache, progress=True)
+    info[spec] = {"backend": store.spec, "model": identity, "cache_id": judge_id,
+                  "threshold": judge.threshold, "prompt": ref.REFERENCE_PROMPT}
+    return frame.assign(judge=judge.id, provenance=judge.provenance)
 
 
 def _question_view(qid, question, scored_group, all_group, spec, text_cluster, matrices,
@@ -668,7 +718,7 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) ->
     On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``, so ``out_dir`` never
     disappears, even for an instant; elsewhere it is two renames, and a crash between them
     leaves the previous run as ``.NAME.old-PID@HOST``, which the next build puts back.
-    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so :func:`uqlens.run.folder.find_runs`
+    Temporary folders are hidden (``.NAME.building-PID@HOST-*``), so ``find_runs``
     never lists them; the next build removes those whose process is gone.
     """
     out_dir = Path(out_dir)

@@ -1,28 +1,46 @@
 """Correctness judges: is an answer right, given the question's references?
 
-Every judge has an ``id``, a ``provenance`` (``"heuristic"``, ``"embedding"``, ``"nli"`` or
-``"provided"``), a ``threshold`` and ``judge(answer, references, ...) -> (value, label)``:
-``value`` is the graded score the label was cut from, ``label`` is True for correct.
+Every judge has an ``id``, a ``provenance`` (``"heuristic"``, ``"embedding"``, ``"nli"``,
+``"llm"``, ``"program"`` or ``"provided"``), a ``threshold`` and
+``judge(answer, references, ...) -> (value, label)``: ``value`` is the graded score the
+label was cut from, ``label`` is True for correct.
 
 =====================  ==========  ==========================================================
 id                     provenance  value / label
 =====================  ==========  ==========================================================
-exact_match            heuristic   1 if the SQuAD-normalised answer equals a reference, else 0
+exact_match            heuristic   1 if the matching-normalised answer equals a reference, else 0
 squad_f1               heuristic   max SQuAD token F1 over references; correct if ≥ τ (0.5)
 rouge_l                heuristic   max ROUGE-L F1 over references; correct if ≥ τ (0.3)
 embedding_similarity   embedding   max cosine(answer vector, reference vectors) ≥ τ (0.8);
                                    takes vectors, computes no embedding itself
+program                program     1 if the answer's last number is an integer equal to a
+                                   reference's (``"The answer is 1,234."`` = ``"1234"``)
 nli_reference          nli         max over references of min(P(a⊨r), P(r⊨a)); correct if the
                                    NLI argmax is entailment in both directions for some
                                    reference (or, if a threshold is set, value ≥ τ)
+llm_reference          llm         P(correct) from an LLM shown the question, the correct and
+                                   the incorrect references; correct if ≥ τ (0.5). Judged in
+                                   batches by uqlens.backends.llm_reference (build stage)
 provided               provided    the label that came with the data
 =====================  ==========  ==========================================================
+
+Heuristic judges (``exact_match``, ``squad_f1``, ``rouge_l``) compare texts after
+:func:`uqlens.core.text.normalize_for_match` (number formats, number words, units, plurals:
+"212°F" = "212 degrees Fahrenheit", "blacksmiths" = "blacksmith", "1,000" = "1000"), and only
+against references of the answer's *polarity* (:func:`uqlens.core.text.polarity`: a leading
+yes/no, else a negation cue not already in the question): a reference whose yes/no or negation
+disagrees with the answer scores 0 against it. So "No, MSG has not been proven harmful" is
+matched to "No, there are no rigorous studies showing MSG is harmful", never to the known-false
+"Yes, MSG has been proven harmful", however many words they share. A bare "Yes."/"No." scores
+1 against every reference of its polarity (the tie rule below then rejects it when known-false
+references share that polarity).
 
 Known-false references (TruthfulQA). When ``incorrect_references`` are given, the heuristic
 judges compare the best score against the correct references (``best_correct``) with the best
 score against the incorrect ones (``best_incorrect``): the answer is correct iff
 ``best_correct ≥ τ`` **and** ``best_correct > best_incorrect``. ``value`` stays
-``best_correct``. (For ``exact_match`` τ = 1.)
+``best_correct``. (For ``exact_match`` τ = 1.) ``embedding_similarity`` applies the same rule to
+cosines when it is given the known-false references' vectors.
 
 Cluster correctness: a meaning cluster is correct when its representative (first member) is;
 :func:`cluster_correctness` also returns the share of correct members.
@@ -37,16 +55,29 @@ import numpy as np
 import pandas as pd
 
 from uqlens.core.clustering import representatives
-from uqlens.core.text import exact_match as _em
-from uqlens.core.text import rouge_l as _rouge_l
-from uqlens.core.text import token_f1
+from uqlens.core.text import (
+    bare_polarity,
+    final_integer,
+    normalize_for_match,
+    polarity,
+    rouge_l,
+    token_f1,
+)
 
-PROVENANCES = ("heuristic", "embedding", "nli", "provided")
+PROVENANCES = ("heuristic", "embedding", "nli", "llm", "program", "provided")
 TextPair = Callable[[str, str], Sequence[float]]
 
 
-def _best(score: Callable[[str, str], float], answer: str, refs: Sequence[str] | None) -> float:
-    return max((score(answer, r) for r in refs or ()), default=0.0)
+def _best_same_polarity(score: Callable[[str, str], float], answer: str,
+                        refs: Sequence[str] | None, question: str) -> float:
+    """Best score of ``answer`` over the references whose polarity it shares (0 if none)."""
+    sign, bare = polarity(answer, question), bare_polarity(answer)
+    best = 0.0
+    for ref in refs or ():
+        if polarity(ref, question) != sign:
+            continue
+        best = max(best, 1.0 if bare else score(answer, ref))
+    return best
 
 
 @dataclass(frozen=True)
@@ -74,43 +105,67 @@ class Judge:
         incorrect_references=None,
         pair: TextPair | None = None,
         provided: bool | None = None,
+        question: str = "",
     ) -> tuple[float, bool]:
         """Judge one answer. ``answer``/``references`` are texts, except for
-        ``embedding_similarity`` where they are a vector and a 2-D array of vectors.
-        ``pair(premise, hypothesis) -> (p_entail, p_neutral, p_contradict)`` is needed by
-        ``nli_reference``; ``provided`` by ``provided``."""
+        ``embedding_similarity`` where they (and ``incorrect_references``) are a vector and
+        2-D arrays of vectors. ``pair(premise, hypothesis) -> (p_entail, p_neutral,
+        p_contradict)`` is needed by ``nli_reference``; ``provided`` by ``provided``.
+        ``question`` lets the polarity check ignore negations the question itself carries."""
         if self.provenance == "heuristic":
-            return self._heuristic(answer, references, incorrect_references)
+            return self._heuristic(answer, references, incorrect_references, question)
         if self.provenance == "embedding":
-            return _embedding(answer, references, float(self.threshold))
+            return _embedding(answer, references, float(self.threshold), incorrect_references)
+        if self.provenance == "program":
+            return _program(answer, references)
         if self.provenance == "nli":
             if pair is None:
                 raise ValueError("nli_reference needs a pair(premise, hypothesis) function")
             return _nli(answer, references, pair, self.threshold)
+        if self.provenance == "llm":
+            raise ValueError("llm_reference judges in batches: use "
+                             "uqlens.backends.llm_reference.judge_texts")
         if provided is None:
             raise ValueError("the provided judge needs the data's own label (provided=...)")
         return float(bool(provided)), bool(provided)
 
-    def _heuristic(self, answer: str, refs, wrong) -> tuple[float, bool]:
+    def _heuristic(self, answer: str, refs, wrong, question: str) -> tuple[float, bool]:
         assert self._score is not None
         tau = float(self.threshold)
-        best_c = _best(self._score, answer, refs)
+        best_c = _best_same_polarity(self._score, answer, refs, question)
         label = best_c >= tau
         if wrong:
-            label = label and best_c > _best(self._score, answer, wrong)
+            label = label and best_c > _best_same_polarity(self._score, answer, wrong, question)
         return float(best_c), bool(label)
 
 
-def _embedding(answer, references, tau: float) -> tuple[float, bool]:
-    a = np.asarray(answer, dtype=float).ravel()
+def _max_cosine(a: np.ndarray, references) -> float | None:
     r = np.atleast_2d(np.asarray(references, dtype=float))
     if r.size == 0:
-        return 0.0, False
+        return None
     an = np.linalg.norm(a)
     rn = np.linalg.norm(r, axis=1)
-    cos = (r @ a) / np.where(rn * an == 0, np.inf, rn * an)
-    best = float(cos.max())
-    return best, best >= tau
+    return float(((r @ a) / np.where(rn * an == 0, np.inf, rn * an)).max())
+
+
+def _embedding(answer, references, tau: float, wrong=None) -> tuple[float, bool]:
+    a = np.asarray(answer, dtype=float).ravel()
+    best = _max_cosine(a, references)
+    if best is None:
+        return 0.0, False
+    label = best >= tau
+    best_wrong = None if wrong is None else _max_cosine(a, wrong)
+    if best_wrong is not None:
+        # An answer that copies a known-false reference is closer to it than to any true one.
+        label = label and best > best_wrong
+    return best, bool(label)
+
+
+def _program(answer: str, references) -> tuple[float, bool]:
+    got = final_integer(str(answer))
+    targets = {final_integer(str(r)) for r in references or ()} - {None}
+    ok = got is not None and got in targets
+    return float(ok), ok
 
 
 def _nli(answer: str, references: Sequence[str], pair: TextPair, tau: float | None):
@@ -125,17 +180,30 @@ def _nli(answer: str, references: Sequence[str], pair: TextPair, tau: float | No
 
 
 def _em_score(a: str, r: str) -> float:
-    return float(_em(a, r))
+    return float(normalize_for_match(a) == normalize_for_match(r))
+
+
+def _f1_score(a: str, r: str) -> float:
+    return token_f1(normalize_for_match(a), normalize_for_match(r))
+
+
+def _rouge_score(a: str, r: str) -> float:
+    return rouge_l(normalize_for_match(a), normalize_for_match(r))
 
 
 JUDGES: dict[str, Judge] = {
     j.id: j
     for j in (
-        Judge("exact_match", "heuristic", 1.0, "SQuAD-normalised exact match", _em_score),
-        Judge("squad_f1", "heuristic", 0.5, "SQuAD token F1 ≥ τ", token_f1),
-        Judge("rouge_l", "heuristic", 0.3, "ROUGE-L F1 ≥ τ", _rouge_l),
-        Judge("embedding_similarity", "embedding", 0.8, "cosine to a reference ≥ τ"),
+        Judge("exact_match", "heuristic", 1.0, "normalised exact match, same polarity",
+              _em_score),
+        Judge("squad_f1", "heuristic", 0.5, "SQuAD token F1 ≥ τ, same polarity", _f1_score),
+        Judge("rouge_l", "heuristic", 0.3, "ROUGE-L F1 ≥ τ, same polarity", _rouge_score),
+        Judge("embedding_similarity", "embedding", 0.8,
+              "cosine to a reference ≥ τ, and closer to it than to any known-false one"),
+        Judge("program", "program", None, "the answer's final integer equals the reference"),
         Judge("nli_reference", "nli", None, "answer and a reference entail each other"),
+        Judge("llm_reference", "llm", 0.5,
+              "an LLM given the question and correct/incorrect references: P(correct) ≥ τ"),
         Judge("provided", "provided", None, "label that came with the data"),
     )
 }
@@ -168,6 +236,7 @@ def judge_frame(
         raise ValueError("embedding_similarity needs vectors; call Judge.judge per answer")
     q = questions.set_index("question_id")
     has_wrong = "incorrect_references" in q.columns
+    has_question = "question" in q.columns
     rows = []
     for g in generations.itertuples(index=False):
         qid = g.question_id
@@ -180,10 +249,27 @@ def judge_frame(
             refs = list(q.at[qid, "references"])
             wrong = q.at[qid, "incorrect_references"] if has_wrong else None
             wrong = list(wrong) if wrong is not None and not _isna(wrong) else None
-            value, label = j.judge(g.text, refs, incorrect_references=wrong, pair=pair)
+            asked = str(q.at[qid, "question"]) if has_question else ""
+            value, label = j.judge(g.text, refs, incorrect_references=wrong, pair=pair,
+                                   question=asked)
         rows.append((qid, g.sample_id, j.id, value, label, j.provenance))
     return pd.DataFrame(rows, columns=["question_id", "sample_id", "judge", "value", "label",
                                        "provenance"])
+
+
+def reference_list(questions: pd.DataFrame, question_id: str,
+                   column: str = "references") -> list[str]:
+    """One question's ``references`` (or ``incorrect_references``) as a list; [] when the
+    column or the value is missing."""
+    if column not in questions:
+        return []
+    found = questions.loc[questions["question_id"] == question_id, column]
+    if found.empty:
+        raise KeyError(f"question {question_id!r} is not in the questions table")
+    value = found.iloc[0]
+    if value is None or _isna(value):
+        return []
+    return [str(x) for x in value]
 
 
 def _isna(x) -> bool:

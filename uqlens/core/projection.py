@@ -1,12 +1,17 @@
 """2-D projections of answer embeddings (UMAP, or PCA as the fast option).
 
 umap is imported inside :func:`project`: its import and numba compilation cost seconds, and
-the app only pays them when a user asks for a re-projection.
+the app only pays them when a user asks for a re-projection. numba's compiled code is cached
+under the uqlens cache (``<cache>/numba``, see :func:`use_numba_cache`), so a new process
+does not compile UMAP again.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,7 @@ def project(
         return np.zeros((n, 2))
     if method == "pca" or n <= n_neighbors + 1:
         return _pca(vectors)
+    use_numba_cache()
     import umap
 
     reducer = umap.UMAP(
@@ -46,6 +52,28 @@ def project(
         n_jobs=1,
     )
     return np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
+
+
+def use_numba_cache() -> Path | None:
+    """Point numba's on-disk cache at ``<uqlens cache>/numba`` before numba is imported.
+
+    numba caches next to the package sources by default, which a read-only or shared venv
+    refuses, so every process compiled UMAP again (8-30 s). A ``NUMBA_CACHE_DIR`` the user
+    set wins. Returns the folder in use, or None when numba was already imported (its
+    configuration is read once, at import).
+    """
+    if "numba" in sys.modules and "NUMBA_CACHE_DIR" not in os.environ:
+        return None
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        from uqlens.backends.cache import default_cache_dir
+
+        folder = default_cache_dir() / "numba"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None  # unwritable cache: numba keeps its own default
+        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    return Path(os.environ["NUMBA_CACHE_DIR"])
 
 
 def _pca(vectors: np.ndarray) -> np.ndarray:

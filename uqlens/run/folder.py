@@ -15,6 +15,8 @@ Layout (format ``uqlens-run/1``)::
     projection.parquet   question_id, sample_id, x, y
     text_embeddings.parquet  question_id, text_id, embedding (float16, one per unique text;
                          optional; ``Run.table("embeddings")`` gives it per sample as float32)
+    hidden_states.parquet    question_id, sample_id, hidden_state (float16; optional: only
+                         when the generations carried the generating model's hidden states)
 
 ``rule`` is a rule key (see ``manifest["rules"]``). Every method is scored under every rule so
 that a view filters one column; methods that ignore clusters repeat their value.
@@ -41,7 +43,7 @@ TABLES = (
     "correctness",
     "projection",
 )
-OPTIONAL_TABLES = ("embeddings",)
+OPTIONAL_TABLES = ("embeddings", "hidden_states")
 
 
 class RunError(ValueError):

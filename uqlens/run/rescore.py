@@ -54,6 +54,8 @@ PROVIDED_RULE = "provided"
 not imported from there, which pulls in the build's dependencies)."""
 
 PROVIDED_NOTE = "provided by the source tool: only its stored scores exist, nothing to recompute"
+SUPERVISED_NOTE = ("supervised: fitted out of fold across the run's questions; re-scoring one "
+                   "question or a sub-sample does not apply (see uqlens.analysis.probes.refit)")
 
 
 def is_provided_rule(rule) -> bool:
@@ -81,8 +83,10 @@ def split_recomputable(run, methods: Iterable[str]) -> tuple[list[str], dict[str
     """``(methods the registry can re-score, {provided method: why it is left out})``."""
     kept, skipped = [], {}
     for m in methods:
-        if is_provided_method(run, m):
-            info = run.manifest.get("method_info", {}).get(m) or {}
+        info = run.manifest.get("method_info", {}).get(m) or {}
+        if info.get("supervised"):
+            skipped[m] = SUPERVISED_NOTE
+        elif is_provided_method(run, m):
             skipped[m] = PROVIDED_NOTE if info.get("provided") else \
                 "not a uqlens method: only its stored scores exist, nothing to recompute"
         else:

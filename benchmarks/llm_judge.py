@@ -1,0 +1,90 @@
+"""Benchmark the local LLM entailment judge: pairs per second, one pair at a time (the
+algorithm on main before batching) against the batched prefix-tree judge, on the same
+real answer pairs of the demo.
+
+    python benchmarks/llm_judge.py                          # 200 pairs, the 1.5B demo model
+    python benchmarks/llm_judge.py --pairs 100 --model path/to/model.gguf --threads 2
+
+Pairs: questions of data/demo-source taken alternately from qa_wikidata and truthful_qa, in
+file order; per question the unordered pairs among its first five distinct answers (greedy
+first, then samples; texts equal up to case and surrounding whitespace count once), at most
+10 pairs per question, until the requested number. Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "data" / "demo-source"
+
+
+def demo_pairs(n_pairs: int, per_question: int = 5) -> list[tuple[str, list[tuple[str, str]]]]:
+    from uqlens.core.text import same_text
+
+    files = [DEMO / "generations-qa_wikidata.jsonl", DEMO / "generations-truthful_qa.jsonl"]
+    streams = [
+        [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line]
+        for f in files
+    ]
+    requests, total = [], 0
+    for record in itertools.chain.from_iterable(zip(*streams, strict=False)):
+        texts: list[str] = []
+        for text in [record["greedy"]["text"]] + [s["text"] for s in record["samples"]]:
+            if text.strip() and not any(same_text(text, t) for t in texts):
+                texts.append(text)
+        pairs = list(itertools.combinations(texts[:per_question], 2))[: n_pairs - total]
+        if pairs:
+            requests.append((record["question"], pairs))
+            total += len(pairs)
+        if total >= n_pairs:
+            break
+    return requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="/work/models/qwen1.5b.gguf")
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    from uqlens.backends.similarity import LLMJudgeEntailment, _same_meaning_prompt
+
+    requests = demo_pairs(args.pairs)
+    n = sum(len(p) for _, p in requests)
+    print(f"{n} pairs from {len(requests)} demo questions; model {Path(args.model).name}, "
+          f"{args.threads} threads")
+    with LLMJudgeEntailment(args.model, n_threads=args.threads) as judge:
+        start = time.perf_counter()
+        # Main's LLMJudgeEntailment.predict: one prompt per decode, reusing the cached
+        # prefix of the previous prompt.
+        before = np.array([judge.llm.yes_probability(_same_meaning_prompt(q, a, b))
+                           for q, pairs in requests for a, b in pairs])
+        t_before = time.perf_counter() - start
+
+        start = time.perf_counter()
+        per_question = np.concatenate([judge.predict(q, p)[:, 0] for q, p in requests])
+        t_question = time.perf_counter() - start
+
+        start = time.perf_counter()
+        together = np.concatenate([r[:, 0] for r in judge.predict_many(requests)])
+        t_together = time.perf_counter() - start
+
+    print(f"before  one pair per decode         {t_before:7.1f} s  {n / t_before:6.2f} pairs/s")
+    for name, seconds, p in (("after   batched, one call per question", t_question, per_question),
+                             ("after   batched, all questions at once", t_together, together)):
+        print(f"{name} {seconds:7.1f} s  {n / seconds:6.2f} pairs/s  "
+              f"({t_before / seconds:.1f}x)  max |dP(yes)| vs before "
+              f"{np.abs(p - before).max():.3f}, same decision at 0.5: "
+              f"{np.mean((p > 0.5) == (before > 0.5)):.3f}")
+
+
+if __name__ == "__main__":
+    main()
