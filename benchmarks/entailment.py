@@ -141,8 +141,8 @@ def main() -> None:
     class DecidedNLI(HFNLIEntailment):
         """Runs every forward pass, then answers with the fixed decision."""
 
-        def predict_many(self, keys):
-            out = super().predict_many(keys)
+        def predict_keys(self, keys):
+            out = super().predict_keys(keys)
             out[:] = [decide(meaning_of, qid_of_question, k) for k in keys]
             return out
 

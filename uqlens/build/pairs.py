@@ -185,15 +185,20 @@ class PairStore:
         return {key: found[ck] for ck, keys in by_cache_key.items() for key in keys}
 
     def _predict(self, keys: list[Key]) -> np.ndarray:
+        """One ``predict_many`` call for pairs of many questions (one ``predict`` per question
+        for a backend without it)."""
         backend = self.backend
-        if hasattr(backend, "predict_many"):
-            return np.asarray(backend.predict_many(keys), dtype=float)
-        out = np.zeros((len(keys), 3))  # a backend that answers one question at a time
         by_question: dict[str, list[int]] = {}
         for i, (q, _, _) in enumerate(keys):
             by_question.setdefault(q, []).append(i)
-        for q, rows in by_question.items():
-            out[rows] = backend.predict(q, [keys[i][1:] for i in rows])
+        requests = [(q, [keys[i][1:] for i in rows]) for q, rows in by_question.items()]
+        if hasattr(backend, "predict_many"):
+            answers = backend.predict_many(requests)
+        else:
+            answers = [backend.predict(q, pairs) for q, pairs in requests]
+        out = np.zeros((len(keys), 3))
+        for rows, probs in zip(by_question.values(), answers, strict=True):
+            out[rows] = probs
         return out
 
     def matrix(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
