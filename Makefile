@@ -1,4 +1,5 @@
-# The README's two commands: `make run` and `make test`. Both create .venv when missing and
+# The README's two commands: `make run` and `make test` (`make test-fast` skips the tests that
+# load a model or drive a browser). Both create .venv when missing and
 # (re)install only when a requirements file changed, so they are idempotent and fast to repeat.
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test test-fast lint bench demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,10 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+# No model, no browser: the lane to run while editing (about a minute or two).
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not browser and not model"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -90,6 +90,13 @@ def show(expanded: bool = False) -> None:
         name = c2.text_input("Run name", key=f"w.{KEY}.name", placeholder=suggested or "my-run",
                              help="Built into data/user-runs/NAME; an existing run of that "
                              "name is replaced.")
+        refs = st.text_input(
+            "References file (optional)", key=f"w.{KEY}.questions",
+            placeholder="path/to/questions.csv",
+            help="A CSV/JSONL/Parquet file on this machine with an answer/references column "
+            "and a question or question_id column, for questions the data have no references "
+            "for (matched by id, question text, or position when the tool saved no "
+            "questions). Without references the correctness views are off.")
         trusted = st.checkbox(TRUST_LABEL, key=f"w.{KEY}.trust",
                               help="Pickles (LM-Polygraph, semantic_uncertainty, UQ-NLG) can "
                               "execute code when loaded. uqlens rebuilds plain data only, but "
@@ -100,11 +107,12 @@ def show(expanded: bool = False) -> None:
                                                      "umap": "UMAP (slower)"}[p])
         if st.button("Validate and build", type="primary", key=f"w.{KEY}.go",
                      icon=":material/build:"):
-            _go(uploads, typed, fmt, name or suggested, trusted, projection, limit)
+            _go(uploads, typed, fmt, name or suggested, trusted, projection, limit,
+                state.resolve(refs.strip()) if refs.strip() else None)
 
 
 def _go(uploads, typed: str, fmt: str, name: str, trusted: bool, projection: str,
-        limit: int) -> None:
+        limit: int, questions: Path | None = None) -> None:
     root = state.user_runs_dir()
     lines: list[str] = []
     with st.status("Adding data…", expanded=True) as status:
@@ -127,7 +135,8 @@ def _go(uploads, typed: str, fmt: str, name: str, trusted: bool, projection: str
         try:
             source = _source(uploads, typed, name, root, limit)
             result = add_data(source, name or default_name(source), root, fmt=fmt,
-                              trusted=trusted, projection=projection, log=log, stage=stage)
+                              trusted=trusted, projection=projection, log=log, stage=stage,
+                              questions=questions)
         except Exception as exc:  # noqa: BLE001 - the UI boundary: a message, never a traceback
             status.update(label="Adding data failed", state="error", expanded=True)
             bar.empty()

@@ -18,6 +18,7 @@ SPECS: tuple[tuple[str, str, str], ...] = (
     ("pages/answer_map.py", "Answer map", ":material/scatter_plot:"),
     ("pages/question.py", "Question", ":material/help:"),
     ("pages/hallucinations.py", "Confident hallucinations", ":material/report:"),
+    ("pages/review.py", "Review queue", ":material/rate_review:"),
     ("pages/agreement.py", "Method agreement", ":material/join:"),
     ("pages/sensitivity.py", "Sensitivity", ":material/tune:"),
     ("pages/judges.py", "Judge audit", ":material/gavel:"),

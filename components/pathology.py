@@ -9,19 +9,20 @@ import streamlit as st
 
 from components import state
 
-MODULES = ("agreement", "sensitivity", "judge_audit", "tail", "conformal", "regions")
+MODULES = ("agreement", "sensitivity", "judge_audit", "tail", "conformal", "regions",
+           "review")
 
 
 @st.cache_data(show_spinner="Computing from the run's cache…", max_entries=64)
-def _compute(module: str, fn: str, path: str, stamp: float, args: tuple, kwargs: tuple):
+def _compute(module: str, fn: str, path: str, stamp: tuple, args: tuple, kwargs: tuple):
     if module not in MODULES:
         raise ValueError(module)
     mod = importlib.import_module(f"uqlens.analysis.{module}")
-    return getattr(mod, fn)(state._load(path, stamp), *args, **dict(kwargs))
+    return getattr(mod, fn)(state._load(path, stamp[0]), *args, **dict(kwargs))
 
 
 def compute(module: str, fn: str, view: state.View, *args, **kwargs):
     """``uqlens.<module>.<fn>(run, *args, **kwargs)``, cached per run version and arguments."""
     p = state.resolve(view.run.path)
-    return _compute(module, fn, str(p), (p / "manifest.json").stat().st_mtime, tuple(args),
+    return _compute(module, fn, str(p), state.version(p), tuple(args),
                     tuple(sorted(kwargs.items())))

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from uqlens.run.folder import Run, RunError, find_runs, is_run, load_run
+from uqlens.run.folder import (
+    Run,
+    RunError,
+    correctness_off,
+    find_runs,
+    is_run,
+    load_run,
+    unreferenced_note,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -37,7 +45,7 @@ class View:
     run: Run
     rule: str
     method: str
-    judge: str
+    judge: str | None  # None: the run has no correctness labels (see require_correctness)
 
     @property
     def path(self) -> str:
@@ -160,6 +168,8 @@ def init_from_url() -> None:
                            ("q", QUESTION), ("cluster", CLUSTER)):
         if key in qp:
             st.session_state[state_key] = qp.get(key)
+    if JUDGE in st.session_state:  # a typed "judge=human+squad_f1" arrives with a space
+        st.session_state[JUDGE] = str(st.session_state[JUDGE]).replace(" ", "+")
     st.session_state[NOTES] = notes
 
 
@@ -234,14 +244,30 @@ def sidebar() -> View | None:
 
     methods = run_methods(run, rule)
     method = _choice("UQ method", METHOD, methods, m.get("default_method"), "method")
-    judges = run.judges or sorted(run.table("correctness")["judge"].unique())
+    judges = [*(run.judges or sorted(run.built_table("correctness")["judge"].unique())),
+              *run.human_judges]  # human+<judge>: a person's label where there is one
     judge = _choice("Correctness judge", JUDGE, judges, m.get("default_judge"), "judge")
     if m.get("fixture") and is_fixture(run_path):
         st.sidebar.caption("Showing the synthetic test fixture.")
-    if rule is None or method is None or judge is None:
+    if judge is None and correctness_off(run):
+        st.sidebar.caption("No correctness judge: the run has no correctness labels.")
+    elif judge is None:
+        rule = None  # judges listed but none resolvable: a broken run
+    if rule is None or method is None:
         st.error("This run has no rules, methods or judges to show.")
         return None
     return View(run=run, rule=rule, method=method, judge=judge)
+
+
+def require_correctness(view: View) -> None:
+    """Stop a page that needs correctness labels, saying why the run has none."""
+    why = correctness_off(view.run)
+    if why:
+        st.info(why, icon=":material/rule:")
+        st.stop()
+    note = unreferenced_note(view.run)
+    if note:
+        st.caption(note)
 
 
 def is_fixture(run_path: str | Path | None) -> bool:
@@ -291,17 +317,26 @@ def url_for(page: str, view: View, **extra: str) -> str:
     return f"{page}?{urlencode(params)}"
 
 
+def version(path: str | Path) -> tuple:
+    """What a cached result depends on: the manifest's time (a rebuild) and the human
+    labels file's size and time (a new label changes every ``human+`` judge)."""
+    from uqlens.run.labels import labels_stamp
+
+    p = resolve(path)
+    return (p / "manifest.json").stat().st_mtime, labels_stamp(p)
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
-def _compute(fn: str, path: str, stamp: float, args: tuple):
+def _compute(fn: str, path: str, stamp: tuple, args: tuple):
     from uqlens.analysis import overview as analysis
 
-    return getattr(analysis, fn)(_load(path, stamp), *args)
+    return getattr(analysis, fn)(_load(path, stamp[0]), *args)
 
 
 def compute(fn: str, view: View, *args):
     """``uqlens.analysis.overview.<fn>(run, *args)``, cached per run version and arguments."""
     p = resolve(view.run.path)
-    return _compute(fn, str(p), (p / "manifest.json").stat().st_mtime, tuple(args))
+    return _compute(fn, str(p), version(p), tuple(args))
 
 
 def _run_by_entry_script() -> bool:

@@ -9,6 +9,7 @@ from uqlens.analysis import probes, regions
 
 view = state.current()
 st.title("Confidence region")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     f"Every answer inherits its question's `{view.method}` score. The least uncertain questions "
     "form the **confident band**, the region a UQ gate would trust. Clustering-based methods "

@@ -8,6 +8,7 @@ from uqlens.report import set_size_figure
 
 view = state.current()
 st.title("Conformal sets")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("Split conformal over each question's clusters. Nonconformity of a cluster = "
            "(the question's confidence rank under the method) × (1 − the cluster's share of "
            "samples); see `uqlens.analysis.conformal` for the exact definition.")

@@ -3,12 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from components import figures, state
+from components import figures, labelling, pathology, state
 from components.tables import label_text
 from uqlens.analysis import overview as analysis
 
 view = state.current()
 st.title("Confident hallucinations")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     "Questions whose largest cluster of sampled answers is **wrong** yet holds most of the "
     f"samples, ranked by `{view.method}` from most to least certain. A UQ gate accepting the "
@@ -37,17 +38,20 @@ m[2].metric("Questions", len(view.run.table("questions")))
 if ch.empty:
     st.success("No question meets these thresholds.")
 else:
+    flags = pathology.compute("review", "hallucination_flags", view, view.rule, view.judge)
     table = pd.DataFrame({
         "rank": ch["certainty_rank"],
         "open": [state.url_for("question", view, q=q) for q in ch["question_id"]],
         "question_id": ch["question_id"],
         "question": ch["question"],
+        "flags": ch["question_id"].map(flags["flags"]).fillna(""),
         "dominant answer": ch["dominant_representative"],
         "share": ch["dominant_share"],
         "judged answer": ch["judged_text"],
         "judged": label_text(ch["judged_correct"]),
         view.method: ch["uncertainty"],
         "percentile": ch["percentile"],
+        "tie": ch["tie"],
         "accepted": ch["accepted"],
     })
     st.dataframe(table, hide_index=True, width="stretch", key="ch.table", column_config={
@@ -59,7 +63,11 @@ else:
         "percentile": st.column_config.NumberColumn(format="%.0f"),
         "accepted": st.column_config.CheckboxColumn(f"passes a {op:.0%} gate"),
         "open": st.column_config.LinkColumn("question view", display_text="open"),
+        "flags": st.column_config.TextColumn(help="mixed cluster: the dominant cluster's "
+                                             "members are judged differently; judges "
+                                             "disagree; reference disputed (by a person)"),
     })
+    labelling.list_review(view, ch["question_id"].tolist(), key="ch.lab")
 
 st.subheader("Uncertainty against correctness, per method")
 quad = state.compute("quadrant_table", view, view.rule, view.judge, dom, op)

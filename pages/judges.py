@@ -8,6 +8,7 @@ from uqlens.report import judge_sweep_figure
 
 view = state.current()
 st.title("Correctness-judge audit")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("The 'ground truth' of a UQ evaluation is itself a judge. How much do judges agree, "
            "and how much do method AUROCs move when a judge's threshold moves?")
 

@@ -3,7 +3,7 @@ confident hallucinations a gate built on each method would let through."""
 
 import streamlit as st
 
-from components import state
+from components import labelling, state
 from components.tables import md_escape
 from uqlens.analysis import overview as analysis
 
@@ -29,7 +29,9 @@ cols[2].metric("Methods scored", len(view.run.methods) or "–")
 acc = summary["accuracy"]
 cols[3].metric("Judged-answer accuracy", "–" if acc is None else f"{acc:.1%}",
                help=f"{summary['labelled']} judged answers labelled by `{view.judge}`.")
+labelling.human_caption(view)
 
+state.require_correctness(view)  # the rest compares scores with correctness
 st.subheader("How well each method flags wrong answers")
 n_boot = st.session_state.get("uq.n_boot", 200)
 table = state.compute("method_metrics", view, view.rule, view.judge, n_boot)

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components import cards, figures, state
+from components import cards, figures, labelling, state
 from components.tables import fmt, md_escape
 from uqlens.analysis import overview as analysis
 
@@ -54,6 +54,7 @@ with st.container(border=True):
     with right:
         cards.correctness_badge(j["correct"])
         st.caption(f"judge `{view.judge}`")
+labelling.human_caption(view)
 
 scores = state.compute("question_scores", view, view.rule)
 mine = scores[scores["question_id"] == current]
@@ -75,11 +76,13 @@ except ValueError:
 if selected is not None and selected not in set(clusters["cluster_id"]):
     st.warning(f"Cluster {selected} does not exist for this question under `{view.rule}`.")
 cards.cluster_cards(clusters, selected=selected)
+labelling.review_box(view, current, clusters, str(j["text"]), refs)
 
 left, right = st.columns([1, 1])
 with left:
     st.subheader("Every method's score")
-    st.dataframe(mine[["method", "uncertainty", "percentile"]], hide_index=True, width="stretch",
+    st.dataframe(mine[["method", "uncertainty", "percentile", "tie"]], hide_index=True,
+                 width="stretch",
                  column_config={
                      "uncertainty": st.column_config.NumberColumn(format="%.3f"),
                      "percentile": st.column_config.ProgressColumn(

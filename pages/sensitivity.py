@@ -8,6 +8,7 @@ from uqlens.report import bump_figure, curve_figure
 
 view = state.current()
 st.title("Hyperparameter sensitivity")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("A sweep re-clusters and re-scores from the run's cached entailment pairs, "
            "embeddings and samples; no model is called. AUSC = mean AUROC over the swept "
            "range (trapezoid / range width); spread = max − min. Stable beats best-point.")

@@ -7,6 +7,7 @@ from uqlens.report import rejection_figure, reliability_figure, roc_figure
 
 view = state.current()
 st.title("Tail metrics and calibration")
+state.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(f"Judge `{view.judge}`, rule `{view.rule}`. Positive class: an incorrect judged "
            "answer. A gate runs at low false-positive rates, where the ROC's left edge lives.")
 

@@ -102,7 +102,7 @@ def test_pickle_without_trust_is_refused_with_the_reason(user_runs, tmp_path):
 def test_invalid_data_shows_record_and_field_not_a_traceback(user_runs, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question_id": "q1", "question": "**bold** [x](http://e.x)", '
-                   '"references": [], "samples": [{"text": "a"}]}\n', encoding="utf-8")
+                   '"references": [7], "samples": [{"text": "a"}]}\n', encoding="utf-8")
     at = data_page(**{"w.add.source": "Local path", "w.add.path": str(bad)})
     at.button(key="w.add.go").click().run()
     assert not at.exception, [e.value for e in at.exception]

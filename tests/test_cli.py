@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from uqlens.cli import METHOD_NEEDS, main
+from uqlens.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,9 +136,33 @@ def test_unexpected_exception_is_one_line(monkeypatch, good, capsys):
     assert err.strip() == "internal error: RuntimeError: kaput"
 
 
-def test_method_table_uses_known_conditions():
-    known = {"samples>=2", "greedy", "logprob_sum", "num_tokens", "p_true", "verbalized_confidence"}
-    assert all(set(needs) <= known for needs in METHOD_NEEDS.values())
+def test_validate_lists_what_the_build_computes(tmp_path, capsys):
+    """validate and build read the same needs: no log-probabilities on one question means no
+    logprob method at all (the build skips them), and max_sequence_prob (greedy + logprobs)
+    is listed exactly when the build computes it."""
+    from uqlens.build.config import BuildConfig
+    from uqlens.build.stages import choose_methods
+    from uqlens.data.loaders import load
+
+    path = _write(
+        tmp_path / "partial.jsonl",
+        _q("q1", [{"text": "a", "logprob_sum": -1.0, "num_tokens": 1},
+                  {"text": "b", "logprob_sum": -2.0, "num_tokens": 1},
+                  {"text": "a", "is_greedy": True, "logprob_sum": -0.5, "num_tokens": 1}]),
+        _q("q2", ["c", "d", {"text": "c", "is_greedy": True}]),
+    )
+    assert main(["validate", path]) == 0
+    listed = capsys.readouterr().out.split("methods enabled:")[1].splitlines()[0]
+    listed = {m.strip().split(" ")[0] for m in listed.split(",")}
+    data = load(path)
+    gens = data.generations
+    built, *_ = choose_methods(BuildConfig(), gens, gens[~gens["is_greedy"]], data.questions,
+                               log=lambda _msg: None)
+    assert listed == {m.id for m in built}
+    for m in ("predictive_entropy", "ln_predictive_entropy", "max_sequence_prob",
+              "semantic_entropy"):
+        assert m not in listed
+    assert {"eigv", "self_consistency", "num_semantic_sets"} <= listed
 
 
 def test_console_script_on_bad_file_exits_1_without_traceback(bad):

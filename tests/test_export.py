@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from uqlens.cli import main
-from uqlens.data.export import export_run, write_dataset
+from uqlens.data.export import write_dataset
 from uqlens.data.importers import import_any
 from uqlens.data.loaders import load
+from uqlens.run.export import export_run
 
 
 def test_export_jsonl_round_trips_through_the_loader(tiny_run, tiny_run_path, tmp_path):

@@ -98,6 +98,14 @@ def test_greedy_only_leaves_samples_without_states(tmp_path):
     assert record["meta"]["hidden_state"]["pooling"] == "mean"
 
 
+def test_meta_given_as_a_json_string_keeps_its_fields_and_its_form():
+    record = {"question_id": "q", "question": "Q?", "greedy": {"text": "A"},
+              "meta": '{"category": "Myths"}'}
+    gen.attach_hidden_states(FakeStateGenerator(), record, "PROMPT", "last", greedy_only=True)
+    meta = json.loads(record["meta"])
+    assert meta["category"] == "Myths" and meta["hidden_state"]["pooling"] == "last"
+
+
 def test_add_hidden_states_names_line_of_a_bad_record(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"question_id": "q", "question": "Q", "greedy": {"text": "a"}}\n'

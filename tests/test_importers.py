@@ -168,6 +168,23 @@ def test_semantic_uncertainty_counts_scores_and_clusters(tmp_path):
     assert q.loc["id0", "model"] == "Llama-2-7b-chat"
 
 
+def test_semantic_uncertainty_labels_from_validation_is_false(tmp_path):
+    """Without most_likely_answer.accuracy, the label is 1 - validation_is_false."""
+    folder = write_semantic_uncertainty(tmp_path / "files")
+    with open(folder / "validation_generations.pkl", "rb") as handle:
+        gens = pickle.load(handle)
+    for example in gens.values():
+        del example["most_likely_answer"]["accuracy"]
+    with open(folder / "validation_generations.pkl", "wb") as handle:
+        pickle.dump(gens, handle)
+    result = import_any(folder, allow_pickle=True)
+    g = result.dataset.generations.set_index(["question_id", "sample_id"])
+    assert g.loc[("id0", "greedy"), "provided_correct"] == True  # noqa: E712  is_false 0.0
+    assert g.loc[("id1", "greedy"), "provided_correct"] == False  # noqa: E712  is_false 1.0
+    assert any("validation_is_false" in m for m in result.mapped)
+    assert not any(m.startswith("most_likely_answer.accuracy") for m in result.mapped)
+
+
 def test_semantic_uncertainty_without_measures(tmp_path):
     folder = write_semantic_uncertainty(tmp_path / "files", with_measures=False)
     result = import_any(folder / "validation_generations.pkl", allow_pickle=True)
@@ -231,11 +248,14 @@ def test_uqlm_to_df_csv_and_parquet(tmp_path):
         assert g.loc[("1", "s0"), "text"] == "Lima"
 
 
-def test_uqlm_without_references_is_an_error_that_says_so(tmp_path):
+def test_uqlm_without_references_imports_and_says_what_that_disables(tmp_path):
+    """Issue 15: uqlm keeps no ground truth; its clusters and scores must still import."""
     path = tmp_path / "result.json"
     path.write_text(json.dumps(uqlm_dict()))
-    with pytest.raises(DataError, match="references"):
-        import_any(path)
+    result = import_any(path)
+    assert result.dataset.questions["references"].tolist() == [[], []]
+    assert any(m.startswith("references") for m in result.missing)
+    assert any("no correctness at all" in v for v in result.disabled_views)
 
 
 # ---- TruthTorchLM -------------------------------------------------------------------------
@@ -256,10 +276,11 @@ def test_truthtorchlm_output_dict(tmp_path):
             "truth_values": [-0.1, -0.02],
             "normalized_truth_values": [0.47, 0.49],
             "method_specific_details": [
+                # TruthTorchLM's clusters hold one copy per sample, in sample order
                 {"semantic_entropy": 0.1, "generated_texts": ["Paris", "Paris", "Lyon"],
-                 "clusters": [["Paris"], ["Lyon"]]},
+                 "clusters": [["Paris", "Paris"], ["Lyon"]]},
                 {"semantic_entropy": 0.02, "generated_texts": ["Bronte", "Bronte", "Bronte"],
-                 "clusters": [["Bronte"]]},
+                 "clusters": [["Bronte", "Bronte", "Bronte"]]},
             ],
         },
         "truth_method_1": {"name": "Confidence", "truth_values": [-0.05, -0.3],
@@ -409,7 +430,9 @@ def test_cli_import_writes_a_file_build_can_read(tmp_path, capsys):
 
 def test_cli_import_reports_invalid_data(tmp_path, capsys):
     path = tmp_path / "result.json"
-    path.write_text(json.dumps(uqlm_dict()))
+    doc = uqlm_dict()
+    doc["data"]["responses"] = [4, "Quito"]  # an answer must be text
+    path.write_text(json.dumps(doc))
     assert main(["import", str(path), "--out", str(tmp_path / "o.jsonl")]) == 1
     assert "INVALID" in capsys.readouterr().out
 

@@ -177,24 +177,24 @@ pd.DataFrame.to_parquet = to_parquet
 """,
     # SIGKILL with the new run complete (manifest written) but not yet swapped in.
     "before-swap": """
-pipeline._exchange = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)
+write._exchange = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)
 """,
     # The non-Linux swap: two renames; SIGKILL between them.
     "between-renames": """
-pipeline._exchange = lambda a, b: False
+write._exchange = lambda a, b: False
 orig_replace = os.replace
 def replace(src, dst, *a, **k):
     if ".building-" in str(src):
         os.kill(os.getpid(), signal.SIGKILL)
     return orig_replace(src, dst, *a, **k)
-pipeline.os.replace = replace
+write.os.replace = replace
 """,
 }
 
 
 def _killed_build(out: Path, cache: Path, killer: str) -> subprocess.CompletedProcess:
     script = (
-        "import os, signal, sys\nimport pandas as pd\nfrom uqlens.build import pipeline\n"
+        "import os, signal, sys\nimport pandas as pd\nfrom uqlens.build import pipeline, write\n"
         + killer
         + "\nfrom uqlens.cli import main\n"
         + f"sys.exit(main(['build', {str(FIXTURE)!r}, '--out', {str(out)!r}, '--projection', "

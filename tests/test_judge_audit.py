@@ -53,6 +53,7 @@ def test_relabel_keeps_known_false_rejections():
     assert J.relabel(f, 0.6, 0.3).tolist() == [False, False, True, False]
 
 
+@pytest.mark.model
 def test_threshold_sweep_at_own_tau_matches_stored_labels(built):
     rule = built.manifest["default_rule"]
     sw = J.threshold_sweep(built, rule, "rouge_l", n_boot=20)
@@ -70,9 +71,10 @@ def test_threshold_sweep_at_own_tau_matches_stored_labels(built):
     assert set(sw["curve"]["value"]) >= set(J.DEFAULT_GRIDS["rouge_l"])
 
 
+@pytest.mark.model
 def test_provenance_and_model_free_filter(built):
     p = J.provenance_table(built)
-    assert set(p["judge"]) == set(built.judges)
+    assert set(p["judge"]) == set(built.judges) | set(built.human_judges)
     free = J.model_free_judges(built)
     assert "embedding_similarity" not in free and "rouge_l" in free
     table = J.method_auroc_by_judge(built, built.manifest["default_rule"], only_model_free=True)

@@ -275,21 +275,24 @@ def test_non_string_answers_are_errors_not_coerced(tmp_path):
     assert ds.n_skipped_records == 1 and len(ds.skipped) == 2
 
 
-def test_missing_references(tmp_path):
+def test_missing_references_load_as_no_references(tmp_path):
+    """Issue 15: a question without references is valid input (only correctness needs
+    them); a wrong type is still an error."""
     record = _nested("q2")
     del record["references"]
     path = _jsonl(tmp_path / "r.jsonl", _nested("q1"), record, _nested("q3", references=[""]))
-    errors = _problems(path)
-    assert _where(errors) == [("line 2", "references"), ("line 3", "references")]
-    assert "missing" in errors[0].message
+    ds = load(path)
+    assert ds.questions["references"].tolist() == [["Paris"], [], []]
+    bad = _jsonl(tmp_path / "b.jsonl", _nested("q1", references=[3]))
+    assert _where(_problems(bad)) == [("line 1", "references")]
 
 
-def test_missing_required_column_in_csv(tmp_path):
+def test_csv_without_a_references_column_loads(tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("question_id,question,text\nq1,Q?,a\n", encoding="utf-8")
-    errors = _problems(path, skip_invalid=True)
-    assert _where(errors) == [("", "references")]
-    assert "missing" in errors[0].message
+    ds = load(path)
+    assert ds.questions["references"].tolist() == [[]]
+    assert ds.generations["text"].tolist() == ["a"]
 
 
 def test_invalid_utf8_names_the_line_and_keeps_the_rest(tmp_path):
@@ -405,7 +408,7 @@ def test_all_errors_reported_together(tmp_path):
         tmp_path / "many.jsonl",
         _nested("q1", samples=[{"text": "a", "temperature": -1}]),
         "{broken",
-        _nested("q2", references=[]),
+        _nested("q2", references=[4]),
         _nested("q3"),
     )
     errors = _problems(path)

@@ -34,7 +34,7 @@ def entry(tmp_path_factory):
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("which", ["built", "fixture"])
+@pytest.mark.parametrize("which", [pytest.param("built", marks=pytest.mark.model), "fixture"])
 def test_page_renders(entry, page, which, tmp_path_factory):
     from streamlit.testing.v1 import AppTest
 

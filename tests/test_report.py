@@ -16,6 +16,7 @@ def built_path(tmp_path_factory):
     return built_run(tmp_path_factory)
 
 
+@pytest.mark.model
 def test_report_cli_writes_html_and_markdown(built_path, tmp_path):
     out = tmp_path / "r" / "report.html"
     assert main(["report", str(built_path), "--out", str(out), "--n-boot", "10"]) == 0
@@ -40,12 +41,14 @@ def test_model_text_is_escaped_in_tables_and_text():
     assert "&lt;script&gt;alert(2)" in html and "<b>x</b>" not in html
 
 
+@pytest.mark.model
 def test_report_usage_errors(tmp_path, built_path):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 1
     assert main(["report", str(built_path), "--out", str(tmp_path / "x.html"),
                  "--judge", "nope"]) == 2
 
 
+@pytest.mark.model
 def test_report_loads_no_model(built_path, tmp_path):
     code = ("from uqlens.report import write_report\n"
             f"write_report({str(built_path)!r}, {str(tmp_path / 'r.html')!r}, n_boot=5,"

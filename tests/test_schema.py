@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlens.data.schema import EXPLICIT_NAN, DataError, Dataset, RecordError, normalise
+from uqlens.data.schema import (
+    EXPLICIT_NAN,
+    DataError,
+    Dataset,
+    RecordError,
+    missing_references,
+    normalise,
+)
 
 
 def _frames(questions: list[dict], generations: list[dict]):
@@ -86,7 +93,7 @@ def test_nan_means_missing_but_an_explicit_nan_is_an_error():
 
 def test_every_error_is_reported_not_just_the_first():
     q, g = _frames(
-        [_q("q1"), _q("q1"), _q("q2", references=[]), _q("q3")],
+        [_q("q1"), _q("q1"), _q("q2", references=[5]), _q("q3")],
         [
             _g("q1", 42),
             _g("q1", "x", temperature=-0.1),
@@ -99,7 +106,7 @@ def test_every_error_is_reported_not_just_the_first():
     errors = _errors(q, g)
     got = {(e.record, e.field) for e in errors}
     assert ("questions row 2", "question_id") in got  # duplicate id
-    assert ("questions row 3", "references") in got  # empty references
+    assert ("questions row 3", "references") in got  # a number among the references
     assert ("questions row 4", "samples") in got  # q3 has no answers
     assert ("generations row 1", "text") in got  # a number where text belongs
     assert ("generations row 2", "temperature") in got
@@ -135,15 +142,13 @@ def test_missing_required_columns_raise_even_when_skipping():
     g = pd.DataFrame([{"question_id": "q1"}])
     with pytest.raises(DataError) as info:
         normalise(q, g, source="mem", skip_invalid=True)
-    assert {(e.field, e.record) for e in info.value.errors} == {
-        ("references", ""),
-        ("text", ""),
-    }
+    # references are optional (a question without them builds without correctness)
+    assert {(e.field, e.record) for e in info.value.errors} == {("text", "")}
 
 
 def test_skip_invalid_keeps_valid_records_and_lists_skipped():
     q, g = _frames(
-        [_q("q1"), _q("q2", references=None), _q("q3")],
+        [_q("q1"), _q("q2", references={"a": 1}), _q("q3")],
         [
             _g("q1", "a"),
             _g("q1", 3.5),
@@ -168,7 +173,7 @@ def test_skip_invalid_keeps_valid_records_and_lists_skipped():
 
 
 def test_skip_invalid_with_nothing_valid_still_raises():
-    q, g = _frames([_q("q1", references=[])], [_g("q1")])
+    q, g = _frames([_q("q1", references=[7])], [_g("q1")])
     with pytest.raises(DataError):
         normalise(q, g, skip_invalid=True)
 
@@ -215,3 +220,21 @@ def test_optional_fields_and_meta():
 def test_unknown_columns_are_reported_as_ignored():
     q, g = _frames([_q(difficulty="hard")], [_g(score=0.3)])
     assert normalise(q, g).ignored_fields == ["difficulty", "score"]
+
+
+@pytest.mark.parametrize("refs", [None, [], [" "], float("nan")])
+def test_questions_without_references_are_valid(refs):
+    """Missing, null, empty or blank-only references: the question is kept with no
+    references (issue 15); only correctness needs them."""
+    q, g = _frames([_q("q1", references=refs), _q("q2")], [_g("q1", "a"), _g("q2", "b")])
+    ds = normalise(q, g, source="mem")
+    assert ds.questions["references"].tolist() == [[], ["a"]]
+    assert missing_references(ds.questions) == ["q1"]
+
+
+def test_no_references_column_at_all_is_valid():
+    q = pd.DataFrame([{"question_id": "q1", "question": "?"}])
+    g = pd.DataFrame([{"question_id": "q1", "text": "x"}])
+    ds = normalise(q, g, source="mem")
+    assert ds.questions["references"].tolist() == [[]]
+    assert missing_references(ds.questions) == ["q1"]

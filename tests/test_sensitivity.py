@@ -52,6 +52,7 @@ def test_rank_flips_and_cluster_changes_by_hand():
     assert s.loc["a", "ausc"] == pytest.approx(0.75)
 
 
+@pytest.mark.model
 def test_replay_reproduces_the_build(built):
     rp = Replay(built)
     methods = built.methods
@@ -67,6 +68,7 @@ def test_replay_reproduces_the_build(built):
     assert rp.n_missing() == 0
 
 
+@pytest.mark.model
 def test_sweeps_on_a_built_run(built):
     judge = "squad_f1"
     th = S.threshold_sweep(built, judge, n_boot=20)
@@ -89,6 +91,7 @@ def test_sweeps_on_a_built_run(built):
     assert "sample_temperature" in skipped  # one temperature in this fixture
 
 
+@pytest.mark.model
 def test_reused_views_equal_views_built_from_scratch(built):
     # the sweeps reuse each question's view across values and draws (_base_views); the scores
     # must be those of views built afresh for every value and sub-sample
@@ -114,6 +117,7 @@ def test_reused_views_equal_views_built_from_scratch(built):
             assert (np.isnan(a[4]) and np.isnan(b[4])) or a[4] == pytest.approx(b[4], abs=1e-12)
 
 
+@pytest.mark.model
 def test_one_sweep_names_every_sweep(built):
     sw, why = S.one_sweep(built, "squad_f1", "threshold", n_boot=10)
     assert why is None and sw.name == "threshold"
@@ -137,6 +141,7 @@ def test_missing_pairs_are_reported_not_computed(tiny_run_path, tmp_path):
     assert any("not in the run's cache" in n for n in sw.notes)
 
 
+@pytest.mark.model
 def test_no_model_is_loaded(built_path):
     code = (
         "from uqlens.run.folder import load_run\n"

@@ -18,36 +18,6 @@ from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-# What each method needs from the data, as seen by `uqlens validate`. Conditions are
-# generation fields holding a value for the question, "samples>=2" (at least two sampled
-# answers) and "greedy" (a judged answer). Kept here, small and explicit, so that `validate`
-# answers "what can I compute with this file?" without importing the method registry.
-METHOD_NEEDS: dict[str, tuple[str, ...]] = {
-    "semantic_entropy": ("samples>=2", "logprob_sum"),
-    "predictive_entropy": ("logprob_sum",),
-    "ln_predictive_entropy": ("logprob_sum", "num_tokens"),
-    "max_sequence_prob": ("logprob_sum",),
-    "discrete_semantic_entropy": ("samples>=2",),
-    "num_semantic_sets": ("samples>=2",),
-    "eigv": ("samples>=2",),
-    "deg": ("samples>=2",),
-    "ecc": ("samples>=2",),
-    "lexical_similarity": ("samples>=2",),
-    "kernel_language_entropy": ("samples>=2",),
-    "self_consistency": ("samples>=2", "greedy"),
-    "p_true": ("p_true",),
-    "verbalized_confidence": ("verbalized_confidence",),
-}
-# Beyond these, imported data can carry the source tool's own results: each method in
-# questions.provided_scores becomes a method "<tool>:<method>" of the build (it needs nothing),
-# and generations.provided_cluster becomes the clustering rule "provided". `validate` lists
-# both (see _provided_lines).
-# Correctness judges that need something from the data (the others need only references).
-JUDGE_NEEDS: dict[str, tuple[str, ...]] = {"provided": ("provided_correct",)}
-
-MAX_LISTED = 50  # skipped records listed per file; the count is always printed
-
-
 class _Parser(argparse.ArgumentParser):
     """Usage errors raise instead of exiting, so ``main`` can return the code."""
 
@@ -81,6 +51,7 @@ def _add_validate(subparsers) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from uqlens.build.summary import summarise
     from uqlens.data.loaders import load
     from uqlens.data.schema import DataError
 
@@ -105,98 +76,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def summarise(dataset) -> list[str]:
-    """Human-readable summary lines of a loaded :class:`uqlens.data.schema.Dataset`."""
-    q, g = dataset.questions, dataset.generations
-    n_q = len(q)
-    sampled = g[~g["is_greedy"]]
-    per_q = sampled.groupby("question_id").size().reindex(q["question_id"], fill_value=0)
-    greedy_ids = set(g.loc[g["is_greedy"], "question_id"])
-    lines = [f"{dataset.source}: OK" + (" (after skipping)" if dataset.skipped else "")]
-    lines.append(f"  questions: {n_q}")
-    lines.append(
-        f"  samples per question: min {int(per_q.min())}, median {per_q.median():g}, "
-        f"max {int(per_q.max())} ({len(sampled)} samples)"
-    )
-    lines.append(f"  greedy (judged) answers: {len(greedy_ids)} of {n_q} questions")
-    fields = [f for f in dataset.optional_fields() if f != "is_greedy"]
-    lines.append(f"  optional fields: {', '.join(fields) if fields else 'none'}")
-    if dataset.ignored_fields:
-        lines.append(f"  ignored fields: {', '.join(dataset.ignored_fields)}")
-
-    # Which questions meet each condition.
-    have: dict[str, set] = {
-        "samples>=2": set(per_q.index[per_q >= 2]),
-        "greedy": greedy_ids,
-    }
-    for name in (
-        "logprob_sum",
-        "num_tokens",
-        "p_true",
-        "verbalized_confidence",
-        "provided_correct",
-    ):
-        have[name] = set(g.loc[g[name].notna(), "question_id"]) if name in g.columns else set()
-
-    def enabled(needs: dict[str, tuple[str, ...]]) -> list[str]:
-        out = []
-        for key, conditions in needs.items():
-            ids = set(q["question_id"])
-            for condition in conditions:
-                ids &= have[condition]
-            if len(ids) == n_q:
-                out.append(key)
-            elif ids:
-                out.append(f"{key} ({len(ids)}/{n_q} questions)")
-        return out
-
-    methods = enabled(METHOD_NEEDS)
-    lines.append(f"  methods enabled: {', '.join(methods) if methods else 'none'}")
-    judges = enabled(JUDGE_NEEDS)
-    if judges:
-        lines.append(f"  data-provided judges: {', '.join(judges)}")
-    lines += _provided_lines(dataset)
-    if dataset.skipped:
-        lines.append(
-            f"  skipped: {_plural(dataset.n_skipped_records, 'record')} "
-            f"({_plural(len(dataset.skipped), 'problem')})"
-        )
-        for error in dataset.skipped[:MAX_LISTED]:
-            lines.append(f"    {error}")
-        if len(dataset.skipped) > MAX_LISTED:
-            lines.append(f"    ... and {len(dataset.skipped) - MAX_LISTED} more")
-    return lines
-
-
-def _provided_lines(dataset) -> list[str]:
-    """What the source tool computed itself: its scores (and how each was oriented) and its
-    clusters, which `uqlens build` keeps as methods and as the rule ``provided``."""
-    import json
-
-    from uqlens.data.schema import provided_score_orientation
-
-    q, g = dataset.questions, dataset.generations
-    n_q, lines = len(q), []
-    per_method: dict[str, int] = {}
-    for text in q["provided_scores"].dropna() if "provided_scores" in q else []:
-        for method in json.loads(text):
-            per_method[method] = per_method.get(method, 0) + 1
-    if per_method:
-        orientation = dataset.score_orientation or provided_score_orientation(q)
-        lines.append(f"  provided scores: {_plural(len(per_method), 'method')} "
-                     "(the tool's own, higher = more uncertain; built as methods)")
-        for method in sorted(per_method):
-            how = orientation.get(method, "as provided (uncertainty, per the input format)")
-            lines.append(f"    {method} ({how}): {per_method[method]} of {n_q} questions")
-    if "provided_cluster" in g and g["provided_cluster"].notna().any():
-        n = g.loc[g["provided_cluster"].notna(), "question_id"].nunique()
-        lines.append(f"  provided clusters: {n} of {n_q} questions (the tool's own; built as "
-                     "the clustering rule 'provided')")
-    return lines
-
-
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+    from uqlens.build.summary import plural
+
+    return plural(n, word)
 
 
 # ---- build ----------------------------------------------------------------------------------
@@ -253,22 +136,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     from uqlens.data.schema import DataError
 
     defaults = BuildConfig()
-    config = BuildConfig(
-        rules=tuple(args.rule or defaults.rules),
-        entailment=tuple(args.entailment or defaults.entailment),
-        embedder=args.embedder or defaults.embedder,
-        condition_on_question=not args.no_question,
-        sample_temperature=args.sample_temperature,
-        methods=tuple(args.method) if args.method else None,
-        judges=tuple(args.judge or defaults.judges),
-        projection=args.projection,
-        graph_backend=args.graph_backend,
-        batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
-        name=args.name,
-        probe_judge=args.probe_judge,
-    )
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
+        config = BuildConfig(
+            rules=tuple(args.rule or defaults.rules),
+            entailment=tuple(args.entailment or defaults.entailment),
+            embedder=args.embedder or defaults.embedder,
+            condition_on_question=not args.no_question,
+            sample_temperature=args.sample_temperature,
+            methods=tuple(args.method) if args.method else None,
+            judges=tuple(args.judge or defaults.judges),
+            projection=args.projection,
+            graph_backend=args.graph_backend,
+            batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
+            name=args.name,
+            probe_judge=args.probe_judge,
+        )
         manifest = build(args.input, args.out, config, cache_dir=args.cache_dir,
                          progress=not args.quiet, log=log)
     except DataError as exc:
@@ -470,15 +353,19 @@ def _add_import(subparsers) -> None:
     p.add_argument("input", metavar="FILE_OR_DIR", help="the tool's output file or run folder")
     p.add_argument("--format", default="auto",
                    choices=("auto", "lm-polygraph", "semantic-uncertainty", "uqlm",
-                            "truthtorchlm", "luq", "uq-nlg"))
+                            "truthtorchlm", "luq", "uq-nlg", "uqlens"),
+                   help="the tool that wrote INPUT; 'uqlens' (auto for a data file no tool "
+                   "wrote) reads uqlens input, to add --questions references to it")
     p.add_argument("--out", required=True, metavar="DATA_FILE",
                    help="output file: .jsonl (nested) or .parquet")
     p.add_argument("--allow-pickle", action="store_true",
                    help="open pickled formats (LM-Polygraph, semantic_uncertainty, UQ-NLG); "
                    "pickles can run code when loaded, so only use files you trust")
     p.add_argument("--questions", metavar="DATASET_FILE", default=None,
-                   help="dataset with question/input and references/answer/output columns, "
-                   "for questions the tool's file has no references for")
+                   help="dataset with a references/answer/output column and a question/input "
+                   "or question_id/id column: references for questions that have none, "
+                   "matched by id, by question text, or by position when the tool saved no "
+                   "question texts (which it then also fills in)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop invalid records instead of failing")
     p.set_defaults(func=cmd_import)
@@ -534,7 +421,7 @@ def _add_export(subparsers) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from uqlens.data.export import export_run
+    from uqlens.run.export import export_run
     from uqlens.run.folder import RunError
 
     try:
@@ -546,11 +433,56 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- labels --------------------------------------------------------------------------------
+
+
+def _add_labels(subparsers) -> None:
+    p = subparsers.add_parser(
+        "labels",
+        help="export or import a run's human labels (labels.jsonl) to share and merge them",
+        description="A run's human labels live in RUN_DIR/labels.jsonl. `export` writes all "
+        "records (JSONL, or CSV for a .csv name); `import` merges a file from another "
+        "person: records already present (same id) are skipped, the latest label per "
+        "answer wins.",
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    sub.required = True
+    ex = sub.add_parser("export", help="write the run's labels to a file")
+    ex.add_argument("run", metavar="RUN_DIR")
+    ex.add_argument("--out", required=True, metavar="FILE", help=".jsonl or .csv")
+    ex.set_defaults(func=cmd_labels)
+    im = sub.add_parser("import", help="merge labels from a file into the run")
+    im.add_argument("run", metavar="RUN_DIR")
+    im.add_argument("file", metavar="FILE", help=".jsonl or .csv from `uqlens labels export`")
+    im.set_defaults(func=cmd_labels)
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from uqlens.run import labels
+    from uqlens.run.folder import is_run
+
+    if not is_run(args.run):
+        print(f"labels: {args.run}: not a built run (no manifest.json)", file=sys.stderr)
+        return EXIT_DATA
+    try:
+        if args.action == "export":
+            out, n = labels.export_labels(args.run, args.out)
+            print(f"wrote {_plural(n, 'label')} to {out}")
+        else:
+            added, skipped = labels.import_labels(args.run, args.file)
+            print(f"added {_plural(added, 'label')} to {labels.labels_path(args.run)}; "
+                  f"skipped {skipped} already there")
+    except (labels.LabelError, OSError, ValueError) as exc:
+        print(f"labels {args.action}: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    return EXIT_OK
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 COMMANDS: list[Callable] = [
     _add_validate, _add_build, _add_generate, _add_hidden_states, _add_report, _add_import,
-    _add_export,
+    _add_export, _add_labels,
 ]
 
 

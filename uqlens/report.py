@@ -20,6 +20,7 @@ import pandas as pd
 
 from uqlens.analysis import agreement, conformal, judge_audit, sensitivity, tail
 from uqlens.analysis.evaluation import method_table
+from uqlens.run.labels import human_base, human_counts
 from uqlens.run.rescore import judged_labels, run_scores, score_methods
 
 SECTIONS = ("Overview", "Method agreement", "Hyperparameter sensitivity",
@@ -172,13 +173,20 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
                    seed: int = 0, coverage: float = 0.9, n_draws: int = 5,
                    n_splits: int = 20) -> tuple[list[Section], dict]:
     """All report sections for a run; also returns the overview numbers."""
+    from uqlens.run.folder import RunError, correctness_off
+
     m = run.manifest
+    if correctness_off(run):  # the report compares scores with correctness throughout
+        raise RunError(correctness_off(run).replace("This view needs", "The report needs"))
     rule = rule or m.get("default_rule") or run.rules[0]
     judge = judge or m.get("default_judge") or run.judges[0]
     if run.rules and rule not in run.rules:
         raise ValueError(f"unknown rule {rule!r}; this run has {run.rules}")
-    if run.judges and judge not in run.judges:
-        raise ValueError(f"unknown judge {judge!r}; this run has {run.judges}")
+    if human_base(judge) is not None:
+        run.offer_human(judge)
+    known = [*run.judges, *run.human_judges]
+    if run.judges and judge not in known:
+        raise ValueError(f"unknown judge {judge!r}; this run has {known}")
     methods = score_methods(run, rule)
     labels = judged_labels(run, judge)
     gens = run.table("generations")
@@ -189,24 +197,37 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
         "samples": int((~gens["is_greedy"].astype(bool)).sum()),
         "rule": rule, "judge": judge, "methods": len(methods),
         "labelled questions": int(len(labels)),
+        "judged answers labelled by a person": human_counts(run, judge)["judged"],
         "accuracy (judged answers)": float(labels.mean()) if len(labels) else float("nan"),
     }
-    sections = []
+    sections = [
+        _overview_section(run, rule, methods, labels, overview, n_boot, seed),
+        _agreement_section(run, rule, methods),
+        _sensitivity_section(run, rule, judge, n_boot, seed, n_draws),
+        _judges_section(run, rule, methods, n_boot, seed),
+        _tail_section(run, rule, judge, methods),
+        _conformal_section(run, rule, judge, methods, coverage, n_splits, seed),
+    ]
+    return sections, overview
 
-    # -- overview
+
+def _overview_section(run, rule, methods, labels, overview, n_boot, seed) -> Section:
     s = Section("Overview")
     s.table(pd.DataFrame({"": list(overview), "value": [_fmt(v) for v in overview.values()]}))
     mt = method_table(run_scores(run, rule, methods), ~labels, n_boot=n_boot, seed=seed)
     s.table(mt.drop(columns=["tpr_warning"]), "Per method: AUROC, AUPRC, PRR, TPR@1%FPR with "
             "95 % bootstrap intervals (positive class: incorrect judged answer).")
-    sections.append(s)
+    return s
 
-    # -- agreement
+
+def _agreement_section(run, rule, methods) -> Section:
     s = Section("Method agreement")
     s.text("Jaccard overlap of the top-k % most uncertain questions of two methods, next to "
-           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Ties in "
-           "uncertainty are broken by question id (ascending); the `ties_at_cut` columns of "
-           "the long table flag when that rule decided the set.")
+           "the chance level k/(2 − k) of two random rankings, and Kendall's τ-b. Scores are "
+           "rounded to 9 decimals first. `topK`: ties in uncertainty broken by question id "
+           "(ascending; the `ties_at_cut` columns of the long table flag when that rule "
+           "decided the set); `topK_random_ties`: the same Jaccard averaged over random "
+           "tie-breaks (exact).")
     agr = agreement.run_agreement(run, rule, methods=methods)
     s.table(agreement.paper_table(agr), "Top-k Jaccard per method pair (paper's Table 1).")
     for k in agreement.DEFAULT_KS:
@@ -214,9 +235,10 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
                                                            f"{agreement.top_k_chance(k):.3f})"))
     s.figure(heatmap(agreement.jaccard_matrix(agr, agreement.DEFAULT_KS[0], "kendall_tau"),
                      "Kendall's τ", zmin=-1.0, zmax=1.0))
-    sections.append(s)
+    return s
 
-    # -- sensitivity
+
+def _sensitivity_section(run, rule, judge, n_boot, seed, n_draws) -> Section:
     s = Section("Hyperparameter sensitivity")
     s.text("Each sweep re-clusters and re-scores from the run's cached pairs, embeddings and "
            "samples (no model call). AUSC = trapezoid mean of AUROC over the swept range "
@@ -237,9 +259,10 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
     if skipped:
         s.table(pd.DataFrame({"sweep": list(skipped), "why not": list(skipped.values())}),
                 "Sweeps this run does not support.")
-    sections.append(s)
+    return s
 
-    # -- judges
+
+def _judges_section(run, rule, methods, n_boot, seed) -> Section:
     s = Section("Correctness-judge audit")
     lab = judge_audit.label_matrix(run)
     s.table(judge_audit.kappa_table(lab), "Cohen's κ between judges (judged answers).")
@@ -258,9 +281,10 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
                                          seed=seed)
         s.figure(judge_sweep_figure(sw["curve"], j, sw["reference"]))
         s.table(sw["flips"], f"Rank flips vs {j} at its own τ = {_fmt(sw['reference'])}.")
-    sections.append(s)
+    return s
 
-    # -- tail
+
+def _tail_section(run, rule, judge, methods) -> Section:
     s = Section("Tail metrics and calibration")
     roc = tail.run_roc(run, rule, judge, methods)
     if len(roc):
@@ -272,9 +296,10 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
         s.text("No method of this run gives a probability (p_true, verbalized confidence).")
     for name, (bins, e) in rel.items():
         s.figure(reliability_figure(bins, name, e))
-    sections.append(s)
+    return s
 
-    # -- conformal
+
+def _conformal_section(run, rule, judge, methods, coverage, n_splits, seed) -> Section:
     s = Section("Conformal sets")
     s.text(f"Split conformal over each question's clusters, target coverage {coverage:.0%}, "
            f"{n_splits} random calibration/test halves. Nonconformity of a cluster = "
@@ -290,29 +315,35 @@ def build_sections(run, rule: str | None = None, judge: str | None = None, n_boo
             s.text(n)
     except ValueError as exc:
         s.text(f"Not computed: {exc}")
+    rows = _hallucination_rows(run, rule, judge)
+    if rows:
+        s.table(pd.DataFrame(rows), "Confident hallucinations (model text, shown escaped).")
+    return s
+
+
+def _hallucination_rows(run, rule, judge) -> list[dict]:
+    """The confident hallucinations: question, dominant (incorrect) answer and its mass."""
     cands = conformal.candidates(run, rule, judge)
     hall = conformal.hallucination_ids(cands)
-    if hall:
-        gens_ = run.table("generations")
-        rows = []
-        cl = run.table("clusters")
-        cl = cl[(cl["rule"] == rule) & cl["is_representative"].astype(bool)]
-        top = cands[cands["question_id"].isin(hall)].sort_values(
-            ["question_id", "size"], ascending=[True, False]).drop_duplicates("question_id")
-        q = run.table("questions").set_index("question_id")
-        for qid, cid, mass in zip(top["question_id"], top["cluster_id"], top["mass"],
-                                  strict=True):
-            rep = cl[(cl["question_id"] == qid) & (cl["cluster_id"] == cid)]
-            text = ""
-            if len(rep):
-                g = gens_[(gens_["question_id"] == qid) & (gens_["sample_id"] == rep.iloc[0]
-                                                             ["sample_id"])]
-                text = g.iloc[0]["text"] if len(g) else ""
-            rows.append({"question_id": qid, "question": q.at[qid, "question"],
-                         "dominant answer": text, "mass": mass})
-        s.table(pd.DataFrame(rows), "Confident hallucinations (model text, shown escaped).")
-    sections.append(s)
-    return sections, overview
+    if not hall:
+        return []
+    gens_ = run.table("generations")
+    rows = []
+    cl = run.table("clusters")
+    cl = cl[(cl["rule"] == rule) & cl["is_representative"].astype(bool)]
+    top = cands[cands["question_id"].isin(hall)].sort_values(
+        ["question_id", "size"], ascending=[True, False]).drop_duplicates("question_id")
+    q = run.table("questions").set_index("question_id")
+    for qid, cid, mass in zip(top["question_id"], top["cluster_id"], top["mass"], strict=True):
+        rep = cl[(cl["question_id"] == qid) & (cl["cluster_id"] == cid)]
+        text = ""
+        if len(rep):
+            g = gens_[(gens_["question_id"] == qid)
+                      & (gens_["sample_id"] == rep.iloc[0]["sample_id"])]
+            text = g.iloc[0]["text"] if len(g) else ""
+        rows.append({"question_id": qid, "question": q.at[qid, "question"],
+                     "dominant answer": text, "mass": mass})
+    return rows
 
 
 # --------------------------------------------------------------------------- rendering

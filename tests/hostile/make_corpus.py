@@ -261,12 +261,14 @@ invalid("flat_conflicting_question.jsonl",
         _jsonl({"question_id": "q1", "question": "Q?", "references": ["a"], "text": "a"},
                {"question_id": "q1", "question": "Another Q?", "references": ["a"], "text": "b"}),
         ("line 2", "question", "differs"))
-invalid("missing_references.jsonl", _jsonl(_q("q1"), _q("q2", references=...)),
-        ("line 2", "references", "missing"))
-invalid("no_references_column.jsonl", _jsonl(_q("q1", references=...)),
-        (None, "references", "missing"))
-invalid("empty_references.jsonl", _jsonl(_q("q1", references=[]), _q("q2", references=["", "  "])),
-        ("line 1", "references", "empty"), ("line 2", "references", "empty"))
+valid("missing_references.jsonl", _jsonl(_q("q1"), _q("q2", references=...)),
+      "a question without references loads and builds; its answers are not judged "
+      "(correctness views say why they are off)")
+valid("no_references_column.jsonl", _jsonl(_q("q1", references=...)),
+      "no references at all loads and builds; judges that need references are skipped "
+      "with the reason in the manifest")
+valid("empty_references.jsonl", _jsonl(_q("q1", references=[]), _q("q2", references=["", "  "])),
+      "empty or blank-only references mean no references: loads and builds unjudged")
 invalid("zero_samples.jsonl", _jsonl(_q("q1"), _q("q2", samples=[], greedy=...)),
         ("line 2", "samples", "no answers"))
 valid("one_sample.jsonl", _jsonl(_q("q1"), _q("q2", samples=["Paris"], greedy=...)),
@@ -348,8 +350,7 @@ invalid("csv_missing_header_many_rows.csv",
         _csv(None, [["q1", "Capital?", '["Paris"]', "Paris", "-0.5"],
                     ["q1", "Capital?", '["Paris"]', "Lyon", "-1.5"],
                     ["q2", "Other?", '["x"]', "x", "-0.1"]]),
-        (None, "question", "missing"), (None, "references", "missing"),
-        (None, "text", "missing"),
+        (None, "question", "missing"), (None, "text", "missing"),
         note="the first data row is taken as the header, so the required columns are missing")
 invalid("csv_ragged_rows.csv",
         _csv(HEADER, [["q1", "Capital?", '["Paris"]', "Paris", "-0.5"],
@@ -378,8 +379,7 @@ invalid("tsv_with_commas.tsv",
 
 # ---- Parquet ------------------------------------------------------------------------------
 invalid("parquet_wrong_schema.parquet", _parquet({"foo": [1, 2], "bar": ["x", "y"]}),
-        (None, "question", "missing"), (None, "references", "missing"),
-        (None, "text", "missing"))
+        (None, "question", "missing"), (None, "text", "missing"))
 invalid("parquet_wrong_types.parquet",
         _parquet({"question_id": ["q1", "q1"], "question": [1, 2], "references": [3, 4],
                   "text": [1.5, 2.5], "logprob_sum": ["low", "high"]}),

@@ -8,11 +8,19 @@ Definitions (from :mod:`uqlens.analysis.evaluation`, not re-implemented here)
 --------------------------------------------------------------------
 - Only questions where *both* methods are defined (non-NaN) count; n is their number.
 - The top-k set has m = max(1, ceil(k · n)) questions, ranked by uncertainty descending.
-- **Tie rule**: ties in uncertainty are broken by question id (ascending string order), so
-  the result is deterministic and the same for every method. Discrete scores (number of
-  semantic sets, discrete semantic entropy) tie a lot, so their top-k set can depend on the
-  tie rule; ``ties_at_cut_a``/``ties_at_cut_b`` say when the m-th and (m+1)-th questions of
-  a method tie, i.e. when the tie rule decides membership.
+- Scores are compared after rounding to ``evaluation.RANK_DECIMALS`` places, so float noise
+  is a tie, not an order.
+- **Tie rule** (``jaccard``): ties in uncertainty are broken by question id (ascending
+  string order), so the result is deterministic and the same for every method. Discrete
+  scores (number of semantic sets, discrete semantic entropy) tie a lot, so their top-k set
+  can depend on the tie rule; ``ties_at_cut_a``/``ties_at_cut_b`` say when the m-th and
+  (m+1)-th questions of a method tie, i.e. when the tie rule decides membership. The id rule
+  gives two such methods the same tie order, which can read as agreement: on the demo run
+  discrete SE vs number of sets at k = 10 % is 1.00 with the id rule.
+- **Random ties** (``jaccard_expected``): the same Jaccard averaged over random tie-breaking,
+  each method ordering its own ties by an independent uniformly random permutation; exact
+  (hypergeometric sums) or, for very large ties, Monte Carlo (``jaccard_expected_how`` says
+  which, with its draw count and seed). The demo pair above gives 0.61.
 - Kendall's τ-b handles ties in either ranking (scipy).
 """
 
@@ -25,11 +33,18 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from uqlens.analysis.evaluation import kendall_tau, top_k_chance, top_k_jaccard
+from uqlens.analysis.evaluation import (
+    expected_top_k_jaccard,
+    kendall_tau,
+    rounded,
+    top_k_chance,
+    top_k_jaccard,
+)
 
 DEFAULT_KS = (0.1, 0.2, 0.3)
-COLUMNS = ["method_a", "method_b", "k", "n", "m", "jaccard", "chance", "jaccard_over_chance",
-           "kendall_tau", "ties_at_cut_a", "ties_at_cut_b"]
+COLUMNS = ["method_a", "method_b", "k", "n", "m", "jaccard", "jaccard_expected",
+           "jaccard_expected_how", "chance", "jaccard_over_chance", "kendall_tau",
+           "ties_at_cut_a", "ties_at_cut_b"]
 
 
 def _ties_at_cut(u: np.ndarray, k: float) -> bool:
@@ -38,7 +53,7 @@ def _ties_at_cut(u: np.ndarray, k: float) -> bool:
     m = max(1, math.ceil(k * n - 1e-9))
     if m >= n:
         return False
-    s = np.sort(u)[::-1]
+    s = np.sort(rounded(u))[::-1]
     return bool(s[m - 1] == s[m])
 
 
@@ -70,7 +85,9 @@ def agreement_table(
     Returns
     -------
     DataFrame with columns ``method_a, method_b, k, n`` (questions where both are defined),
-    ``m`` (top-set size), ``jaccard``, ``chance`` (k/(2 − k)), ``jaccard_over_chance``,
+    ``m`` (top-set size), ``jaccard`` (id tie rule), ``jaccard_expected`` (average over
+    random tie-breaks) and ``jaccard_expected_how``, ``chance`` (k/(2 − k)),
+    ``jaccard_over_chance``,
     ``kendall_tau`` (same for every k of a pair), ``ties_at_cut_a``, ``ties_at_cut_b``.
     Undefined values (no shared question) are NaN.
     """
@@ -86,11 +103,14 @@ def agreement_table(
         tau = kendall_tau(ua, ub)
         for k in ks:
             j = top_k_jaccard(ua, ub, k, ids=ids) if n else None
+            ej = expected_top_k_jaccard(ua, ub, k)
             chance = top_k_chance(k)
             rows.append({
                 "method_a": a, "method_b": b, "k": float(k), "n": n,
                 "m": max(1, math.ceil(k * n - 1e-9)) if n else 0,
                 "jaccard": np.nan if j is None else j,
+                "jaccard_expected": np.nan if ej.value is None else ej.value,
+                "jaccard_expected_how": ej.how,
                 "chance": chance,
                 "jaccard_over_chance": np.nan if j is None else j / chance,
                 "kendall_tau": np.nan if tau is None else tau,
@@ -128,8 +148,9 @@ def run_agreement(
 
 
 def paper_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The paper's layout: one row per method pair, one Jaccard column per k (``top10`` ...),
-    then ``chance10`` ... and ``kendall_tau``."""
+    """The paper's layout: one row per method pair, one Jaccard column per k (``top10`` ...,
+    id tie rule), then ``top10_random_ties`` ... (average over random tie-breaks),
+    ``chance10`` ... and ``kendall_tau``."""
     if table.empty:
         return pd.DataFrame(columns=["method_a", "method_b", "kendall_tau"])
     rows: dict[tuple[str, str], dict] = {}
@@ -138,9 +159,12 @@ def paper_table(table: pd.DataFrame) -> pd.DataFrame:
         row = rows.setdefault((r.method_a, r.method_b),
                               {"method_a": r.method_a, "method_b": r.method_b})
         row[f"top{c}"] = r.jaccard
+        if hasattr(r, "jaccard_expected"):
+            row[f"top{c}_random_ties"] = r.jaccard_expected
         row[f"chance{c}"] = r.chance
         row["kendall_tau"] = r.kendall_tau
     out = pd.DataFrame(list(rows.values()))
-    cols = ["method_a", "method_b", *sorted(c for c in out if c.startswith("top")),
+    tops = sorted(c for c in out if c.startswith("top") and not c.endswith("_random_ties"))
+    cols = ["method_a", "method_b", *tops, *sorted(c for c in out if c.endswith("_random_ties")),
             *sorted(c for c in out if c.startswith("chance")), "kendall_tau"]
     return out[cols]

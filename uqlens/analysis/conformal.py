@@ -157,51 +157,85 @@ def split_conformal(
     the frequency baseline); ``hallucination_ids``: confident-hallucination question ids."""
     if not 0 < coverage < 1:
         raise ValueError("coverage must lie in (0, 1)")
-    alpha = 1.0 - coverage
-    qids = sorted(set(cands["question_id"]))
-    notes = []
-    if uncertainty is None:
-        conf = pd.Series(1.0, index=qids)
-    else:
-        u = uncertainty.reindex(qids).astype(float)
-        n_undef = int(u.isna().sum())
-        if n_undef:
-            notes.append(f"{n_undef} questions without a score are left out")
-        u = u.dropna()
-        conf = pd.Series(uncertainty_to_confidence(u.to_numpy(), "rank"), index=u.index)
+    notes: list[str] = []
+    conf = _confidence(cands, uncertainty, notes)
     c = _scored_candidates(cands, conf)
     qids = sorted(conf.index)
     n_cal = int(round(calibration_fraction * len(qids)))
     if n_cal < 1 or n_cal >= len(qids):
         raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
     hall = set(hallucination_ids)
-    # Vectorised :func:`calibrate` + :func:`predict`: question positions in ``qids`` (sorted,
-    # so sorted positions give groupby's sorted question order), per-question arrays once,
-    # then each split is a few NumPy reductions (tests/test_conformal.py checks equality).
-    qindex = pd.Index(qids)
-    code = qindex.get_indexer(c["question_id"])
-    nq = len(qids)
-    score = c["score"].to_numpy(dtype=float)
-    correct = c["correct"].to_numpy(dtype=bool)
-    n_clusters = np.bincount(code, minlength=nq).astype(np.int64)
-    coverable = np.bincount(code[correct], minlength=nq) > 0
-    true_min = np.full(nq, math.inf)
-    np.minimum.at(true_min, code[correct], score[correct])
-    has_cands = n_clusters > 0
-    qid_col = pd.array(list(qids), dtype=c["question_id"].dtype)
-    is_hall = np.asarray(qindex.isin(hall), dtype=bool)
+    q = _QuestionArrays.of(c, qids, hall)
+    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed)
+    summary = _summary(method, coverage, c, qids, hall, splits, sets)
+    if summary["attainable_coverage"] < coverage:
+        notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
+                     f"cluster at all, below the {coverage:.0%} target: no set can reach it")
+    return ConformalResult(method=method, target=coverage, summary=summary, splits=splits,
+                           sets=sets, notes=notes)
+
+
+def _confidence(cands: pd.DataFrame, uncertainty: pd.Series | None, notes: list[str]):
+    """Per-question confidence (rank-transformed uncertainty; 1 for the frequency baseline);
+    questions without a score are left out, with a note."""
+    qids = sorted(set(cands["question_id"]))
+    if uncertainty is None:
+        return pd.Series(1.0, index=qids)
+    u = uncertainty.reindex(qids).astype(float)
+    n_undef = int(u.isna().sum())
+    if n_undef:
+        notes.append(f"{n_undef} questions without a score are left out")
+    u = u.dropna()
+    return pd.Series(uncertainty_to_confidence(u.to_numpy(), "rank"), index=u.index)
+
+
+@dataclass
+class _QuestionArrays:
+    """Per-candidate and per-question arrays, computed once for every split.
+
+    Vectorised :func:`calibrate` + :func:`predict`: question positions in ``qids`` (sorted,
+    so sorted positions give groupby's sorted question order); each split is then a few
+    NumPy reductions (tests/test_conformal.py checks equality)."""
+
+    code: np.ndarray  # question position of each candidate
+    score: np.ndarray
+    correct: np.ndarray
+    n_clusters: np.ndarray
+    coverable: np.ndarray
+    true_min: np.ndarray  # lowest nonconformity score of a correct cluster (inf: none)
+    qid_col: object
+    is_hall: np.ndarray
+
+    @classmethod
+    def of(cls, c: pd.DataFrame, qids: list, hall: set) -> _QuestionArrays:
+        qindex = pd.Index(qids)
+        code = qindex.get_indexer(c["question_id"])
+        nq = len(qids)
+        score = c["score"].to_numpy(dtype=float)
+        correct = c["correct"].to_numpy(dtype=bool)
+        true_min = np.full(nq, math.inf)
+        np.minimum.at(true_min, code[correct], score[correct])
+        return cls(code=code, score=score, correct=correct,
+                   n_clusters=np.bincount(code, minlength=nq).astype(np.int64),
+                   coverable=np.bincount(code[correct], minlength=nq) > 0, true_min=true_min,
+                   qid_col=pd.array(list(qids), dtype=c["question_id"].dtype),
+                   is_hall=np.asarray(qindex.isin(hall), dtype=bool))
+
+
+def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int):
+    """``(one row per split, one row per test question and split)``."""
+    nq = len(q.true_min)
+    has_cands = q.n_clusters > 0
     split_rows, test_rows, set_sizes, covers, split_ids = [], [], [], [], []
     for k in range(n_splits):
-        rng = np.random.default_rng((seed, k))
-        perm = rng.permutation(len(qids))
+        perm = np.random.default_rng((seed, k)).permutation(nq)
         cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
-        cal_pos = cal_pos[has_cands[cal_pos]]
-        qhat = conformal_quantile(true_min[cal_pos], alpha)
-        in_set = score <= qhat + 1e-12
+        qhat = conformal_quantile(q.true_min[cal_pos[has_cands[cal_pos]]], alpha)
+        in_set = q.score <= qhat + 1e-12
         tp = np.sort(test_pos)
         tp = tp[has_cands[tp]]
-        size = np.bincount(code[in_set], minlength=nq).astype(np.int64)[tp]
-        cov = (np.bincount(code[in_set & correct], minlength=nq) > 0)[tp]
+        size = np.bincount(q.code[in_set], minlength=nq).astype(np.int64)[tp]
+        cov = (np.bincount(q.code[in_set & q.correct], minlength=nq) > 0)[tp]
         test_rows.append(tp)
         set_sizes.append(size)
         covers.append(cov)
@@ -209,24 +243,27 @@ def split_conformal(
         # sums of 0/1 and of ints are exact, so these equal pandas' Series.mean
         n_t = len(tp)
         split_rows.append({"split": k, "qhat": qhat, "n_calibration": n_cal,
-                           "n_test": len(qids) - n_cal,
+                           "n_test": nq - n_cal,
                            "coverage": int(cov.sum()) / n_t if n_t else float("nan"),
                            "mean_set_size": int(size.sum()) / n_t if n_t else float("nan"),
                            "empty_share": int((size == 0).sum()) / n_t if n_t
                            else float("nan")})
-    splits = pd.DataFrame(split_rows)
     tp = np.concatenate(test_rows)
     sets = pd.DataFrame({
-        "question_id": qid_col.take(tp),
+        "question_id": q.qid_col.take(tp),
         "set_size": np.concatenate(set_sizes),
         "covered": np.concatenate(covers),
-        "coverable": coverable[tp],
-        "n_clusters": n_clusters[tp],
+        "coverable": q.coverable[tp],
+        "n_clusters": q.n_clusters[tp],
         "split": np.concatenate(split_ids),
-        "confident_hallucination": is_hall[tp],
+        "confident_hallucination": q.is_hall[tp],
     })
+    return pd.DataFrame(split_rows), sets
+
+
+def _summary(method, coverage, c, qids, hall, splits, sets) -> dict:
     ch = sets[sets["confident_hallucination"]]
-    summary = {
+    return {
         "method": method or "frequency baseline",
         "target_coverage": coverage,
         "coverage": float(splits["coverage"].mean()),
@@ -239,18 +276,13 @@ def split_conformal(
         "all_clusters_share": float((sets["set_size"] == sets["n_clusters"]).mean()),
         "infinite_qhat_share": float(np.isinf(splits["qhat"]).mean()),
         "n_questions": len(qids),
-        "n_splits": n_splits,
+        "n_splits": len(splits),
         "ch_questions": len(hall & set(qids)),
         "ch_mean_set_size": float(ch["set_size"].mean()) if len(ch) else float("nan"),
         "ch_coverage": float(ch["covered"].mean()) if len(ch) else float("nan"),
         "ch_all_clusters_share": float((ch["set_size"] == ch["n_clusters"]).mean())
         if len(ch) else float("nan"),
     }
-    if summary["attainable_coverage"] < coverage:
-        notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
-                     f"cluster at all, below the {coverage:.0%} target: no set can reach it")
-    return ConformalResult(method=method, target=coverage, summary=summary, splits=splits,
-                           sets=sets, notes=notes)
 
 
 def hallucination_ids(cands: pd.DataFrame, dominance: float = 0.7) -> list[str]:

@@ -13,6 +13,10 @@ Conventions
 - Ties in ``u`` are handled without an arbitrary order: AUROC counts ties as ½ (Mann-Whitney),
   AUPRC groups tied scores into one threshold (as scikit-learn does), and the rejection curve
   uses the *expected* accuracy under a random order within tied scores.
+- **Precision**: every score (and confidence) is rounded to :data:`RANK_DECIMALS` decimal
+  places before it is ranked, thresholded, binned or cut at top-k, so floating-point noise
+  (eccentricity of two cliques as 0.9999999999999998 and 1.0000000000000002; discrete semantic
+  entropy summed in another cluster order) makes a tie, not an order.
 """
 
 from __future__ import annotations
@@ -27,14 +31,73 @@ from scipy.stats import kendalltau, rankdata
 
 Array = Sequence[float] | np.ndarray
 
+RANK_DECIMALS = 9
+"""Decimal places scores are rounded to before any ranking (absolute: 1e-9 is far above
+double rounding noise of scores of order 1-100, far below any difference a method means)."""
+
+
+def rounded(u: Array, decimals: int = RANK_DECIMALS) -> np.ndarray:
+    """``u`` as floats rounded to ``decimals`` places (−0.0 made 0.0; NaN kept): the values
+    every ranking here compares."""
+    r = np.round(np.asarray(u, dtype=float), decimals)
+    return r + 0.0  # −0.0 + 0.0 is 0.0
+
 
 def _clean(u: Array, y: Array) -> tuple[np.ndarray, np.ndarray]:
-    u = np.asarray(u, dtype=float)
+    u = rounded(u)
     y = np.asarray(y, dtype=bool)
     if u.shape != y.shape or u.ndim != 1:
         raise ValueError("scores and labels must be 1-D arrays of equal length")
     keep = ~np.isnan(u)
     return u[keep], y[keep]
+
+
+# --- ranks with ties ----------------------------------------------------------------------
+def mid_ranks(u: Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shared ranks of tied scores: ``(rank, percentile, n_tied)`` per entry.
+
+    ``rank`` is the mid-rank (the average of the positions a tie group occupies, 1 = least
+    uncertain), ``percentile`` = 100 · (rank − 1)/(n − 1) (0 = least, 100 = most uncertain;
+    50 when n = 1), ``n_tied`` = how many *other* scores equal this one. Scores are compared
+    after :func:`rounded`; NaN scores get NaN rank and percentile and are not counted in n.
+    """
+    r = rounded(u)
+    rank = np.full(r.shape, np.nan)
+    pct = np.full(r.shape, np.nan)
+    tied = np.full(r.shape, np.nan)
+    ok = ~np.isnan(r)
+    v = r[ok]
+    if v.size:
+        rank[ok] = rankdata(v, method="average")
+        pct[ok] = 50.0 if v.size == 1 else 100.0 * (rank[ok] - 1.0) / (v.size - 1.0)
+        _, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
+        tied[ok] = counts[inv] - 1
+    return rank, pct, tied
+
+
+def tie_note(n_tied) -> str:
+    """"tied with 118 others" / "tied with 1 other" / "" (no tie or undefined)."""
+    if n_tied is None or (isinstance(n_tied, float) and math.isnan(n_tied)) or n_tied < 1:
+        return ""
+    n = int(n_tied)
+    return f"tied with {n} other{'s' if n > 1 else ''}"
+
+
+def order_with_ties(frame: pd.DataFrame, score: str = "uncertainty",
+                    then: Sequence[tuple[str, bool]] = (), ascending: bool = True
+                    ) -> pd.DataFrame:
+    """``frame`` sorted by ``score`` (after :func:`rounded`), ties ordered by the stated
+    secondary keys ``then`` (``(column, ascending)`` pairs, e.g. dominant share descending,
+    then another method's uncertainty), NaN scores last. Only ties all these keys leave get
+    the row order of ``frame`` (a stable sort), never an id by default."""
+    keys = ["_score", *(c for c, _ in then)]
+    order = [ascending, *(a for _, a in then)]
+    out = frame.assign(_score=rounded(frame[score].to_numpy(dtype=float)))
+    for col, _ in then:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = rounded(out[col].to_numpy(dtype=float))
+    out = out.sort_values(keys, ascending=order, kind="stable", na_position="last")
+    return out.drop(columns="_score")
 
 
 def _two_classes(y: np.ndarray) -> bool:
@@ -174,7 +237,7 @@ def uncertainty_to_confidence(u: Array, how: str = "rank") -> np.ndarray:
     (max − u)/(max − min) (constant → 0.5). Rank/min-max confidences are not probabilities,
     so ECE on them measures the *shape* of the score, not a calibrated probability.
     """
-    u = np.asarray(u, dtype=float)
+    u = rounded(u)
     out = np.full(u.shape, np.nan)
     ok = ~np.isnan(u)
     v = u[ok]
@@ -205,12 +268,21 @@ def ece(confidence: Array, correct: Array, n_bins: int = 10) -> float | None:
         return None
     if conf.min() < 0 or conf.max() > 1:
         raise ValueError("confidence must lie in [0, 1]")
-    b = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    b = ece_bins(conf, n_bins)
     total = 0.0
     for k in np.unique(b):
         m = b == k
         total += m.sum() / conf.size * abs(c[m].mean() - conf[m].mean())
     return float(total)
+
+
+def ece_bins(confidence: Array, n_bins: int = 10) -> np.ndarray:
+    """The bin index of each confidence: b with edge_b ≤ conf < edge_{b+1} (1 in the last
+    bin), comparing :func:`rounded` values with rounded edges. ``int(conf · B)`` would put
+    0.1 = 1 − 0.9 = 0.09999999999999998 in bin 0 and 5/7 in bin 4 of 7."""
+    edges = rounded(np.linspace(0.0, 1.0, n_bins + 1))
+    b = np.searchsorted(edges, rounded(confidence), side="right") - 1
+    return np.clip(b, 0, n_bins - 1)
 
 
 # --- bootstrap ----------------------------------------------------------------------------
@@ -363,12 +435,13 @@ def top_k_jaccard(u1: Array, u2: Array, k: float, ids: Sequence | None = None) -
     """Jaccard overlap of the two scores' top-k most-uncertain question sets.
 
     ``k`` is a fraction of questions in (0, 1]; the set size is m = max(1, ceil(k·n)) over the
-    n questions where both scores are defined. Ranking is by uncertainty descending; ties are
-    broken by question id order (``ids``, or position when ``ids`` is None), so the result is
-    deterministic. Two independent random rankings give ≈ k/(2 − k) (:func:`top_k_chance`).
+    n questions where both scores are defined. Ranking is by uncertainty (:func:`rounded`)
+    descending; ties are broken by question id order (``ids``, or position when ``ids`` is
+    None), so the result is deterministic, but it can be the id rule's doing: see
+    :func:`expected_top_k_jaccard` for the average over random tie-breaks. Two independent
+    random rankings give ≈ k/(2 − k) (:func:`top_k_chance`).
     """
-    a = np.asarray(u1, dtype=float)
-    b = np.asarray(u2, dtype=float)
+    a, b = rounded(u1), rounded(u2)
     if a.shape != b.shape:
         raise ValueError("score arrays differ in length")
     if not 0 < k <= 1:
@@ -386,6 +459,112 @@ def top_k_jaccard(u1: Array, u2: Array, k: float, ids: Sequence | None = None) -
     return len(top_a & top_b) / len(top_a | top_b)
 
 
+@dataclass(frozen=True)
+class ExpectedJaccard:
+    """:func:`expected_top_k_jaccard`'s answer: the value and how it was found (``"exact"`` or
+    ``"monte carlo, N draws, seed S"``)."""
+
+    value: float | None
+    how: str
+
+
+EXACT_TERMS = 20_000_000
+"""Above this many terms the exact sum gives way to a Monte Carlo estimate."""
+
+
+def _top_split(u: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Masks of the questions surely in the top-m (above the cut score) and of those tied at
+    the cut score, and how many of the tied ones the top-m takes."""
+    cut = np.sort(u)[::-1][m - 1]
+    forced, tied = u > cut, u == cut
+    return forced, tied, m - int(forced.sum())
+
+
+def _log_comb(n, r):
+    from scipy.special import gammaln
+
+    return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+
+
+def _cell_pmf(sizes: tuple[int, int, int], draws: int) -> np.ndarray:
+    """P(i1, i2): drawing ``draws`` of ``sum(sizes)`` without replacement, i1 from the first
+    cell and i2 from the second (multivariate hypergeometric)."""
+    n1, n2, n3 = sizes
+    i1 = np.arange(min(n1, draws) + 1)[:, None]
+    i2 = np.arange(min(n2, draws) + 1)[None, :]
+    i3 = draws - i1 - i2
+    ok = (i3 >= 0) & (i3 <= n3)
+    logp = (_log_comb(n1, i1) + _log_comb(n2, i2) + _log_comb(n3, np.clip(i3, 0, n3))
+            - _log_comb(n1 + n2 + n3, draws))
+    return np.where(ok, np.exp(logp), 0.0)
+
+
+def _exact_expected(fa, ta, ra, fb, tb, rb, m) -> float | None:
+    """E[J] when each method fills its top-m with an independent uniformly random subset of
+    its tie at the cut: I = |F_a∩F_b| + i1 + j1 + z, with (i1, i2) how many of A's random
+    picks fall in F_b and in T_b, (j1, j2) likewise for B, and z ~ Hypergeom(|T_a∩T_b|, i2,
+    j2) the overlap of two independent random subsets of the shared tie; J = I / (2m − I).
+    None when the sum would take more than :data:`EXACT_TERMS` terms."""
+    both = int((ta & tb).sum())
+    pa = _cell_pmf((int((ta & fb).sum()), both, int((ta & ~fb & ~tb).sum())), ra)
+    pb = _cell_pmf((int((tb & fa).sum()), both, int((tb & ~fa & ~ta).sum())), rb)
+    cols_a = np.flatnonzero(pa.sum(axis=0) > 0)
+    cols_b = np.flatnonzero(pb.sum(axis=0) > 0)
+    la, lb = pa.shape[0], pb.shape[0]
+    cost = len(cols_a) * len(cols_b) * (la * lb + (la + lb) * (min(ra, rb) + 1) + 50)
+    if cost > EXACT_TERMS:
+        return None
+    c0 = int((fa & fb).sum())
+    total = 0.0
+    for i2 in cols_a:
+        for j2 in cols_b:
+            zs = np.arange(min(i2, j2) + 1)
+            ok = (j2 - zs) <= both - i2  # z of B's j2 picks land among A's i2
+            z = np.where(ok, np.exp(_log_comb(i2, zs) + _log_comb(both - i2, np.clip(
+                j2 - zs, 0, None)) - _log_comb(both, j2)), 0.0)
+            dist = np.convolve(np.convolve(pa[:, i2], pb[:, j2]), z)[:m - c0 + 1]  # I ≤ m
+            inter = c0 + np.arange(len(dist))
+            total += float(np.sum(dist * inter / (2 * m - inter)))
+    return total
+
+
+def expected_top_k_jaccard(u1: Array, u2: Array, k: float, n_draws: int = 2000,
+                           seed: int = 0) -> ExpectedJaccard:
+    """The top-k Jaccard of :func:`top_k_jaccard` averaged over random tie-breaking: each
+    method orders its own tied scores by an independent uniformly random permutation.
+
+    Exact (a sum over hypergeometric counts, see :func:`_exact_expected`) when that takes at
+    most :data:`EXACT_TERMS` terms, else a Monte Carlo mean over ``n_draws`` pairs of random
+    orders with ``seed`` (``how`` says which). Two tie-free scores give the id rule's value.
+    """
+    a, b = rounded(u1), rounded(u2)
+    if a.shape != b.shape:
+        raise ValueError("score arrays differ in length")
+    if not 0 < k <= 1:
+        raise ValueError("k must be a fraction in (0, 1]")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    n = len(a)
+    if n == 0:
+        return ExpectedJaccard(None, "exact")
+    m = max(1, math.ceil(k * n - 1e-9))
+    fa, ta, ra = _top_split(a, m)
+    fb, tb, rb = _top_split(b, m)
+    exact = _exact_expected(fa, ta, ra, fb, tb, rb, m)
+    if exact is not None:
+        return ExpectedJaccard(exact, "exact")
+    rng = np.random.default_rng(seed)
+    ia, ib = np.flatnonzero(ta), np.flatnonzero(tb)
+    base_a, base_b = np.flatnonzero(fa), np.flatnonzero(fb)
+    total = 0.0
+    for _ in range(n_draws):
+        top_a = np.union1d(base_a, rng.choice(ia, ra, replace=False))
+        top_b = np.union1d(base_b, rng.choice(ib, rb, replace=False))
+        inter = len(np.intersect1d(top_a, top_b, assume_unique=True))
+        total += inter / (2 * m - inter)
+    return ExpectedJaccard(total / n_draws, f"monte carlo, {n_draws} draws, seed {seed}")
+
+
 def top_k_chance(k: float) -> float:
     """Expected top-k Jaccard of two random rankings (large n): k / (2 − k)."""
     return k / (2.0 - k)
@@ -393,8 +572,7 @@ def top_k_chance(k: float) -> float:
 
 def kendall_tau(u1: Array, u2: Array) -> float | None:
     """Kendall's tau-b between two scores over questions where both are defined."""
-    a = np.asarray(u1, dtype=float)
-    b = np.asarray(u2, dtype=float)
+    a, b = rounded(u1), rounded(u2)
     keep = ~(np.isnan(a) | np.isnan(b))
     if keep.sum() < 2:
         return None

@@ -30,8 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ID_SEP = "|"
-
+from uqlens.core.projection import (  # noqa: F401  (map point ids, used across the app)
+    ID_SEP,
+    parse_point_ids,
+    point_id,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -39,29 +42,6 @@ ID_SEP = "|"
 def _boolean(series: pd.Series) -> pd.Series:
     """A nullable boolean copy of a label column (NaN/None stay missing)."""
     return series.astype("boolean")
-
-
-def point_id(question_id: str, sample_id: str) -> str:
-    """The id carried by a map point: ``"question_id|sample_id"``."""
-    return f"{question_id}{ID_SEP}{sample_id}"
-
-
-def parse_point_ids(ids: Iterable[Any]) -> list[tuple[str, str]]:
-    """``"q|s"`` strings (or ``(q, s)`` pairs) to ``(question_id, sample_id)`` pairs.
-
-    Unparseable entries are dropped; order is kept and duplicates removed.
-    """
-    out: dict[tuple[str, str], None] = {}
-    for item in ids:
-        if isinstance(item, (list, tuple)) and len(item) == 2:
-            key = (str(item[0]), str(item[1]))
-        elif isinstance(item, str) and ID_SEP in item:
-            q, s = item.split(ID_SEP, 1)
-            key = (q, s)
-        else:
-            continue
-        out[key] = None
-    return list(out)
 
 
 def rule_backend(manifest: dict, rule: str) -> str | None:
@@ -303,8 +283,10 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
 def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     """Scores under ``rule`` with each question's percentile within its method.
 
-    Columns: ``question_id, method, uncertainty, percentile`` (0-100; the share of scored
-    questions at most as uncertain, so 100 = most uncertain; NaN when undefined) and
+    Columns: ``question_id, method, uncertainty, percentile`` (0-100, the mid-rank
+    percentile of :func:`uqlens.analysis.evaluation.mid_ranks`: tied scores share one value,
+    100 = most uncertain; NaN when undefined), ``n_tied`` (other questions with the same
+    score, after rounding), ``tie`` ("tied with N others" or "") and
     ``certainty_rank`` (1 = least uncertain question for that method; ties broken by question
     id, as the gate of :func:`accepted_questions` does) and ``rank_percentile``
     (``100 * certainty_rank / n_scored``: a gate at operating point ``p`` accepts exactly the
@@ -315,9 +297,15 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     if method is not None:
         s = s[s["method"] == method]
     s["uncertainty"] = s["uncertainty"].astype(float)
-    grp = s.groupby("method")["uncertainty"]
-    s["percentile"] = grp.rank(method="max", pct=True) * 100.0
-    s = s.sort_values(["method", "uncertainty", "question_id"], na_position="last")
+    from uqlens.analysis.evaluation import mid_ranks, rounded, tie_note
+
+    s["percentile"], s["n_tied"] = np.nan, np.nan
+    for _, idx in s.groupby("method").groups.items():
+        _, pct, tied = mid_ranks(s.loc[idx, "uncertainty"].to_numpy())
+        s.loc[idx, "percentile"], s.loc[idx, "n_tied"] = pct, tied
+    s["tie"] = [tie_note(t) for t in s["n_tied"]]
+    s = s.assign(_u=rounded(s["uncertainty"].to_numpy()))  # float noise is a tie, not an order
+    s = s.sort_values(["method", "_u", "question_id"], na_position="last").drop(columns="_u")
     s["certainty_rank"] = s.groupby("method").cumcount() + 1
     s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
     n_scored = s.groupby("method")["uncertainty"].transform("count")
@@ -334,7 +322,7 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    ordered = sorted(s.items(), key=lambda kv: (kv[1], kv[0]))
+    ordered = sorted(s.items(), key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
     return {q for q, _ in ordered[:k]}
 
 
@@ -349,7 +337,8 @@ def confident_hallucinations(
     """Questions whose dominant cluster holds at least ``dominance`` of the samples and is
     incorrect, ranked by ``method``'s uncertainty ascending (most confident first).
 
-    Adds ``uncertainty, percentile, certainty_rank`` and ``accepted`` (within the
+    Ties in uncertainty are ordered by dominant share (larger first), then question id.
+    Adds ``uncertainty, percentile, certainty_rank, n_tied, tie`` and ``accepted`` (within the
     ``operating_point`` fraction of least uncertain questions: a gate would pass it).
     """
     dom = dominant_clusters(run, rule, judge)
@@ -361,13 +350,19 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
                     operating_point: float) -> pd.DataFrame:
     """:func:`confident_hallucinations` from :func:`dominant_clusters` and one method's
     :func:`question_scores` (indexed by question id)."""
-    dom = dom.join(scores[["uncertainty", "percentile", "certainty_rank"]], on="question_id")
+    from uqlens.analysis.evaluation import order_with_ties
+
+    cols = [c for c in ("uncertainty", "percentile", "certainty_rank", "n_tied", "tie")
+            if c in scores]
+    dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
     dom["accepted"] = dom["question_id"].isin(accepted)
     mask = (dom["dominant_share"] >= dominance - 1e-12) & (
         dom["dominant_correct"].fillna(True) == False  # noqa: E712 (nullable boolean)
     )
-    out = dom[mask].sort_values(["uncertainty", "question_id"], na_position="last")
+    # most confident first; ties: the more dominant cluster first, then question id
+    out = order_with_ties(dom[mask].sort_values("question_id"),
+                          then=[("dominant_share", False)])
     return out.reset_index(drop=True)
 
 

@@ -283,8 +283,9 @@ def _greedy_tid(rp: Replay, qid: str) -> list[int]:
 
 def _rescore(rp: Replay, rule: RuleSpec, methods, params, samples_of, *, graph: bool,
              value, draw=None, base=None, picks=None) -> tuple[list, list]:
-    """Score every question's (sub-)sample under ``rule``; clusters over the judged answer
-    and these samples' texts. A missing pair for the clusters makes the question NaN.
+    """Score every question's (sub-)sample under ``rule``; clusters over every answer of the
+    question as a build forms them, or for a sub-sample (``picks``) over the judged answer and
+    these samples' texts. A missing pair for the clusters makes the question NaN.
 
     ``base`` (from :func:`_base_views`, same ``graph``) holds each question's view of all of
     its samples in ``samples_of``: only the clusters are recomputed, and with ``picks``
@@ -295,7 +296,10 @@ def _rescore(rp: Replay, rule: RuleSpec, methods, params, samples_of, *, graph: 
         pick = None if picks is None else picks[qid]
         all_tids = g["text_id"].to_numpy(dtype=np.int64)
         sel = all_tids if pick is None else all_tids[pick]
-        tids = sorted(set(sel.tolist()) | set(_greedy_tid(rp, qid)))
+        # All of the question's answers, as a build clusters them; a sub-sample only its own
+        # answers and the judged one (the others were never drawn).
+        tids = range(len(rp.texts(qid))) if pick is None else sorted(
+            set(sel.tolist()) | set(_greedy_tid(rp, qid)))
         try:
             cluster_of = rp.cluster_text_ids(rule, qid, tids)
             if base is None:
@@ -319,7 +323,7 @@ def _base_views(rp: Replay, rule: RuleSpec, samples_of, *, graph: bool) -> dict:
     """Each question's view of all its samples, clusters left to :func:`_rescore`."""
     out = {}
     for qid, g in samples_of.items():
-        placeholder = dict.fromkeys(range(len(rp.texts[qid])), 0)
+        placeholder = dict.fromkeys(range(len(rp.texts(qid))), 0)
         out[qid] = rp.view(qid, rule, g, cluster_of=placeholder, graph=graph)
     return out
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from uqlens.analysis.evaluation import ece, rejection_curve, tpr_at_fpr
+from uqlens.analysis.evaluation import ece, ece_bins, rejection_curve, tpr_at_fpr
 from uqlens.run.rescore import judged_labels, run_scores, score_methods
 
 DEFAULT_FPRS = (0.001, 0.01, 0.05)
@@ -130,7 +130,7 @@ def reliability(confidence: Sequence[float], correct: Sequence[bool],
     conf, c = conf[keep], c[keep]
     if conf.size and (conf.min() < 0 or conf.max() > 1):
         raise ValueError("confidence must lie in [0, 1]")
-    b = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    b = ece_bins(conf, n_bins)  # by edges: 1 − 0.9 lands in [0.1, 0.2), as ece() counts it
     rows = []
     for k in range(n_bins):
         m = b == k

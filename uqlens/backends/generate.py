@@ -268,7 +268,12 @@ def attach_hidden_states(generator: Generator, record: dict, prompt: str, poolin
     info = dict(getattr(generator, "hidden_state_info", {}))
     info.update(pooling=pooling, answers="greedy" if greedy_only else "greedy and samples",
                 dim=len(vectors[0]) if vectors else 0)
-    record["meta"] = {**(record.get("meta") or {}), "hidden_state": info}
+    meta = record.get("meta") or {}
+    if isinstance(meta, str):  # the schema also takes meta as a JSON object in a string
+        record["meta"] = json.dumps({**json.loads(meta), "hidden_state": info},
+                                    ensure_ascii=False)
+    else:
+        record["meta"] = {**meta, "hidden_state": info}
     return record
 
 

@@ -169,11 +169,13 @@ def add_data(
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     stage: Callable[[str], None] = lambda _stage: None,
+    questions: str | os.PathLike | None = None,
 ) -> AddDataResult:
     """Validate, import when needed, and build ``source`` into the run ``ROOT/NAME``.
 
     ``stage`` is called with each of :data:`STAGES` as it starts; ``log`` gets every line
-    (the build's stage names and skipped methods among them).
+    (the build's stage names and skipped methods among them). ``questions``: an optional
+    file of reference answers for questions without them (see ``uqlens import --questions``).
 
     Raises
     ------
@@ -185,8 +187,6 @@ def add_data(
         The build cannot run with these data.
     """
     from uqlens.build.pipeline import BuildConfig, build, prepare_out_dir
-    from uqlens.data.export import write_dataset
-    from uqlens.data.loaders import load
 
     source = Path(str(source).strip()).expanduser()
     name = safe_name(name, fallback=default_name(source))
@@ -202,38 +202,15 @@ def add_data(
     check_pickle_consent(source, fmt, trusted)
     prepare_out_dir(out)  # refuses to replace a folder that is not a run, before any work
     log(f"format: {fmt}")
-    if fmt == CANONICAL:
-        if source.is_dir():
-            raise AddDataError(f"{source} is a folder; uqlens input is one JSONL/CSV/Parquet "
-                               "file (choose the tool's format for a tool's run folder).")
-        dataset = load(source)
-        from uqlens.cli import summarise
-
-        summary = summarise(dataset)
-        data_path = source
-        for line in summary:
-            log(line)
+    if questions is not None and not Path(questions).is_file():
+        raise AddDataError(f"No such questions file: {questions}")
+    if fmt == CANONICAL and questions is None:
+        summary, data_path = _canonical_input(source, log)
         stage("import")
         log("import: not needed (already uqlens input)")
     else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = import_any(source, fmt, allow_pickle=trusted)
-            except PermissionError as exc:  # PickleRefused
-                raise AddDataError(str(exc)) from None
-            except (ValueError, OSError) as exc:
-                if isinstance(exc, DataError):
-                    raise
-                raise AddDataError(f"Import failed: {exc}") from None
-        for warning in caught:
-            log(f"warning: {warning.message}")
-        summary = result.summary()
-        for line in summary:
-            log(line)
-        stage("import")
-        data_path = write_dataset(result.dataset, root / INPUTS / f"{name}.jsonl")
-        log(f"wrote canonical data {data_path}")
+        summary, data_path = _imported_input(source, fmt, trusted, questions,
+                                             root / INPUTS / f"{name}.jsonl", log, stage)
 
     stage("build")
     if out.exists():
@@ -242,3 +219,44 @@ def add_data(
                      cache_dir=cache_dir, progress=False, log=log)
     return AddDataResult(run_path=out, format=fmt, data_path=Path(data_path),
                          summary=summary, manifest=manifest)
+
+
+def _canonical_input(source: Path, log: Callable[[str], None]) -> tuple[list[str], Path]:
+    """``(summary lines, path)`` of a uqlens input file, validated."""
+    from uqlens.build.summary import summarise
+    from uqlens.data.loaders import load
+
+    if source.is_dir():
+        raise AddDataError(f"{source} is a folder; uqlens input is one JSONL/CSV/Parquet "
+                           "file (choose the tool's format for a tool's run folder).")
+    summary = summarise(load(source))
+    for line in summary:
+        log(line)
+    return summary, source
+
+
+def _imported_input(source: Path, fmt: str, trusted: bool, questions, out: Path,
+                    log: Callable[[str], None], stage: Callable[[str], None]):
+    """``(summary lines, path)``: a peer tool's output (or uqlens input given extra
+    ``questions`` references) imported and written as uqlens input to ``out``."""
+    from uqlens.data.export import write_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = import_any(source, fmt, allow_pickle=trusted, questions=questions)
+        except PermissionError as exc:  # PickleRefused
+            raise AddDataError(str(exc)) from None
+        except (ValueError, OSError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise AddDataError(f"Import failed: {exc}") from None
+    for warning in caught:
+        log(f"warning: {warning.message}")
+    summary = result.summary()
+    for line in summary:
+        log(line)
+    stage("import")
+    data_path = write_dataset(result.dataset, out)
+    log(f"wrote canonical data {data_path}")
+    return summary, data_path

@@ -21,7 +21,9 @@ nli_reference          nli         max over references of min(P(a⊨r), P(r⊨a)
 llm_reference          llm         P(correct) from an LLM shown the question, the correct and
                                    the incorrect references; correct if ≥ τ (0.5). Judged in
                                    batches by uqlens.backends.llm_reference (build stage)
-provided               provided    the label that came with the data
+provided               provided    the label that came with the data; its value is the
+                                   source's graded score (``provided_correct_value``, e.g.
+                                   luq's soft accuracy) when it has one, else 0/1
 =====================  ==========  ==========================================================
 
 Heuristic judges (``exact_match``, ``squad_f1``, ``rouge_l``) compare texts after
@@ -245,6 +247,9 @@ def judge_frame(
             if prov is None or pd.isna(prov):
                 continue
             value, label = j.judge(g.text, (), provided=bool(prov))
+            soft = getattr(g, "provided_correct_value", None)
+            if soft is not None and not pd.isna(soft):
+                value = float(soft)  # the score the label was cut from (threshold: importer)
         else:
             refs = list(q.at[qid, "references"])
             wrong = q.at[qid, "incorrect_references"] if has_wrong else None

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 METHODS = ("umap", "pca")
+ID_SEP = "|"
+"""Between question id and sample id in a map point's id (:func:`point_id`)."""
 
 
 def project(
@@ -85,6 +89,29 @@ def _pca(vectors: np.ndarray) -> np.ndarray:
     return coords.astype(np.float64)
 
 
+def point_id(question_id: str, sample_id: str) -> str:
+    """The id carried by a map point: ``"question_id|sample_id"``."""
+    return f"{question_id}{ID_SEP}{sample_id}"
+
+
+def parse_point_ids(ids: Iterable[Any]) -> list[tuple[str, str]]:
+    """``"q|s"`` strings (or ``(q, s)`` pairs) to ``(question_id, sample_id)`` pairs.
+
+    Unparseable entries are dropped; order is kept and duplicates removed.
+    """
+    out: dict[tuple[str, str], None] = {}
+    for item in ids:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            key = (str(item[0]), str(item[1]))
+        elif isinstance(item, str) and ID_SEP in item:
+            q, s = item.split(ID_SEP, 1)
+            key = (q, s)
+        else:
+            continue
+        out[key] = None
+    return list(out)
+
+
 MIN_UMAP_POINTS = 5
 
 
@@ -122,8 +149,6 @@ def reproject(
     Fewer than :data:`MIN_UMAP_POINTS` points fall back to PCA (UMAP's neighbour graph is
     meaningless that small), and the result says so in ``note``.
     """
-    from uqlens.analysis.overview import parse_point_ids
-
     empty = pd.DataFrame({"question_id": pd.Series(dtype=str), "sample_id": pd.Series(dtype=str),
                           "x": pd.Series(dtype=float), "y": pd.Series(dtype=float)})
     if n_neighbors < 2:

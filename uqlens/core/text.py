@@ -36,7 +36,12 @@ def same_text(a: str, b: str) -> bool:
     """The only sameness that may skip an entailment model: the same string up to case and
     surrounding whitespace. Anything looser ("-5"/"5", "The Who"/"Who" under SQuAD
     normalisation) changes meaning often enough that it must be the model's call."""
-    return a.strip().casefold() == b.strip().casefold()
+    return same_text_key(a) == same_text_key(b)
+
+
+def same_text_key(text: str) -> str:
+    """What :func:`same_text` compares: the string without surrounding whitespace, casefolded."""
+    return text.strip().casefold()
 
 
 def normalize_answer(text: str) -> str:

@@ -357,7 +357,7 @@ def _read_csv(data: bytes, source: str, delimiter: str) -> tuple[list[Record], l
             )
         )
     if not records and not errors:
-        lacking = [n for n in ("question_id", "question", "references", "text") if n not in names]
+        lacking = [n for n in ("question_id", "question", "text") if n not in names]
         raise DataError(
             [RecordError(source, "line 1", n, "required column is missing from the header "
                          "(is the header row missing?)") for n in lacking]

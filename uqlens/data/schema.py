@@ -6,8 +6,10 @@ row positions never do.
 
 questions
     ``question_id`` (str, unique), ``question`` (str), ``references`` (list[str], correct
-    reference answers, at least one), optional ``incorrect_references`` (list[str], known
-    wrong answers, e.g. TruthfulQA's false answers), ``context`` (str), ``dataset`` (str),
+    reference answers; may be empty or missing: a question without references builds, and
+    only the views that need correctness are off, see :func:`missing_references`),
+    optional ``incorrect_references`` (list[str], known wrong answers, e.g. TruthfulQA's
+    false answers), ``context`` (str), ``dataset`` (str),
     ``model`` (str), ``meta`` (str, JSON text of anything else), ``provided_scores`` (str,
     JSON object text ``{method_id: uncertainty}``: scores a peer tool computed itself, already
     oriented "higher = more uncertain"; a dict is accepted and stored as sorted JSON text).
@@ -22,9 +24,12 @@ generations
     ``num_tokens`` (int), ``token_logprobs`` (list[float]), ``temperature`` (float >= 0),
     ``verbalized_confidence`` (float in [0, 1]), ``p_true`` (float in [0, 1], the model's
     P("True") for this answer, Kadavath et al. 2022), ``provided_correct`` (bool, a
-    correctness label that came with the data), ``embedding`` / ``hidden_state``
-    (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer tool put this answer in,
-    e.g. semantic_uncertainty's ``semantic_ids``; comparable within a question only).
+    correctness label that came with the data), ``provided_correct_value`` (float in [0, 1],
+    the graded score that label was cut from when the source's correctness is soft, e.g.
+    luq's classifier accuracies; the importer states the threshold), ``embedding`` /
+    ``hidden_state`` (list[float]), ``provided_cluster`` (int >= 0: the cluster a peer
+    tool put this answer in, e.g. semantic_uncertainty's ``semantic_ids``; comparable within
+    a question only).
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-QUESTION_REQUIRED = ("question_id", "question", "references")
+QUESTION_REQUIRED = ("question_id", "question")
 QUESTION_OPTIONAL = (
+    "references",
     "incorrect_references",
     "context",
     "dataset",
@@ -62,6 +68,7 @@ GENERATION_OPTIONAL = (
     "verbalized_confidence",
     "p_true",
     "provided_correct",
+    "provided_correct_value",
     "embedding",
     "hidden_state",
     "provided_cluster",
@@ -135,9 +142,36 @@ class Dataset:
             (self.generations, GENERATION_OPTIONAL),
         ):
             for name in names:
+                if name == "references":  # a list, often empty: see missing_references
+                    continue
                 if name in frame.columns and frame[name].notna().any():
                     present.append(name)
         return present
+
+
+CORRECTNESS_VIEWS = (
+    "Overview metrics (AUROC, AUPRC, calibration, hallucination counts)",
+    "Confident hallucinations",
+    "Tail & calibration",
+    "Conformal",
+    "Confidence region",
+    "Judge audit",
+    "Sensitivity",
+    "correct/wrong colours and filters (Answer map, Question, Data)",
+)
+"""The views that need a correctness label per answer (a judge against references, or
+labels that came with the data); without one they say why they are off."""
+
+
+def missing_references(questions: pd.DataFrame) -> list[str]:
+    """Ids of the questions that have no reference answer (nothing to judge them against)."""
+    if "references" not in questions:
+        return questions["question_id"].astype(str).tolist()
+    return [
+        str(qid)
+        for qid, refs in zip(questions["question_id"], questions["references"], strict=True)
+        if refs is None or _is_nan(refs) or len(refs) == 0
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,8 +187,9 @@ frame. Loaders set it so that a rejected question takes exactly its own answers 
 even when another question carries the same id."""
 
 _STR_OPTIONAL = ("context", "dataset", "model")
-_FLOAT_FIELDS = ("logprob_sum", "temperature", "verbalized_confidence", "p_true")
-_UNIT_INTERVAL = ("verbalized_confidence", "p_true")
+_FLOAT_FIELDS = ("logprob_sum", "temperature", "verbalized_confidence", "p_true",
+                 "provided_correct_value")
+_UNIT_INTERVAL = ("verbalized_confidence", "p_true", "provided_correct_value")
 _VECTOR_FIELDS = ("token_logprobs", "embedding", "hidden_state")
 _LOGPROB_SLACK = 1e-6  # rounding in the producer may push log(1) a hair above 0
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -465,7 +500,36 @@ def normalise(
         nothing valid is left, always.
     """
     errors: list[RecordError] = list(read_errors)
+    _check_columns(questions, generations, source, errors)
+    good_q, good_q_pos, first_seen = _question_records(questions, source, errors)
+    g_rows = _rows(generations, GENERATION_REQUIRED + GENERATION_OPTIONAL + (QUESTION_ROW,))
+    good_g = _generation_records(g_rows, _records(generations, "generations"), source, errors,
+                                 good_q_pos, first_seen, {q["question_id"] for q in good_q})
+    kept_g = _distinct_answers(good_g, source, errors)
+    kept_q = _answered_questions(good_q, kept_g, g_rows, source, errors, skip_invalid)
 
+    errors.sort(key=_line_key)  # stable: equal keys keep discovery order
+    if errors and not skip_invalid:
+        raise DataError(errors)
+    if not kept_q:
+        raise DataError(errors or [RecordError(source, "", "", "no questions found")])
+
+    kept_ids = {q["question_id"] for q in kept_q}
+    kept_g = [g for g in kept_g if g["question_id"] in kept_ids]
+    q_frame = _question_frame(kept_q)
+    return Dataset(
+        questions=q_frame,
+        generations=_generation_frame(kept_g),
+        source=source,
+        skipped=errors,
+        ignored_fields=_ignored_fields(questions, generations),
+        score_orientation=provided_score_orientation(q_frame),
+    )
+
+
+def _check_columns(questions: pd.DataFrame, generations: pd.DataFrame, source: str,
+                   errors: list[RecordError]) -> None:
+    """Raise :class:`DataError` (with ``errors`` so far) when a required column is missing."""
     missing_cols = [
         RecordError(source, "", name, "required question column is missing")
         for name in QUESTION_REQUIRED
@@ -478,69 +542,72 @@ def normalise(
     if missing_cols:
         raise DataError(errors + missing_cols)
 
+
+def _ignored_fields(questions: pd.DataFrame, generations: pd.DataFrame) -> list[str]:
+    """Input columns the canonical model does not know, questions' first."""
     known_q = set(QUESTION_REQUIRED) | set(QUESTION_OPTIONAL) | {RECORD}
     known_g = set(GENERATION_REQUIRED) | set(GENERATION_OPTIONAL) | {RECORD, QUESTION_ROW}
     ignored = [c for c in questions.columns if c not in known_q]
-    ignored += [c for c in generations.columns if c not in known_g and c not in ignored]
+    return ignored + [c for c in generations.columns if c not in known_g and c not in ignored]
 
-    # ---- questions --------------------------------------------------------------------
+
+def _question_records(questions: pd.DataFrame, source: str, errors: list[RecordError]):
+    """``(valid question rows, {input position: index among them}, {question id: record of
+    its first occurrence})``; problems go to ``errors``."""
     q_records = _records(questions, "questions")
     q_rows = _rows(questions, QUESTION_REQUIRED + QUESTION_OPTIONAL)
     good_q: list[dict] = []
-    good_q_pos: dict[int, int] = {}  # input position -> index in good_q
-    first_seen: dict[str, str] = {}  # question id -> record of its first occurrence
-    invalid_ids: set[str] = set()
+    good_q_pos: dict[int, int] = {}
+    first_seen: dict[str, str] = {}
     for pos, (row, rec) in enumerate(zip(q_rows, q_records, strict=True)):
         errs: list[RecordError] = []
-        convert = _field_converter(source, row, rec, errs)
-
-        out = {"_record": rec}
-        out["question_id"] = qid = convert("question_id", to_id, required=True)
-        out["question"] = convert("question", lambda v: _to_text(v, non_empty=True), required=True)
-        out["references"] = convert(
-            "references", lambda v: _to_str_list(v, required=True), required=True
-        )
-        out["incorrect_references"] = convert(
-            "incorrect_references", lambda v: _to_str_list(v, required=False)
-        )
-        for name in _STR_OPTIONAL:
-            out[name] = convert(name, lambda v: _to_text(v, non_empty=False))
-        out["meta"] = convert("meta", _to_meta)
-        out["provided_scores"] = convert("provided_scores", _to_provided_scores)
+        out = _question_record(_field_converter(source, row, rec, errs), rec)
+        qid = out["question_id"]
         if qid is not None:
             if qid in first_seen:
-                errs.append(
-                    RecordError(
-                        source,
-                        rec,
-                        "question_id",
-                        f"duplicate question_id {qid!r} (first at {first_seen[qid]})",
-                    )
-                )
+                errs.append(RecordError(
+                    source, rec, "question_id",
+                    f"duplicate question_id {qid!r} (first at {first_seen[qid]})"))
             else:
                 first_seen[qid] = rec
         if errs:
             errors.extend(errs)
-            if qid is not None and first_seen.get(qid) == rec:
-                invalid_ids.add(qid)
         else:
             good_q_pos[pos] = len(good_q)
             good_q.append(out)
-    valid_ids = {q["question_id"] for q in good_q}
+    return good_q, good_q_pos, first_seen
 
-    # ---- generations ------------------------------------------------------------------
-    g_records = _records(generations, "generations")
-    g_rows = _rows(generations, GENERATION_REQUIRED + GENERATION_OPTIONAL + (QUESTION_ROW,))
+
+def _question_record(convert, rec: str) -> dict:
+    """One question's canonical fields (None where missing or invalid)."""
+    out = {"_record": rec}
+    out["question_id"] = convert("question_id", to_id, required=True)
+    out["question"] = convert("question", lambda v: _to_text(v, non_empty=True), required=True)
+    # No references (missing, null, []) is valid: the question builds without correctness.
+    out["references"] = convert("references", lambda v: _to_str_list(v, required=False))
+    if out["references"] is None:
+        out["references"] = []
+    out["incorrect_references"] = convert(
+        "incorrect_references", lambda v: _to_str_list(v, required=False)
+    )
+    for name in _STR_OPTIONAL:
+        out[name] = convert(name, lambda v: _to_text(v, non_empty=False))
+    out["meta"] = convert("meta", _to_meta)
+    out["provided_scores"] = convert("provided_scores", _to_provided_scores)
+    return out
+
+
+def _generation_records(g_rows, g_records, source, errors, good_q_pos, first_seen,
+                        valid_ids) -> list[dict]:
+    """Valid answers to valid questions, sample ids filled in; problems go to ``errors``
+    (an answer to a rejected question is still checked, never kept)."""
     good_g: list[dict] = []
     next_index: dict[str, int] = {}  # question id -> next default sample index
     for row, rec in zip(g_rows, g_records, strict=True):
-        errs = []
+        errs: list[RecordError] = []
         convert = _field_converter(source, row, rec, errs)
-
         qpos = row.get(QUESTION_ROW)
-        drop = False  # answer to a rejected question: still checked, never kept
-        if not _is_missing(qpos):
-            drop = int(qpos) not in good_q_pos
+        drop = not _is_missing(qpos) and int(qpos) not in good_q_pos
         qid = convert("question_id", to_id, required=True)
         if qid is not None and qid not in valid_ids:
             if qid in first_seen:
@@ -549,92 +616,102 @@ def normalise(
                 errs.append(RecordError(source, rec, "question_id", f"no question has id {qid!r}"))
         out = {"_record": rec, "question_id": qid}
         out["text"] = convert("text", lambda v: _to_text(v, non_empty=False), required=True)
-        greedy = convert("is_greedy", _to_bool)
-        sample_id = convert("sample_id", to_id)
-        sid_given = not _is_missing(row.get("sample_id"))
-        if greedy is None:
-            greedy = sample_id == GREEDY_SAMPLE_ID
-        if qid is not None and not greedy:
-            index = next_index.get(qid, 0)
-            next_index[qid] = index + 1
-            if not sid_given:
-                sample_id = f"s{index}"
-        if greedy and not sid_given:
-            sample_id = GREEDY_SAMPLE_ID
-        out["sample_id"] = sample_id
-        out["is_greedy"] = bool(greedy)
-        for name in _FLOAT_FIELDS:
-            out[name] = convert(name, _to_float)
-        if out["temperature"] is not None and out["temperature"] < 0:
-            errs.append(
-                RecordError(source, rec, "temperature", f"must be >= 0, got {out['temperature']}")
-            )
-        # A log-probability is <= 0; a positive one is most likely a negative log-likelihood,
-        # which would silently flip every likelihood-based score.
-        if out["logprob_sum"] is not None and out["logprob_sum"] > _LOGPROB_SLACK:
-            errs.append(
-                RecordError(source, rec, "logprob_sum",
-                            f"must be <= 0 (a log-probability), got {out['logprob_sum']}")
-            )
-        for name in _UNIT_INTERVAL:
-            if out[name] is not None and not 0.0 <= out[name] <= 1.0:
-                errs.append(
-                    RecordError(source, rec, name, f"must be between 0 and 1, got {out[name]}")
-                )
-        out["num_tokens"] = convert("num_tokens", _to_int)
-        out["provided_correct"] = convert("provided_correct", _to_bool)
-        out["provided_cluster"] = convert("provided_cluster", _to_int)
-        for name in _VECTOR_FIELDS:
-            out[name] = convert(name, _to_float_list)
-        tokens = out["token_logprobs"]
-        if tokens is not None and any(t > _LOGPROB_SLACK for t in tokens):
-            errs.append(
-                RecordError(source, rec, "token_logprobs",
-                            "must all be <= 0 (log-probabilities), got "
-                            f"{max(tokens)} at item {tokens.index(max(tokens)) + 1}")
-            )
-            tokens = out["token_logprobs"] = None
-        if tokens is not None:
-            if out["num_tokens"] is None and "num_tokens" not in {e.field for e in errs}:
-                out["num_tokens"] = len(tokens)
-            if out["logprob_sum"] is None and "logprob_sum" not in {e.field for e in errs}:
-                out["logprob_sum"] = math.fsum(tokens)
+        _sample_identity(out, row, convert, next_index)
+        _answer_numbers(out, convert, source, rec, errs)
         errors.extend(errs)
         if not errs and not drop:
             good_g.append(out)
+    return good_g
 
-    # ---- cross-record checks: duplicates, greedy count, questions without answers ------
+
+def _sample_identity(out: dict, row: dict, convert, next_index: dict[str, int]) -> None:
+    """``sample_id`` and ``is_greedy`` of one answer: a missing sample id becomes ``s0``,
+    ``s1``, ... in input order within its question, or ``greedy`` for the judged answer."""
+    qid = out["question_id"]
+    greedy = convert("is_greedy", _to_bool)
+    sample_id = convert("sample_id", to_id)
+    sid_given = not _is_missing(row.get("sample_id"))
+    if greedy is None:
+        greedy = sample_id == GREEDY_SAMPLE_ID
+    if qid is not None and not greedy:
+        index = next_index.get(qid, 0)
+        next_index[qid] = index + 1
+        if not sid_given:
+            sample_id = f"s{index}"
+    if greedy and not sid_given:
+        sample_id = GREEDY_SAMPLE_ID
+    out["sample_id"] = sample_id
+    out["is_greedy"] = bool(greedy)
+
+
+def _answer_numbers(out: dict, convert, source: str, rec: str, errs: list[RecordError]) -> None:
+    """The numeric fields of one answer, with their range checks; ``token_logprobs`` fill a
+    missing ``num_tokens`` and ``logprob_sum``."""
+    for name in _FLOAT_FIELDS:
+        out[name] = convert(name, _to_float)
+    if out["temperature"] is not None and out["temperature"] < 0:
+        errs.append(
+            RecordError(source, rec, "temperature", f"must be >= 0, got {out['temperature']}")
+        )
+    # A log-probability is <= 0; a positive one is most likely a negative log-likelihood,
+    # which would silently flip every likelihood-based score.
+    if out["logprob_sum"] is not None and out["logprob_sum"] > _LOGPROB_SLACK:
+        errs.append(
+            RecordError(source, rec, "logprob_sum",
+                        f"must be <= 0 (a log-probability), got {out['logprob_sum']}")
+        )
+    for name in _UNIT_INTERVAL:
+        if out[name] is not None and not 0.0 <= out[name] <= 1.0:
+            errs.append(
+                RecordError(source, rec, name, f"must be between 0 and 1, got {out[name]}")
+            )
+    out["num_tokens"] = convert("num_tokens", _to_int)
+    out["provided_correct"] = convert("provided_correct", _to_bool)
+    out["provided_cluster"] = convert("provided_cluster", _to_int)
+    for name in _VECTOR_FIELDS:
+        out[name] = convert(name, _to_float_list)
+    tokens = out["token_logprobs"]
+    if tokens is not None and any(t > _LOGPROB_SLACK for t in tokens):
+        errs.append(
+            RecordError(source, rec, "token_logprobs",
+                        "must all be <= 0 (log-probabilities), got "
+                        f"{max(tokens)} at item {tokens.index(max(tokens)) + 1}")
+        )
+        tokens = out["token_logprobs"] = None
+    if tokens is not None:
+        if out["num_tokens"] is None and "num_tokens" not in {e.field for e in errs}:
+            out["num_tokens"] = len(tokens)
+        if out["logprob_sum"] is None and "logprob_sum" not in {e.field for e in errs}:
+            out["logprob_sum"] = math.fsum(tokens)
+
+
+def _distinct_answers(good_g: list[dict], source: str, errors: list[RecordError]) -> list[dict]:
+    """Answers without a second greedy answer or a repeated sample id per question."""
     kept_g: list[dict] = []
     seen_sample: dict[tuple[str, str], str] = {}
     greedy_at: dict[str, str] = {}
     for out in good_g:
         qid, sid, rec = out["question_id"], out["sample_id"], out["_record"]
         if out["is_greedy"] and qid in greedy_at:
-            errors.append(
-                RecordError(
-                    source,
-                    rec,
-                    "is_greedy",
-                    f"more than one greedy answer for question {qid!r} (first at {greedy_at[qid]})",
-                )
-            )
+            errors.append(RecordError(
+                source, rec, "is_greedy",
+                f"more than one greedy answer for question {qid!r} (first at {greedy_at[qid]})"))
             continue
         if (qid, sid) in seen_sample:
-            errors.append(
-                RecordError(
-                    source,
-                    rec,
-                    "sample_id",
-                    f"duplicate sample_id {sid!r} for question {qid!r} "
-                    f"(first at {seen_sample[(qid, sid)]})",
-                )
-            )
+            errors.append(RecordError(
+                source, rec, "sample_id",
+                f"duplicate sample_id {sid!r} for question {qid!r} "
+                f"(first at {seen_sample[(qid, sid)]})"))
             continue
         seen_sample[(qid, sid)] = rec
         if out["is_greedy"]:
             greedy_at[qid] = rec
         kept_g.append(out)
+    return kept_g
 
+
+def _answered_questions(good_q, kept_g, g_rows, source, errors, skip_invalid) -> list[dict]:
+    """The valid questions with at least one kept answer; the others are problems."""
     had_rows: set[str] = set()
     for row in g_rows:
         try:
@@ -652,32 +729,9 @@ def normalise(
                 RecordError(source, q["_record"], "samples", f"question {qid!r} has no answers")
             )
         elif skip_invalid:
-            errors.append(
-                RecordError(
-                    source,
-                    q["_record"],
-                    "samples",
-                    f"question {qid!r} has no valid answers left",
-                )
-            )
-
-    errors.sort(key=_line_key)  # stable: equal keys keep discovery order
-    if errors and not skip_invalid:
-        raise DataError(errors)
-    if not kept_q:
-        raise DataError(errors or [RecordError(source, "", "", "no questions found")])
-
-    kept_ids = {q["question_id"] for q in kept_q}
-    kept_g = [g for g in kept_g if g["question_id"] in kept_ids]
-    q_frame = _question_frame(kept_q)
-    return Dataset(
-        questions=q_frame,
-        generations=_generation_frame(kept_g),
-        source=source,
-        skipped=errors,
-        ignored_fields=ignored,
-        score_orientation=provided_score_orientation(q_frame),
-    )
+            errors.append(RecordError(source, q["_record"], "samples",
+                                      f"question {qid!r} has no valid answers left"))
+    return kept_q
 
 
 def _meta_object(text: object) -> dict | None:
@@ -768,6 +822,7 @@ def _generation_frame(rows: list[dict]) -> pd.DataFrame:
     frame["verbalized_confidence"] = pd.Series(col("verbalized_confidence"), dtype="float64")
     frame["p_true"] = pd.Series(col("p_true"), dtype="float64")
     frame["provided_correct"] = pd.Series(col("provided_correct"), dtype="boolean")
+    frame["provided_correct_value"] = pd.Series(col("provided_correct_value"), dtype="float64")
     for name in ("embedding", "hidden_state"):
         frame[name] = pd.Series(col(name), dtype=object)
     frame["provided_cluster"] = pd.Series(col("provided_cluster"), dtype="Int64")

@@ -18,8 +18,11 @@ Layout (format ``uqlens-run/1``)::
     hidden_states.parquet    question_id, sample_id, hidden_state (float16; optional: only
                          when the generations carried the generating model's hidden states)
 
-``rule`` is a rule key (see ``manifest["rules"]``). Every method is scored under every rule so
-that a view filters one column; methods that ignore clusters repeat their value.
+``rule`` is a rule key (see ``manifest["rules"]``: one
+:meth:`uqlens.core.views.RuleSpec.to_manifest` entry each, with the ``shortcut`` policy of
+the pairs the build never asked a model about and so never stored; runs without it are read
+as :func:`uqlens.core.views.unrecorded_shortcut` says). Every method is scored under every
+rule so that a view filters one column; methods that ignore clusters repeat their value.
 Reading a run needs only pandas and pyarrow.
 """
 
@@ -60,8 +63,61 @@ class Run:
     def name(self) -> str:
         return self.manifest.get("name") or self.path.name
 
+    human_bases: tuple[str, ...] | None = None
+    """Automatic judges a human judge (``human+<base>``) is offered over; None = the run's
+    default judge."""
+    _human: tuple | None = field(default=None, repr=False)
+
     def table(self, name: str) -> pd.DataFrame:
-        """Load one table lazily; missing optional tables come back empty."""
+        """Load one table lazily; missing optional tables come back empty.
+
+        ``correctness`` also holds the rows of :attr:`human_judges` (see
+        :mod:`uqlens.run.labels`), recomputed whenever ``labels.jsonl`` changes; the built
+        file is never rewritten."""
+        if name == "correctness":
+            return self._with_human(self.built_table("correctness"))
+        return self.built_table(name)
+
+    @property
+    def human_judges(self) -> list[str]:
+        """``human+<base>`` judges: a person's label where there is one, ``base`` elsewhere."""
+        from uqlens.run.labels import human_judge
+
+        bases = self.human_bases
+        if bases is None:
+            default = self.manifest.get("default_judge") or next(iter(self.judges), None)
+            bases = (default,) if default else ()
+        return [human_judge(b) for b in bases]
+
+    def offer_human(self, judge: str) -> None:
+        """Make ``judge`` (``human+<base>`` over any judge of the run) one of
+        :attr:`human_judges`, so the ``correctness`` table holds its rows."""
+        from uqlens.run.labels import human_base
+
+        base = human_base(judge)
+        if base is None or judge in self.human_judges:
+            return
+        if base not in self.judges:
+            raise ValueError(f"{judge!r}: {base!r} is not a judge of this run ({self.judges})")
+        self.human_bases = (*(b[len("human+"):] for b in self.human_judges), base)
+
+    def _with_human(self, built: pd.DataFrame) -> pd.DataFrame:
+        from uqlens.run import labels
+
+        stamp = (labels.labels_stamp(self.path), tuple(self.human_judges))
+        if self._human is not None and self._human[0] == stamp:
+            return self._human[1]
+        records = labels.read(self.path) if stamp[0] is not None else []
+        gen = self.built_table("generations")
+        parts = [built] + [labels.human_rows(gen, built, records, labels.human_base(j))
+                           for j in self.human_judges]
+        parts = [p for p in parts if len(p)]
+        out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else built
+        self._human = (stamp, out)
+        return out
+
+    def built_table(self, name: str) -> pd.DataFrame:
+        """A table as the build wrote it (``correctness`` without human judges)."""
         if name == "embeddings" and name not in self._tables:
             if (self.path / "text_embeddings.parquet").exists():
                 self._tables[name] = self._expand_text_embeddings()
@@ -101,6 +157,37 @@ class Run:
     @property
     def judges(self) -> list[str]:
         return list(self.manifest.get("judges", []))
+
+
+def correctness_off(run: Run) -> str | None:
+    """Why the run has no correctness labels (so the views that need them are off), or None
+    when it has some. Reads the manifest's ``skipped_judges`` (written by the build)."""
+    if run.judges or len(run.table("correctness")):
+        return None
+    skipped = run.manifest.get("skipped_judges") or {}
+    unreferenced = run.manifest.get("questions_without_references")
+    parts = []
+    if unreferenced:
+        parts.append(f"none of its {unreferenced} questions has reference answers")
+    by_reason: dict[str, list[str]] = {}
+    for judge, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(judge)
+    parts += [f"{', '.join(judges)} skipped: {reason}" for reason, judges in by_reason.items()]
+    why = "; ".join(parts) or "the build judged no answer"
+    return (f"This view needs correctness labels and this run has none ({why}). Add "
+            "references with `uqlens import FILE --questions QUESTIONS_FILE` (matched by "
+            "id, question text or position) and rebuild.")
+
+
+def unreferenced_note(run: Run) -> str | None:
+    """A note when some (not all) questions have no references: their answers are unjudged
+    by the reference judges."""
+    n = run.manifest.get("questions_without_references") or 0
+    total = run.manifest.get("counts", {}).get("questions", 0)
+    if not n or correctness_off(run):
+        return None
+    return (f"{n} of {total} questions have no reference answers: the reference judges leave "
+            "their answers unjudged.")
 
 
 def is_run(path: str | Path) -> bool:

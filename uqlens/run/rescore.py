@@ -2,14 +2,16 @@
 
 A built run holds everything the methods read: the unique answer texts, the entailment pairs
 the build asked for (``pairs``), the answer embeddings (``embeddings``), the samples with
-their log-probabilities and the judged answers. :class:`Replay` rebuilds a method's
-:class:`~uqlens.core.methods.QuestionView` from those tables, the way the build does
-during a build (it mirrors ``pipeline._question_view``), so that a view can re-cluster at
-another rule or threshold, re-score with other method parameters, or score a sub-sample of
-the answers.
+their log-probabilities and the judged answers. :class:`Replay` is the run as a
+:class:`~uqlens.core.views.ViewSource`: the build and the replay assemble a method's view with
+the same :func:`uqlens.core.views.question_view`, so :func:`rescore` reproduces the stored
+scores exactly, and a view can re-cluster at another rule or threshold, re-score with other
+method parameters, or score a sub-sample of the answers.
 
 Pair probabilities come only from the run:
 
+- a pair the build never asked a model about (identical texts, and texts equal under the
+  build's recorded shortcut policy, see :func:`uqlens.core.views.shortcut_entails`) entails;
 - a pair found in ``pairs`` is used as is;
 - the ``cosine`` backend is embedding cosine read as entailment (see
   :class:`~uqlens.backends.similarity.CosineEntailment`): a missing pair is recomputed from
@@ -32,26 +34,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from uqlens.core import clustering
-
-
-class MissingPair(LookupError):
-    """An entailment pair the run's cache does not hold (and that cannot be recomputed)."""
-
-
-class NotRecomputable(ValueError):
-    """A provided method's scores or the ``provided`` rule's clusters: the run holds them, but
-    not the means to recompute them (another rule, threshold or sub-sample)."""
-
-
-PROVIDED_RULE = "provided"
-"""The clustering rule of the source tool's own clusters (``uqlens.build.pipeline.PROVIDED_RULE``;
-not imported from there, which pulls in the build's dependencies)."""
+from uqlens.core import clustering, views
+from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of the views)
+    PROVIDED_RULE,
+    SAME_TEXT,
+    MissingPair,
+    NotRecomputable,
+    RuleSpec,
+    score_view,
+    shortcut_entails,
+)
 
 PROVIDED_NOTE = "provided by the source tool: only its stored scores exist, nothing to recompute"
 SUPERVISED_NOTE = ("supervised: fitted out of fold across the run's questions; re-scoring one "
@@ -62,7 +58,7 @@ def is_provided_rule(rule) -> bool:
     """Whether ``rule`` (a key, a :class:`RuleSpec` or a manifest rules entry) is the
     ``provided`` rule."""
     if isinstance(rule, RuleSpec):
-        return rule.rule_key == PROVIDED_RULE
+        return rule.is_provided
     if isinstance(rule, Mapping):
         return PROVIDED_RULE in (rule.get("rule"), rule.get("rule_key"), rule.get("key"))
     return str(rule).partition("@")[0] == PROVIDED_RULE
@@ -166,34 +162,9 @@ def method_params(run, method: str) -> dict:
 # --------------------------------------------------------------------------- replay
 
 
-@dataclass(frozen=True)
-class RuleSpec:
-    """A clustering rule as the pipeline records it: the rule key, the backend its pairs come
-    from (entailment rules) and the backend of the graph methods' affinity."""
-
-    key: str
-    rule_key: str
-    backend: str | None
-    affinity_backend: str
-
-    @classmethod
-    def parse(cls, key: str, affinity_backend: str | None = None) -> RuleSpec:
-        """``"threshold:0.8@cosine"`` → rule ``threshold:0.8`` on backend ``cosine``;
-        ``"provided"`` → the source tool's clusters (read, never re-formed)."""
-        rule_key, _, backend = key.partition("@")
-        if rule_key == PROVIDED_RULE:
-            return cls(key=key, rule_key=PROVIDED_RULE, backend=None,
-                       affinity_backend=affinity_backend or "cosine")
-        rule = clustering.parse_rule(rule_key)
-        backend = backend or None
-        if rule.needs == "entailment" and backend is None:
-            raise ValueError(f"rule {key!r} needs a backend: {rule_key}@BACKEND")
-        aff = affinity_backend or (backend if rule.needs == "entailment" else "cosine")
-        return cls(key=key, rule_key=rule.key, backend=backend, affinity_backend=aff)
-
-
 class Replay:
-    """Question views of a built run, rebuilt from its tables (no model is ever loaded).
+    """A built run as a :class:`~uqlens.core.views.ViewSource`: question views rebuilt from
+    its tables (no model is ever loaded), through :func:`uqlens.core.views.question_view`.
 
     Parameters
     ----------
@@ -212,40 +183,23 @@ class Replay:
         gens["is_greedy"] = gens["is_greedy"].astype(bool)
         self.generations = gens
         q = run.table("questions")
-        self.question = dict(zip(q["question_id"], q["question"], strict=True))
+        self._question = dict(zip(q["question_id"], q["question"], strict=True))
         texts = run.table("texts").sort_values(["question_id", "text_id"])
-        self.texts: dict[str, list[str]] = {
+        self._texts: dict[str, list[str]] = {
             qid: g["text"].tolist() for qid, g in texts.groupby("question_id", sort=False)
         }
-        self.rules: dict[str, RuleSpec] = {}
-        for r in m.get("rules", []):
-            if is_provided_rule(r):
-                self.rules[r["key"]] = RuleSpec(r["key"], PROVIDED_RULE, None,
-                                                r.get("affinity_backend") or "cosine")
-                continue
-            rule_key = r.get("rule_key") or clustering.parse_rule(r["key"].partition("@")[0]).key
-            aff = r.get("affinity_backend") or r.get("backend") or "cosine"
-            self.rules[r["key"]] = RuleSpec(r["key"], rule_key, r.get("backend"), aff)
-        self._pairs: dict[str, dict[tuple[str, int, int], tuple[float, float, float]]] = {}
-        pairs = run.table("pairs")
-        if len(pairs):
-            for backend, g in pairs.groupby("backend", sort=False):
-                self._pairs[str(backend)] = {
-                    (q_, int(a), int(b)): (float(e), float(n), float(c))
-                    for q_, a, b, e, n, c in zip(
-                        g["question_id"], g["text_a"], g["text_b"], g["p_entail"],
-                        g["p_neutral"], g["p_contradict"], strict=True)
-                }
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
-        emb = run.table("embeddings")
-        if len(emb) and "embedding" in emb:
-            e = emb.merge(gens[["question_id", "sample_id", "text_id"]],
-                          on=["question_id", "sample_id"])
-            for qid, tid, vec in zip(e["question_id"], e["text_id"], e["embedding"], strict=True):
-                self._vectors.setdefault((qid, int(tid)), np.asarray(vec, dtype=float))
+        unrecorded = views.unrecorded_shortcut(m)
+        self.rules: dict[str, RuleSpec] = {
+            r["key"]: RuleSpec.from_manifest(r, unrecorded) for r in m.get("rules", [])}
+        # The build's pair shortcut (one policy for all its backends): see shortcut_entails.
+        self.shortcut = next((r.shortcut for r in self.rules.values()), unrecorded)
+        self._pairs = _pairs_by_question(run.table("pairs"))
+        self._vectors = _vectors_by_text(run.table("embeddings"), gens)
         self.missing_pairs: dict[str, set[tuple[str, int, int]]] = {}
         self._stored: dict[tuple[str, str], dict[str, int]] | None = None
         self._greedy: dict[str, pd.Series] | None = None
+        self._text_id: dict[str, dict[str, int]] | None = None
+        self._probs: dict[tuple[str, str], np.ndarray] = {}
 
     def resolve(self, rule: RuleSpec | str) -> RuleSpec:
         """A rule key of this run (its recorded spec) or a new key such as
@@ -253,6 +207,53 @@ class Replay:
         if isinstance(rule, RuleSpec):
             return rule
         return self.rules.get(rule) or RuleSpec.parse(rule)
+
+    # ---- ViewSource ------------------------------------------------------------------------
+    def question(self, qid: str) -> str:
+        return self._question.get(qid, "")
+
+    def texts(self, qid: str) -> list[str]:
+        return self._texts[qid]
+
+    def judged(self, qid: str) -> pd.Series | None:
+        """The question's first greedy generation (None without one); looked up once."""
+        if self._greedy is None:
+            g = self.generations[self.generations["is_greedy"]]
+            g = g.drop_duplicates("question_id", keep="first")
+            self._greedy = {q: row for q, (_, row) in zip(g["question_id"], g.iterrows(),
+                                                           strict=True)}
+        return self._greedy.get(qid)
+
+    greedy = judged
+
+    def clusters(self, rule: RuleSpec, qid: str) -> dict:
+        """The run's own clusters under one of its rules (by sample id under the provided
+        rule, else by text id); any other rule is formed over every text of the question
+        in text-id order, exactly as a build forms it."""
+        rule = self.resolve(rule)
+        if rule.is_provided:
+            return self.stored_clusters(rule, qid)
+        if self.rules.get(rule.key) == rule:
+            stored = self.stored_clusters(rule, qid)
+            if stored:
+                tid = self._text_id_of_sample(qid)
+                return {tid[s]: c for s, c in stored.items()}
+        return self.cluster_text_ids(rule, qid, range(len(self._texts[qid])))
+
+    def matrices(self, backend: str, qid: str, text_ids: Sequence[int]):
+        """entail[i, j], contradict[i, j] over the unique ``text_ids`` (ordered); raises
+        :class:`MissingPair` (remembering the first missing pair) when one is unknown."""
+        ids = np.asarray(text_ids, dtype=np.int64)
+        probs = self.probabilities(backend, qid)[np.ix_(ids, ids)]
+        gaps = np.argwhere(np.isnan(probs[:, :, 0]))
+        if len(gaps):
+            i, j = gaps[0]
+            self._missing(backend, qid, int(ids[i]), int(ids[j]))
+        return probs[:, :, 0], probs[:, :, 2]
+
+    def vectors(self, qid: str, text_ids: Sequence[int]) -> np.ndarray | None:
+        vecs = [self._vectors.get((qid, int(t))) for t in text_ids]
+        return np.stack(vecs) if vecs and all(v is not None for v in vecs) else None
 
     # ---- samples --------------------------------------------------------------------------
     @property
@@ -276,14 +277,14 @@ class Replay:
         t = g.loc[~g["is_greedy"], "temperature"].dropna().astype(float)
         return sorted(set(np.round(t, 6).tolist()))
 
-    def greedy(self, qid: str) -> pd.Series | None:
-        """The question's first greedy generation (None without one); looked up once."""
-        if self._greedy is None:
-            g = self.generations[self.generations["is_greedy"]]
-            g = g.drop_duplicates("question_id", keep="first")
-            self._greedy = {q: row for q, (_, row) in zip(g["question_id"], g.iterrows(),
-                                                           strict=True)}
-        return self._greedy.get(qid)
+    def _text_id_of_sample(self, qid: str) -> dict[str, int]:
+        if self._text_id is None:
+            self._text_id = {}
+            g = self.generations
+            for q, s, t in zip(g["question_id"], g["sample_id"], g["text_id"].astype(int),
+                               strict=True):
+                self._text_id.setdefault(q, {})[s] = t
+        return self._text_id.get(qid, {})
 
     # ---- pairs and vectors ----------------------------------------------------------------
     def has_vectors(self) -> bool:
@@ -293,23 +294,44 @@ class Replay:
         return self._vectors.get((qid, int(text_id)))
 
     def pair(self, backend: str, qid: str, a: int, b: int) -> tuple[float, float, float]:
-        """P(entail, neutral, contradict) for text ``a`` entails text ``b`` of question ``qid``.
+        """P(entail, neutral, contradict) for text ``a`` entails text ``b`` of question ``qid``
+        (see :meth:`probabilities`); an unknown pair raises :class:`MissingPair` and is
+        remembered in :attr:`missing_pairs`."""
+        p = self.probabilities(backend, qid)[int(a), int(b)]
+        if np.isnan(p[0]):
+            self._missing(backend, qid, int(a), int(b))
+        return (float(p[0]), float(p[1]), float(p[2]))
 
-        From the cached pairs; cosine pairs not cached come from the run's embeddings; any
-        other missing pair raises :class:`MissingPair` (and is remembered in
-        :attr:`missing_pairs`)."""
-        a, b = int(a), int(b)
-        if a == b:
-            return (1.0, 0.0, 0.0)
-        cached = self._pairs.get(backend, {})
-        hit = cached.get((qid, a, b))
-        if hit is not None:
-            return hit
-        if backend == "cosine":
-            va, vb = self.vector(qid, a), self.vector(qid, b)
-            if va is not None and vb is not None:
-                p = float(np.clip(va @ vb, 0.0, 1.0))
-                return (p, 0.0, 1.0 - p)
+    def probabilities(self, backend: str, qid: str) -> np.ndarray:
+        """``P[a, b] = (p_entail, p_neutral, p_contradict)`` over the question's text ids, NaN
+        where unknown. Pairs the build short-cut (see
+        :func:`uqlens.core.views.shortcut_entails`) entail; the others come from the stored
+        pairs; cosine pairs not stored come from the run's embeddings. Built once per
+        question and backend."""
+        key = (backend, qid)
+        if key not in self._probs:
+            texts = self._texts[qid]
+            n = len(texts)
+            probs = np.full((n, n, 3), np.nan)
+            stored = self._pairs.get(key)
+            if stored is not None:
+                a, b, values = stored
+                probs[a, b] = values
+            if backend == "cosine":  # the cosine backend's definition, from the vectors
+                for i, j in np.argwhere(np.isnan(probs[:, :, 0])):
+                    va, vb = self.vector(qid, i), self.vector(qid, j)
+                    if va is not None and vb is not None:
+                        p = float(np.clip(va @ vb, 0.0, 1.0))
+                        probs[i, j] = (p, 0.0, 1.0 - p)
+            keys = [views.shortcut_key(self.shortcut, t) for t in texts]
+            for i in range(n):
+                for j in range(n):
+                    if i == j or (keys[i] is not None and keys[i] == keys[j]):
+                        probs[i, j] = (1.0, 0.0, 0.0)
+            self._probs[key] = probs
+        return self._probs[key]
+
+    def _missing(self, backend: str, qid: str, a: int, b: int):
         self.missing_pairs.setdefault(backend, set()).add((qid, a, b))
         raise MissingPair(f"{backend}: no cached pair ({qid}, {a}, {b})")
 
@@ -327,21 +349,18 @@ class Replay:
                 f"rule {rule.key!r} holds the source tool's own clusters; they cannot be "
                 "re-formed from the run (another rule, threshold or sub-sample of answers)")
         text_ids = [int(t) for t in dict.fromkeys(int(t) for t in text_ids)]
-        utexts = [self.texts[qid][t] for t in text_ids]
+        utexts = [self._texts[qid][t] for t in text_ids]
         r = clustering.parse_rule(rule.rule_key)
         pair = None
         if r.needs == "entailment":
-            backend = rule.backend
-
-            def pair(i, j, q=qid, ids=text_ids, be=backend):
+            def pair(i, j, q=qid, ids=text_ids, be=rule.backend):
                 return self.pair(be, q, ids[i], ids[j])
 
         emb = None
         if r.needs == "embeddings":
-            vecs = [self.vector(qid, t) for t in text_ids]
-            if any(v is None for v in vecs):
+            emb = self.vectors(qid, text_ids)
+            if emb is None:
                 raise MissingPair(f"{qid}: the run has no embeddings for rule {rule.key!r}")
-            emb = np.stack(vecs)
         ids = clustering.cluster(r, utexts, pair=pair, embeddings=emb)
         return dict(zip(text_ids, (int(i) for i in ids), strict=True))
 
@@ -356,174 +375,61 @@ class Replay:
                                                 strict=True))
         return self._stored.get((key, qid), {})
 
-    def matrices(self, backend: str, qid: str, text_ids: Sequence[int]):
-        """entail[i, j], contradict[i, j] over the unique ``text_ids`` (ordered)."""
-        n = len(text_ids)
-        e, c = np.zeros((n, n)), np.zeros((n, n))
-        for i, a in enumerate(text_ids):
-            for j, b in enumerate(text_ids):
-                pe, _, pc = self.pair(backend, qid, a, b)
-                e[i, j], c[i, j] = pe, pc
-        return e, c
-
     # ---- views ----------------------------------------------------------------------------
-    def view(
-        self,
-        qid: str,
-        rule: RuleSpec | str,
-        samples: pd.DataFrame,
-        *,
-        cluster_of: Mapping[int, int] | None = None,
-        graph: bool = True,
-    ):
-        """The :class:`~uqlens.core.methods.QuestionView` a build would score for ``qid``.
-
-        ``samples``: the scored sample rows of this question (a sub-sample is fine), in
-        order. ``cluster_of``: a ``{text_id: cluster_id}`` over the judged answer's and the
-        samples' texts; when None, every unique text of the question is clustered under
-        ``rule`` in text-id order (the judged answer first), exactly as the build does; under
-        the ``provided`` rule the run's stored clusters of these samples are used (a sample
-        without one raises :class:`NotRecomputable`).
-        ``graph=False`` leaves the entailment matrices out. A missing pair for the clusters raises
-        :class:`MissingPair`; a missing pair for the graph leaves ``entail`` None (the graph
-        methods then return NaN).
-        """
-        from uqlens.core.methods import QuestionView
-
-        rule = self.resolve(rule)
-        g = self.greedy(qid)
-        sample_tids = samples["text_id"].astype(int).tolist()
-        if cluster_of is None and is_provided_rule(rule):
-            stored = self.stored_clusters(rule, qid)
-            try:
-                cluster_ids = np.array([stored[s] for s in samples["sample_id"]], dtype=np.int64)
-            except KeyError as err:
-                raise NotRecomputable(f"{qid}: sample {err} has no stored cluster under "
-                                      f"{rule.key!r}") from None
-            greedy_of = None if g is None else stored.get(g["sample_id"])
-        else:
-            if cluster_of is None:
-                cluster_of = self.cluster_text_ids(rule, qid, range(len(self.texts[qid])))
-            cluster_ids = np.array([cluster_of[t] for t in sample_tids], dtype=np.int64)
-            greedy_of = None if g is None else cluster_of.get(int(g["text_id"]))
-        greedy_cluster = _greedy_cluster(g is not None, greedy_of, cluster_ids)
-        entail = contradict = None
-        if graph and len(sample_tids):
-            u = list(dict.fromkeys(sample_tids))
-            try:
-                e, c = self.matrices(rule.affinity_backend, qid, u)
-                index = np.array([u.index(t) for t in sample_tids])
-                entail, contradict = e[np.ix_(index, index)], c[np.ix_(index, index)]
-            except MissingPair:
-                pass
-        logprob = num = None
-        if "logprob_sum" in samples and samples["logprob_sum"].notna().all():
-            logprob = samples["logprob_sum"].to_numpy(dtype=float)
-            if "num_tokens" in samples and samples["num_tokens"].notna().all():
-                num = samples["num_tokens"].to_numpy(dtype=float)
-        vecs = [self.vector(qid, t) for t in sample_tids]
-        embeddings = np.stack(vecs) if vecs and all(v is not None for v in vecs) else None
-        return QuestionView(
-            question_id=qid,
-            question=self.question.get(qid, ""),
-            texts=tuple(self.texts[qid][t] for t in sample_tids),
-            cluster_ids=cluster_ids,
-            logprob_sum=logprob,
-            num_tokens=num,
-            entail=entail,
-            contradict=contradict,
-            embeddings=embeddings,
-            greedy_text=None if g is None else g["text"],
-            greedy_cluster=greedy_cluster,
-            greedy_logprob_sum=None if g is None else _opt(g, "logprob_sum"),
-            greedy_num_tokens=None if g is None else _opt(g, "num_tokens"),
-            p_true=None if g is None else _opt(g, "p_true"),
-            verbalized_confidence=None if g is None else _opt(g, "verbalized_confidence"),
-        )
+    def view(self, qid: str, rule: RuleSpec | str, samples: pd.DataFrame, *,
+             cluster_of: Mapping[int, int] | None = None, graph: bool = True):
+        """:func:`uqlens.core.views.question_view` of ``samples`` (scored rows of ``qid``)."""
+        return views.question_view(self, qid, self.resolve(rule), samples,
+                                   cluster_of=cluster_of, graph=graph)
 
     def with_clusters(self, view, qid: str, sample_tids: Sequence[int],
                       cluster_of: Mapping[int, int]):
-        """``view`` (of these samples' ``sample_tids``) with other clusters: what :meth:`view`
-        returns for the same samples and this ``cluster_of``, without rebuilding the rest."""
-        import dataclasses
-
-        g = self.greedy(qid)
-        cluster_ids = np.array([cluster_of[int(t)] for t in sample_tids], dtype=np.int64)
-        greedy_of = None if g is None else cluster_of.get(int(g["text_id"]))
-        return dataclasses.replace(view, cluster_ids=cluster_ids,
-                                   greedy_cluster=_greedy_cluster(g is not None, greedy_of,
-                                                                  cluster_ids))
+        """See :func:`uqlens.core.views.with_clusters`."""
+        return views.with_clusters(view, self, qid, sample_tids, cluster_of)
 
     def subview(self, full, qid: str, rule: RuleSpec | str, samples: pd.DataFrame,
                 pick: np.ndarray, cluster_of: Mapping[int, int], *, graph: bool = True):
-        """:meth:`view` of ``samples.iloc[pick]`` given ``full``, the view of all of
-        ``samples`` (same ``graph``): the sub-sample's rows are sliced from ``full`` instead
-        of being read again (the pairs of two answers do not depend on the others)."""
-        import dataclasses
-
-        rule = self.resolve(rule)
-        pick = np.asarray(pick, dtype=np.int64)
-        tids = samples["text_id"].to_numpy(dtype=np.int64)[pick].tolist()
-        entail = contradict = None
-        if graph and len(tids):
-            if full.entail is not None:
-                entail = full.entail[np.ix_(pick, pick)]
-                contradict = full.contradict[np.ix_(pick, pick)]
-            else:  # the full graph missed a pair; this sub-sample may not need it
-                u = list(dict.fromkeys(tids))
-                try:
-                    e, c = self.matrices(rule.affinity_backend, qid, u)
-                    index = np.array([u.index(t) for t in tids])
-                    entail, contradict = e[np.ix_(index, index)], c[np.ix_(index, index)]
-                except MissingPair:
-                    pass
-        logprob = num = None
-        if "logprob_sum" in samples:
-            lp = samples["logprob_sum"].to_numpy(dtype=float)[pick]
-            if not np.isnan(lp).any():
-                logprob = lp
-                if "num_tokens" in samples:
-                    nt = samples["num_tokens"].to_numpy(dtype=float)[pick]
-                    num = None if np.isnan(nt).any() else nt
-        vecs = [self.vector(qid, t) for t in tids]
-        embeddings = np.stack(vecs) if vecs and all(v is not None for v in vecs) else None
-        view = dataclasses.replace(
-            full, texts=tuple(self.texts[qid][t] for t in tids), logprob_sum=logprob,
-            num_tokens=num, entail=entail, contradict=contradict, embeddings=embeddings)
-        return self.with_clusters(view, qid, tids, cluster_of)
+        """See :func:`uqlens.core.views.sub_view`."""
+        return views.sub_view(full, self, qid, self.resolve(rule), samples, pick, cluster_of,
+                              graph=graph)
 
 
-def _greedy_cluster(has_greedy: bool, greedy_of, cluster_ids: np.ndarray) -> int | None:
-    """The judged answer's cluster when a sample shares it, else -1 (None without one)."""
-    if not has_greedy:
-        return None
-    return greedy_of if greedy_of is not None and greedy_of in set(cluster_ids.tolist()) else -1
-
-
-def _opt(row, name):
-    value = row.get(name) if hasattr(row, "get") else None
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
-
-
-def score_view(view, methods: Iterable[str], params: Mapping[str, Mapping]) -> dict[str, float]:
-    """Every method's uncertainty for one view; a method that fails gives NaN. A method the
-    registry does not know (a provided method) raises :class:`NotRecomputable`."""
-    from uqlens.core import methods as registry
-
-    out = {}
-    for m in methods:
-        if m not in registry.REGISTRY:
-            raise NotRecomputable(f"method {m!r} is not a uqlens method (provided by the "
-                                  "source tool?); its scores cannot be recomputed")
-        try:
-            out[m] = float(registry.get(m).score(view, **dict(params.get(m, {}))))
-        except (ValueError, FloatingPointError, np.linalg.LinAlgError, TypeError):
-            out[m] = float("nan")
+def _pairs_by_question(pairs: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    """``{(backend, question_id): (text_a ids, text_b ids, (n, 3) probabilities)}``."""
+    out: dict[tuple[str, str], tuple] = {}
+    if not len(pairs):
+        return out
+    cols = ["p_entail", "p_neutral", "p_contradict"]
+    for (backend, qid), g in pairs.groupby(["backend", "question_id"], sort=False):
+        out[(str(backend), qid)] = (g["text_a"].to_numpy(np.int64),
+                                    g["text_b"].to_numpy(np.int64), g[cols].to_numpy(float))
     return out
+
+
+def _vectors_by_text(emb: pd.DataFrame, gens: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
+    """``{(question_id, text_id): vector}`` from the run's per-sample embeddings."""
+    out: dict[tuple[str, int], np.ndarray] = {}
+    if not len(emb) or "embedding" not in emb:
+        return out
+    e = emb.merge(gens[["question_id", "sample_id", "text_id"]], on=["question_id", "sample_id"])
+    for qid, tid, vec in zip(e["question_id"], e["text_id"], e["embedding"], strict=True):
+        out.setdefault((qid, int(tid)), np.asarray(vec, dtype=float))
+    return out
+
+
+def rescore(run, rules: Sequence[str] | None = None,
+            methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every recomputable method's score under each of the run's ``rules``, rebuilt from the
+    run's tables: columns ``question_id, rule, method, uncertainty`` (the ``scores`` table's,
+    which a faithful replay reproduces exactly)."""
+    rp = Replay(run)
+    methods, _ = split_recomputable(run, methods or score_methods(run))
+    params = {m: method_params(run, m) for m in methods}
+    samples_of = {q: g for q, g in rp.scored().groupby("question_id", sort=False)}
+    rows = []
+    for key in rules or run.rules:
+        spec = rp.resolve(key)
+        for qid, group in samples_of.items():
+            for m, u in views.score_view(rp.view(qid, spec, group), methods, params).items():
+                rows.append((qid, key, m, u))
+    return pd.DataFrame(rows, columns=["question_id", "rule", "method", "uncertainty"])

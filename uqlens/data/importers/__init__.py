@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from uqlens.data.importers import (
     lm_polygraph,
     luq,
@@ -34,9 +36,16 @@ from uqlens.data.importers import (
     uq_nlg,
     uqlm,
 )
-from uqlens.data.importers._common import Report, bad_file, disabled_views, read_json, str_list
+from uqlens.data.importers._common import (
+    QuestionsFile,
+    Report,
+    bad_file,
+    disabled_views,
+    read_json,
+    str_list,
+)
 from uqlens.data.importers._safe import PICKLE_WHY, PickleRefused, is_pickle_bytes, is_torch_zip
-from uqlens.data.schema import Dataset
+from uqlens.data.schema import DataError, Dataset, missing_references
 
 READERS: dict[str, Callable[..., Dataset]] = {
     lm_polygraph.FORMAT: lm_polygraph.read,
@@ -157,11 +166,12 @@ def detect(path: str | os.PathLike) -> str:
     raise bad_file(path, "cannot tell which tool wrote this file; pass --format")
 
 
-def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
-    """A question text -> references lookup from a dataset file (CSV/TSV/Parquet/JSON/JSONL)
-    with a question column (``question``, ``input``, ``prompt``) and a reference column
-    (``references``, ``answers``, ``answer``, ``output``, ``gt_answer``, ``target``), e.g. an
-    LM-Polygraph HF-style dataset with ``input``/``output`` columns."""
+def read_references(path: str | os.PathLike) -> QuestionsFile:
+    """The rows of a dataset file (CSV/TSV/Parquet/JSON/JSONL) that gives references: a
+    reference column (``references``, ``answers``, ``answer``, ``output``, ``gt_answer``,
+    ``target``) and a question column (``question``, ``input``, ``prompt``) and/or an id
+    column (``question_id``, ``id``), e.g. an LM-Polygraph HF-style dataset with
+    ``input``/``output`` columns. Rows keep their order, for matching by position."""
     import pandas as pd
 
     path = Path(path)
@@ -171,9 +181,9 @@ def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".tsv"):
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",",
-                                keep_default_na=False)
+                                keep_default_na=False, dtype=str)
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True)
+            frame = pd.read_json(path, lines=True, dtype=False)
         else:
             doc = read_json(path)
             doc = doc.get("data", doc) if isinstance(doc, dict) else doc
@@ -181,19 +191,71 @@ def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
     except (ValueError, OSError) as exc:
         raise bad_file(path, f"cannot read the questions file: {exc}") from None
     q_col = next((c for c in ("question", "input", "prompt") if c in frame.columns), None)
+    id_col = next((c for c in ("question_id", "id") if c in frame.columns), None)
     r_col = next((c for c in ("references", "answers", "answer", "output", "gt_answer",
                               "target") if c in frame.columns), None)
-    if q_col is None or r_col is None:
-        raise bad_file(path, "the questions file needs a question/input/prompt column and a "
-                       "references/answers/answer/output column")
-    lookup: dict[str, list[str]] = {}
-    for question, refs in zip(frame[q_col].tolist(), frame[r_col].tolist(), strict=True):
-        if isinstance(question, str):
-            for ref in str_list(refs):
-                lookup.setdefault(question.strip(), [])
-                if ref not in lookup[question.strip()]:
-                    lookup[question.strip()].append(ref)
-    return lookup
+    if r_col is None or (q_col is None and id_col is None):
+        raise bad_file(path, "the questions file needs a references/answers/answer/output "
+                       "column and a question/input/prompt or question_id/id column")
+    rows = []
+    for i, record in enumerate(frame.to_dict("records")):
+        question = record.get(q_col) if q_col else None
+        qid = record.get(id_col) if id_col else None
+        refs: list[str] = []
+        for ref in str_list(record.get(r_col)):
+            if ref not in refs:
+                refs.append(ref)
+        rows.append({
+            "id": None if qid is None or qid == "" else str(qid),
+            "question": question.strip() if isinstance(question, str) and question.strip()
+            else None,
+            "references": refs,
+            "row": i + 1,
+        })
+    return QuestionsFile(str(path), rows)
+
+
+CANONICAL = "uqlens"
+"""uqlens's own input (JSONL/CSV/Parquet): "imported" only to add references to it."""
+_CANONICAL_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
+
+
+def _detect_or_canonical(path: Path) -> str:
+    """The peer format; uqlens's own input when no tool's format fits a data file."""
+    try:
+        return detect(path)
+    except DataError:
+        if path.is_file() and path.suffix.lower() in _CANONICAL_SUFFIXES:
+            return CANONICAL
+        raise
+
+
+def _add_references(path: Path, questions, *, skip_invalid: bool) -> ImportResult:
+    """uqlens input with references (and question texts the tool did not save) filled in
+    from a ``--questions`` file: references added after an import."""
+    from uqlens.data.importers._common import is_placeholder, match_questions
+    from uqlens.data.loaders import load
+
+    dataset = load(path, skip_invalid=skip_invalid)
+    report = Report()
+    if questions is None:
+        report.note("uqlens input: nothing to import (pass --questions to add references)")
+    else:
+        q = dataset.questions
+        rows = [{"question_id": qid, "references": list(refs),
+                 "question": None if is_placeholder(text, qid) else text}
+                for qid, text, refs in zip(q["question_id"], q["question"], q["references"],
+                                           strict=True)]
+        match_questions(rows, read_references(questions), str(path), report)
+        q = q.copy()
+        q["references"] = pd.Series([r["references"] for r in rows], index=q.index, dtype=object)
+        q["question"] = [r["question"] if r["question"] is not None else text
+                         for r, text in zip(rows, q["question"], strict=True)]
+        dataset.questions = q
+    report.confirm(dataset)
+    return ImportResult(dataset=dataset, mapped=report.mapped, missing=report.missing,
+                        disabled_views=disabled_views(dataset), flipped={}, format=CANONICAL,
+                        notes=report.notes)
 
 
 def import_any(
@@ -211,32 +273,42 @@ def import_any(
     path
         The tool's file or run folder.
     format
-        ``"auto"`` or one of :data:`FORMATS`.
+        ``"auto"``, one of :data:`FORMATS`, or ``"uqlens"`` (uqlens's own input, read only
+        to add the ``questions`` file's references to it; ``auto`` picks it for a data file
+        no tool's format fits).
     allow_pickle
         Open pickled formats (they can run code when loaded; see ``_safe``). Without it,
         :class:`PickleRefused` is raised before the file is read.
     skip_invalid
         Drop invalid records instead of raising :class:`uqlens.data.schema.DataError`.
     questions
-        Optional dataset file giving references for questions that lack them.
+        Optional dataset file giving references for questions that lack them, matched by
+        id, by question text, or (when the tool saved no question texts) by position; it
+        also fills question texts the tool did not save.
 
     Raises
     ------
     PickleRefused, uqlens.data.schema.DataError, ValueError (unknown format), OSError
     """
     path = Path(path)
-    fmt = detect(path) if format == "auto" else format
+    fmt = _detect_or_canonical(path) if format == "auto" else format
+    if fmt == CANONICAL:
+        return _add_references(path, questions, skip_invalid=skip_invalid)
     if fmt not in READERS:
-        raise ValueError(f"unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {format!r}; expected auto, {CANONICAL} or one of "
+                         f"{', '.join(FORMATS)}")
     if fmt in PICKLED and not allow_pickle:
         raise PickleRefused(path, "torch pickle" if fmt == lm_polygraph.FORMAT else "pickle")
     references = read_references(questions) if questions else None
     report = Report()
     dataset = READERS[fmt](path, allow_pickle=allow_pickle, skip_invalid=skip_invalid,
                            report=report, references=references)
+    report.confirm(dataset)
     g = dataset.generations
     if g["provided_correct"].isna().all():
-        report.lack("correctness labels (uqlens judges against the references instead)")
+        report.lack("correctness labels (uqlens judges against the references instead)"
+                    if len(missing_references(dataset.questions)) < dataset.n_questions
+                    else "correctness labels")
     if g["logprob_sum"].isna().all():
         report.lack("log-probabilities")
     return ImportResult(

@@ -12,11 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from uqlens.data.schema import (
+    CORRECTNESS_VIEWS,
     QUESTION_ROW,
     RECORD,
     DataError,
     Dataset,
     RecordError,
+    missing_references,
     normalise,
     with_score_orientation,
 )
@@ -46,6 +48,41 @@ class Report:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def confirm(self, dataset: Dataset) -> None:
+        """Keep a ``source -> target`` line only if the target holds a value after
+        validation; a field that was read but entirely dropped moves to ``missing``."""
+        kept = []
+        for line in self.mapped:
+            source, _, target = line.partition(" -> ")
+            if all(_target_has_values(dataset, t.strip()) for t in target.split(",")):
+                kept.append(line)
+            else:
+                self.lack(f"{source} (read, but no value was usable: not mapped to {target})")
+        self.mapped = kept
+
+
+def _target_has_values(dataset: Dataset, target: str) -> bool:
+    """Whether a report target such as ``generations.provided_correct (greedy)``,
+    ``generations (samples)`` or ``questions.references`` holds any value. Targets this
+    cannot check (no table prefix) count as holding values."""
+    table, _, rest = target.partition(".")
+    frame = {"questions": dataset.questions, "generations": dataset.generations}.get(
+        table.split(" ")[0])
+    if frame is None:
+        return True
+    if table == "generations" or table.startswith("generations "):
+        if "(samples)" in target:
+            frame = frame[~frame["is_greedy"]]
+        elif "(greedy)" in target or "(is_greedy)" in target:
+            frame = frame[frame["is_greedy"]]
+    if not rest:  # "generations (samples)": rows are the values
+        return len(frame) > 0
+    column = rest.split(" ")[0]
+    if column not in frame:
+        return column in ("question_id", "question", "text") and len(frame) > 0
+    values = frame[column].dropna()
+    return any(not isinstance(v, list | tuple) or len(v) for v in values)
 
 
 def to_python(value: object) -> object:
@@ -142,29 +179,84 @@ def str_list(value: object) -> list[str]:
     return [str(value)]
 
 
+@dataclass
+class QuestionsFile:
+    """A ``--questions`` dataset: per row an optional id, an optional question text and the
+    reference answers, in file order (so rows can be matched by id, text or position)."""
+
+    path: str
+    rows: list[dict] = field(default_factory=list)
+
+
+_PLACEHOLDER = "[question {}: text not saved by the tool]"
+
+
+def placeholder(question_id: object) -> str:
+    """The question text of a question whose tool saved none (uqlm without prompts)."""
+    return _PLACEHOLDER.format(question_id)
+
+
+def is_placeholder(text: object, question_id: object) -> bool:
+    return text == placeholder(question_id)
+
+
+def match_questions(rows: list[dict], given: QuestionsFile, source: str, report: Report) -> None:
+    """Fill references (and missing question texts, ``question`` None) of question ``rows``
+    from a ``--questions`` file: by id when it has ids, else by text, else, when the tool saved
+    no question texts, by position (the importers keep the tool's question order for this)."""
+    by_id = {r["id"]: r for r in given.rows if r.get("id") is not None}
+    by_text = {r["question"].strip(): r for r in given.rows if r.get("question")}
+    positional = any(row.get("question") is None for row in rows) and not by_id
+    if positional and len(given.rows) != len(rows):
+        raise bad_file(given.path, f"cannot match by position: it has {len(given.rows)} "
+                       f"questions, {source} has {len(rows)} (and no question texts or ids "
+                       "to match by)")
+    how: dict[str, int] = {}
+    texts = unmatched = 0
+    for i, row in enumerate(rows):
+        text = row.get("question")
+        match, kind = by_id.get(str(row.get("question_id"))), "id"
+        if match is None and isinstance(text, str):
+            match, kind = by_text.get(text.strip()), "text"
+        if match is None and positional:
+            match, kind = given.rows[i], "position"
+        if match is None:
+            unmatched += not row.get("references")
+            continue
+        refs = [r for r in match["references"] if r.strip()]
+        if not row.get("references") and refs:
+            row["references"] = refs
+            how[kind] = how.get(kind, 0) + 1
+        if text is None and match.get("question"):
+            row["question"] = match["question"]
+            texts += 1
+    if how:
+        kinds = ", ".join(f"{n} by {k}" for k, n in how.items())
+        report.map(f"--questions {given.path} ({kinds})", "questions.references")
+    if texts:
+        report.map(f"--questions {given.path} (question text of {texts})", "questions.question")
+    if unmatched:
+        report.note(f"{unmatched} questions without references are not in {given.path} "
+                    "(matched by id, text or position)")
+
+
 class Collector:
     """Collects question and answer rows, then validates them through ``normalise``."""
 
-    def __init__(self, source: str, report: Report, references: dict[str, list[str]] | None):
+    def __init__(self, source: str, report: Report, references: QuestionsFile | None):
         self.source = source
         self.report = report
-        self.lookup = {k.strip(): v for k, v in (references or {}).items()}
-        self.filled = 0
+        self.given = references
         self.questions: list[dict] = []
         self.generations: list[dict] = []
 
     def question(self, record: str, **fields) -> int:
         """Add a question; returns its position (used to tie its answers to it).
 
-        A question without references takes them from the ``--questions`` lookup (question
-        text -> references) when one was given.
+        ``question=None`` means the tool saved no question text: it is taken from the
+        ``--questions`` file (matched by id or position) or left as a placeholder.
         """
         row = {RECORD: record, **{k: v for k, v in fields.items() if v is not None}}
-        if not row.get("references") and self.lookup:
-            found = self.lookup.get(str(row.get("question", "")).strip())
-            if found:
-                row["references"] = found
-                self.filled += 1
         self.questions.append(row)
         return len(self.questions) - 1
 
@@ -177,11 +269,19 @@ class Collector:
         }
         self.generations.append(row)
 
+    def _match_questions_file(self) -> None:
+        if self.given is not None:
+            match_questions(self.questions, self.given, self.source, self.report)
+
     def finish(self, *, skip_invalid: bool, errors: list[RecordError] | None = None) -> Dataset:
         if not self.questions:
             raise DataError(
                 list(errors or []) + [RecordError(self.source, "", "", "no questions found")]
             )
+        self._match_questions_file()
+        for row in self.questions:
+            if row.get("question") is None:
+                row["question"] = placeholder(row.get("question_id"))
         q_cols = sorted({k for row in self.questions for k in row})
         g_cols = sorted({k for row in self.generations for k in row} | {"question_id", "text"})
         questions = pd.DataFrame(
@@ -197,8 +297,6 @@ class Collector:
             skip_invalid=skip_invalid,
             read_errors=list(errors or []),
         )
-        if self.filled:
-            self.report.map(f"--questions file ({self.filled} questions)", "references")
         dataset.score_orientation = dict(self.report.flipped)
         # The orientation travels with the data (in each question's meta), so a build from
         # the written JSONL/Parquet still knows which provided scores were flipped.
@@ -236,6 +334,16 @@ def disabled_views(dataset: Dataset) -> list[str]:
             "answer; correctness is judged per sample only"
         )
     q = dataset.questions
+    unreferenced = missing_references(q)
+    if unreferenced:
+        labelled = "provided_correct" in g and g["provided_correct"].notna().any()
+        views.append(
+            f"reference judges on {len(unreferenced)} of {len(q_ids)} questions (no "
+            "references; add them with --questions FILE)" + (
+                "" if labelled or len(unreferenced) < len(q_ids) else
+                ": no correctness at all, so these views are off: " + "; ".join(
+                    CORRECTNESS_VIEWS))
+        )
     if "provided_scores" not in q or q["provided_scores"].isna().all():
         views.append("comparison with the tool's own scores: the file holds none")
     if "provided_cluster" not in g or g["provided_cluster"].isna().all():

@@ -119,6 +119,10 @@ def read(
     if measures:
         report.map(f"{MEASURES}: uncertainty_measures ({len(measures)})",
                    "questions.provided_scores")
+    # 1 - most_likely_answer accuracy, per example in file order: the label when the
+    # generations file lacks the accuracy itself
+    is_false = to_python(results.get("validation_is_false"))
+    is_false = is_false if isinstance(is_false, list) else []
     semantic_ids = to_python(results.get("semantic_ids"))
     if isinstance(semantic_ids, list) and semantic_ids:
         report.map(f"{MEASURES}: semantic_ids", "generations.provided_cluster")
@@ -132,12 +136,11 @@ def read(
     report.map("most_likely_answer.response / responses[][0]", "generations.text")
     report.map("token_log_likelihoods", "generations.token_logprobs")
     report.map("embedding", "generations.hidden_state")
-    report.map("most_likely_answer.accuracy", "generations.provided_correct (greedy)")
     if all_temps_acc:
         report.map("responses[][3] (accuracy)", "generations.provided_correct (samples)")
 
     collector = Collector(str(folder / GENERATIONS), report, references)
-    unanswerable = 0
+    unanswerable = used_is_false = used_accuracy = 0
     for index, (example_id, example) in enumerate(generations.items()):
         example = to_python_dict(example)
         refs = str_list(to_python_dict(to_python_dict(example.get("reference")).get("answers"))
@@ -160,6 +163,11 @@ def read(
             dataset=dataset_name if isinstance(dataset_name, str) else None,
         )
         best = to_python_dict(example.get("most_likely_answer"))
+        label = as_bool01(best.get("accuracy"))
+        used_accuracy += label is not None
+        if label is None and index < len(is_false) and finite(is_false[index]) is not None:
+            label = as_bool01(1.0 - finite(is_false[index]))
+            used_is_false += label is not None
         if best:
             collector.answer(
                 qpos,
@@ -169,7 +177,7 @@ def read(
                 temperature=0.1,
                 token_logprobs=flat_floats(best.get("token_log_likelihoods")),
                 hidden_state=flat_floats(best.get("embedding")),
-                provided_correct=as_bool01(best.get("accuracy")),
+                provided_correct=label,
             )
         ids = to_python(semantic_ids[index]) if index < len(semantic_ids) else None
         for k, response in enumerate(to_python(example.get("responses")) or []):
@@ -188,6 +196,11 @@ def read(
                 provided_correct=as_bool01(accuracy) if all_temps_acc else None,
                 provided_cluster=ids[k] if isinstance(ids, list) and k < len(ids) else None,
             )
+    if used_accuracy:
+        report.map("most_likely_answer.accuracy", "generations.provided_correct (greedy)")
+    if used_is_false:
+        report.map(f"{MEASURES}: validation_is_false ({used_is_false} examples without "
+                   "most_likely_answer.accuracy)", "generations.provided_correct (greedy)")
     if unanswerable:
         report.note(f"{unanswerable} unanswerable examples (no reference answer) were dropped")
     return collector.finish(skip_invalid=skip_invalid)

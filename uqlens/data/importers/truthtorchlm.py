@@ -27,8 +27,12 @@ Mapping:
   dummy, ``SigmoidNormalizer(threshold=0, std=1)``), so they are not used.
 - ``method_specific_details[q]["generated_texts"]`` (sampling methods, only when
   ``return_method_details=True``) -> sampled answers, from the first method that has them;
-  its ``"clusters"`` (lists of texts; Python sets cannot be JSON, so saved as lists) ->
-  ``provided_cluster``. ``generation_dicts`` (model outputs) are not JSON and not read.
+  its ``"clusters"`` -> ``provided_cluster``. ``bidirectional_entailment_clustering`` walks
+  ``generated_texts`` in order and appends each one (a copy, not an index) to the first
+  cluster that accepts it, else opens a new cluster; the clusters are mapped back by
+  replaying that walk over the sample indices (:func:`cluster_by_index`), so identical
+  answers the tool put in different clusters stay apart. ``generation_dicts`` (model
+  outputs) are not JSON and not read.
 """
 
 from __future__ import annotations
@@ -57,6 +61,29 @@ def output_dict(doc: object) -> dict | None:
     if isinstance(doc, dict) and "question_text" in doc and "generations" in doc:
         return doc
     return None
+
+
+def cluster_by_index(texts: list, clusters: list) -> list[int | None] | None:
+    """The cluster of each of ``texts`` (by position) from TruthTorchLM's clusters (lists of
+    the texts themselves, filled in ``texts`` order). Sample ``k`` takes the first cluster
+    opened so far whose next unassigned member is its text, else opens the next cluster
+    (which must start with it). None when the clusters do not fit the texts."""
+    queues = [list(map(str, c)) if isinstance(c, list | tuple) else None for c in clusters]
+    if any(q is None for q in queues):
+        return None
+    used = [0] * len(queues)
+    opened = 0
+    out: list[int | None] = []
+    for text in map(str, texts):
+        found = next((c for c in range(opened)
+                      if used[c] < len(queues[c]) and queues[c][used[c]] == text), None)
+        if found is None and opened < len(queues) and queues[opened][:1] == [text]:
+            found, opened = opened, opened + 1
+        if found is None:
+            return None
+        used[found] += 1
+        out.append(found)
+    return out if used == [len(q) for q in queues] else None
 
 
 def read(
@@ -140,7 +167,7 @@ def read(
             report.lack("the tool's clusters (method_specific_details[].clusters)")
 
     collector = Collector(str(path), report, references)
-    unsure = 0
+    unsure = misfit = 0
     for q in range(n):
         rec = f"question {q + 1}"
         scores = {m: v[q] for m, v in methods.items() if v[q] is not None}
@@ -159,10 +186,10 @@ def read(
                              provided_correct=label)
         detail = sample_source[q] if sample_source is not None else None
         if isinstance(detail, dict) and isinstance(detail.get("generated_texts"), list):
-            cluster_of: dict[str, int] = {}
-            for c, members in enumerate(detail.get("clusters") or []):
-                for member in members if isinstance(members, list | tuple) else []:
-                    cluster_of.setdefault(str(member), c)
+            found = detail.get("clusters")
+            ids = cluster_by_index(detail["generated_texts"], found) if found else None
+            if found and ids is None:
+                misfit += 1
             for k, text in enumerate(detail["generated_texts"]):
                 collector.answer(
                     qpos,
@@ -170,8 +197,11 @@ def read(
                     sample_id=f"s{k}",
                     text=text,
                     is_greedy=False,
-                    provided_cluster=cluster_of.get(str(text)) if cluster_of else None,
+                    provided_cluster=ids[k] if ids else None,
                 )
+    if misfit:
+        report.note(f"{misfit} questions' clusters do not match their generated_texts in "
+                    "order (not mapped)")
     if unsure:
         report.note(f"{unsure} generations_correctness values were not 0/1 (left unknown)")
     return collector.finish(skip_invalid=skip_invalid)

@@ -54,6 +54,12 @@ PREFIX = "uqlm:"
 _RENAME = {"prompts": "prompt", "responses": "response", "logprobs": "logprob",
            "raw_responses": "raw_response", "sampled_logprobs": "sampled_logprob",
            "multiple_logprobs": "sampled_logprob"}
+# ``to_df()`` drops the trailing "s" of every plural key; the scorers keep ``to_dict()``'s
+# name, so one tool run gives the same method ids whichever way it was saved.
+_SCORER_PLURALS = {name[:-1]: name for name in (
+    "num_semantic_sets", "discrete_entropy_values", "discrete_confidence_scores",
+    "tokenprob_entropy_values", "tokenprob_confidence_scores", "semantic_density_values",
+    "ensemble_scores", "entropy_values")}
 TEXT_COLUMNS = {"prompt", "response", "sampled_responses", "raw_response",
                 "raw_sampled_responses", "logprob", "sampled_logprob", "original_response"}
 REFERENCE_COLUMNS = ("references", "reference", "answers", "answer", "ground_truth",
@@ -133,6 +139,11 @@ def read(
 ) -> Dataset:
     frame, metadata = load_frame(path)
     frame = frame.rename(columns={c: _RENAME[c] for c in frame.columns if c in _RENAME})
+    singular = [c for c in frame.columns if c in _SCORER_PLURALS]
+    for column in singular:
+        report.note(f"column {column!r} (to_df()'s name) read as uqlm's "
+                    f"{_SCORER_PLURALS[column]!r}")
+    frame = frame.rename(columns={c: _SCORER_PLURALS[c] for c in singular})
     if "response" not in frame.columns:
         raise bad_file(path, "not a uqlm result: no 'response(s)' column")
     report.map("response(s)", "generations (is_greedy)")
@@ -152,49 +163,23 @@ def read(
     if ref_col:
         report.map(ref_col, "questions.references")
     elif not references:
-        report.lack("references (uqlm keeps none: add an 'answer' column or pass --questions)")
+        report.lack("references (uqlm keeps none): the answers are not judged; add them with "
+                    "--questions FILE (matched by question text, id or position)")
     correct_col = next((c for c in CORRECT_COLUMNS if c in frame.columns), None)
     if correct_col:
         report.map(correct_col, "generations.provided_correct (greedy)")
     id_col = next((c for c in ID_COLUMNS if c in frame.columns), None)
 
-    used = TEXT_COLUMNS | {ref_col, correct_col, id_col}
-    scorers: dict[str, tuple[str, list]] = {}
-    for column in frame.columns:
-        if column in used or str(column).startswith("Unnamed"):
-            continue
-        values = [finite(v) for v in frame[column].tolist()]
-        present = [v for v in values if v is not None]
-        if not present:
-            continue
-        name = str(column)
-        if is_uncertainty_column(name):
-            scorers[PREFIX + name] = ("as provided (uncertainty)", values)
-        elif all(0.0 <= v <= 1.0 for v in present):
-            scorers[PREFIX + name] = ("flipped: 1 - confidence", [
-                None if v is None else 1.0 - v for v in values
-            ])
-        else:
-            report.note(f"column {name!r} is numeric but not a [0, 1] confidence; skipped "
-                        "(its orientation is unknown)")
-    for method, (how, _) in scorers.items():
-        report.flipped[method] = how
-    if scorers:
-        report.map(f"scorer columns ({len(scorers)})", "questions.provided_scores")
-    else:
-        report.lack("the tool's scores (scorer columns)")
+    scorers = _scorers(frame, TEXT_COLUMNS | {ref_col, correct_col, id_col}, report)
     report.lack("the tool's clusters (uqlm does not save them)")
 
-    temperature = finite(metadata.get("temperature")) if metadata else None
-    sampling_temperature = finite(metadata.get("sampling_temperature")) if metadata else None
+    temperature, sampling_temperature = _temperatures(metadata, report)
     collector = Collector(str(path), report, references)
     rows = frame.to_dict("records")
     for i, row in enumerate(rows):
         rec = f"row {i + 1}"
-        prompt = row.get("prompt")
-        if not isinstance(prompt, str):
-            prompt = to_python(prompt)
-            prompt = prompt if isinstance(prompt, str) else f"[prompt {i + 1} not saved by uqlm]"
+        prompt = to_python(row.get("prompt"))
+        prompt = prompt if isinstance(prompt, str) else None  # from --questions, or a placeholder
         scores = {m: vals[i] for m, (_, vals) in scorers.items() if vals[i] is not None}
         qid = row.get(id_col) if id_col else None
         qpos = collector.question(
@@ -226,6 +211,54 @@ def read(
                 token_logprobs=_token_logprobs(sampled_lp[k]) if k < len(sampled_lp) else None,
             )
     return collector.finish(skip_invalid=skip_invalid)
+
+
+def _scorers(frame: pd.DataFrame, used: set, report: Report) -> dict[str, tuple[str, list]]:
+    """``{uqlm:<column>: (orientation, uncertainty per row)}`` for every numeric column that
+    is not text, references, labels or ids (see the module docstring for the orientation)."""
+    scorers: dict[str, tuple[str, list]] = {}
+    for column in frame.columns:
+        if column in used or str(column).startswith("Unnamed"):
+            continue
+        values = [finite(v) for v in frame[column].tolist()]
+        present = [v for v in values if v is not None]
+        if not present:
+            continue
+        name = str(column)
+        if is_uncertainty_column(name):
+            scorers[PREFIX + name] = ("as provided (uncertainty)", values)
+        elif all(0.0 <= v <= 1.0 for v in present):
+            scorers[PREFIX + name] = ("flipped: 1 - confidence", [
+                None if v is None else 1.0 - v for v in values
+            ])
+        else:
+            report.note(f"column {name!r} is numeric but not a [0, 1] confidence; skipped "
+                        "(its orientation is unknown)")
+    for method, (how, _) in scorers.items():
+        report.flipped[method] = how
+    if scorers:
+        report.map(f"scorer columns ({len(scorers)})", "questions.provided_scores")
+    else:
+        report.lack("the tool's scores (scorer columns)")
+    return scorers
+
+
+def _temperatures(metadata: dict, report: Report) -> tuple[float | None, float | None]:
+    """(judged-answer temperature, sampling temperature) from wherever the scorer put them:
+    the top of ``metadata`` (BlackBoxUQ, UQEnsemble) or ``metadata["parameters"]``
+    (SemanticEntropy, SemanticDensity)."""
+    for where, block in (("metadata", metadata),
+                         ("metadata.parameters", (metadata or {}).get("parameters"))):
+        if not isinstance(block, dict):
+            continue
+        found = finite(block.get("temperature")), finite(block.get("sampling_temperature"))
+        if found[0] is not None:
+            report.map(f"{where}.temperature", "generations.temperature (greedy)")
+        if found[1] is not None:
+            report.map(f"{where}.sampling_temperature", "generations.temperature (samples)")
+        if found != (None, None):
+            return found
+    return None, None
 
 
 def _nan(value: object) -> bool:

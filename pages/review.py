@@ -1,0 +1,52 @@
+"""Review queue: the questions most worth a person's look, one at a time, keyboard-friendly."""
+
+import streamlit as st
+
+from components import cards, labelling, pathology, state
+from components.tables import md_escape
+
+view = state.current()
+st.title("Review queue")
+st.caption("Ordered by value: judges disagree or a reference is doubtful (weight 3), a cluster "
+           "holds answers judged right and wrong, a confident hallucination nobody reviewed "
+           "(2; +1 if a gate accepts it). Reviewed questions go last. Labels go to the run's "
+           "`labels.jsonl`; pick the `human+…` judge in the sidebar to see every view with them.")
+labelling.reviewer()
+labelling.human_caption(view)
+queue = pathology.compute("review", "review_queue", view, view.rule, view.method, view.judge)
+if queue.empty:
+    st.success("Nothing to review under this rule, method and judge.")
+    st.stop()
+
+ids = queue["question_id"].tolist()
+qid = st.session_state.get(labelling.QUEUE_Q)
+qid = qid if qid in ids else ids[0]
+st.session_state[labelling.QUEUE_Q] = qid
+item = queue.set_index("question_id").loc[qid]
+st.caption(f"Item {ids.index(qid) + 1} of {len(ids)} · {int(queue['reviewed'].sum())} reviewed"
+           f" · `{qid}` · priority {int(item['priority'])}: {item['reasons']}")
+st.markdown(f"### {md_escape(item['question'])}")
+refs = view.run.table("questions").set_index("question_id").loc[qid, "references"]
+st.caption("References")
+st.text(" | ".join(str(r) for r in list(refs)))
+
+clusters = state.compute("cluster_summary", view, view.rule, view.judge, qid)
+mine = clusters[clusters["holds_judged"]]
+with st.container(border=True):
+    left, right = st.columns([3, 1])
+    left.caption("Judged answer")
+    left.text(str(item["judged_text"]))
+    with right:
+        cards.correctness_badge(item["judged_correct"])
+        st.caption(f"judge `{view.judge}`")
+    labelling.queue_controls(view, queue, qid,
+                             list(mine["members"].iloc[0]) if len(mine) else [],
+                             str(item["judged_text"]))
+if len(clusters):
+    cards.cluster_cards(clusters, selected=int(mine["cluster_id"].iloc[0]) if len(mine) else None)
+st.link_button("Open in the question view", state.url_for("question", view, q=qid))
+
+st.subheader("The queue")
+st.dataframe(queue[["question_id", "priority", "reasons", "reviewed", "question", "judged_text",
+                    "dominant_share", "uncertainty"]], hide_index=True, width="stretch",
+             key="review.table")
