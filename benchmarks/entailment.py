@@ -167,6 +167,8 @@ def main() -> None:
                 return cluster_all(*a, **k)
             finally:
                 cpu["seconds"] = time.process_time() - cpu["start"]
+                print(f"(clustering done: {cpu['seconds']:.1f} s CPU, "
+                      f"{backend.forward_calls} calls, {backend.rows} rows)", flush=True)
 
         pipeline.cluster_all = timed_cluster_all
         config = BuildConfig(rules=(f"{args.rule}@nli",), entailment=(f"nli:{model}",),
