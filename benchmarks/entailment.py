@@ -88,33 +88,35 @@ def save_model(folder: Path) -> str:
     return str(folder)
 
 
-def decide(meaning_of: dict, qid_of_question: dict, key) -> tuple[float, float, float]:
-    question, a, b = key
-    qid = qid_of_question[question]
-    same = meaning_of[(qid, a)] == meaning_of[(qid, b)]
-    return (0.9, 0.05, 0.05) if same else (0.05, 0.05, 0.9)
+MEANING = {text: g for g, texts in enumerate(MEANINGS) for text in texts}  # texts are unique
 
 
-def minimum_rows(records, meaning_of, rule: str) -> int:
-    """Ordered pairs the one-pair-at-a-time greedy algorithm asks, over the unique texts."""
+def decide(key) -> tuple[float, float, float]:
+    """Entailment iff both answers name the same thing (the question does not matter)."""
+    _, a, b = key
+    return (0.9, 0.05, 0.05) if MEANING[a] == MEANING[b] else (0.05, 0.05, 0.9)
+
+
+def minimum_rows(records, rule: str, with_question: bool) -> int:
+    """Distinct model rows the one-pair-at-a-time greedy algorithm asks: ordered pairs of
+    unique texts per question, or over all questions when the model is not shown the
+    question (then a pair asked for one question answers it for every question)."""
     from uqlens.core import clustering
     from uqlens.core.text import same_text
 
-    total = 0
+    asked = set()
     for r in records:
         texts = list(dict.fromkeys([r["greedy"]["text"]] + [s["text"] for s in r["samples"]]))
-        asked = set()
+        q = r["question"] if with_question else ""
 
-        def pair(i, j, texts=texts, qid=r["question_id"], asked=asked):
+        def pair(i, j, texts=texts, q=q):
             if same_text(texts[i], texts[j]):
                 return (1.0, 0.0, 0.0)
-            asked.add((i, j))
-            same = meaning_of[(qid, texts[i])] == meaning_of[(qid, texts[j])]
-            return (0.9, 0.05, 0.05) if same else (0.05, 0.05, 0.9)
+            asked.add((q, texts[i], texts[j]))
+            return decide((q, texts[i], texts[j]))
 
         clustering.cluster(rule, texts, pair=pair)
-        total += len(asked)
-    return total
+    return len(asked)
 
 
 def main() -> None:
@@ -135,15 +137,14 @@ def main() -> None:
     from uqlens.build import pipeline
     from uqlens.build.pipeline import BuildConfig, build
 
-    records, meaning_of = make_questions(args.questions, args.answers)
-    qid_of_question = {r["question"]: r["question_id"] for r in records}
+    records, _ = make_questions(args.questions, args.answers)
 
     class DecidedNLI(HFNLIEntailment):
         """Runs every forward pass, then answers with the fixed decision."""
 
         def predict_keys(self, keys):
             out = super().predict_keys(keys)
-            out[:] = [decide(meaning_of, qid_of_question, k) for k in keys]
+            out[:] = [decide(k) for k in keys]
             return out
 
     with tempfile.TemporaryDirectory(prefix="uqlens-bench-") as tmp:
@@ -177,7 +178,7 @@ def main() -> None:
                              batch_size=args.batch_size)
         manifest = build(data, tmp / "run", config, cache_dir=tmp / "cache", progress=False,
                          log=lambda _: None)
-    need = minimum_rows(records, meaning_of, args.rule)
+    need = minimum_rows(records, args.rule, with_question=not args.no_question)
     calls, rows = backend.forward_calls, backend.rows
     print(f"rule {args.rule}@nli, {args.questions} questions x {args.answers} answers, "
           f"{manifest['counts']['unique_texts']} unique texts, {args.threads} threads, "
