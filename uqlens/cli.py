@@ -102,12 +102,15 @@ def _add_build(subparsers) -> None:
                    "(default: exact, embedding:0.9:average, threshold:0.9@cosine)")
     p.add_argument("--entailment", action="append", metavar="SPEC",
                    help="entailment backend, repeatable: cosine, llm:MODEL.gguf (alias llm), "
-                   "nli:NAME_OR_PATH (alias nli), e.g. nli:microsoft/deberta-large-mnli")
+                   "nli:NAME_OR_PATH (alias nli), e.g. nli:microsoft/deberta-large-mnli, "
+                   "openai:MODEL@BASE_URL (alias openai; an OpenAI-compatible server, e.g. "
+                   "openai:qwen2.5:7b@http://localhost:11434/v1)")
     p.add_argument("--embedder", default=None, metavar="NAME_OR_PATH",
                    help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
-                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, program, "
+                   "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, "
+                   "llm_reference[:TAU]@ALIAS (ALIAS: an llm or openai backend), program, "
                    "provided")
     p.add_argument("--method", action="append", metavar="ID",
                    help="only these methods (default: every method the data allow)")

@@ -215,7 +215,8 @@ def llm_judge_id(model_fingerprint: str) -> str:
 
 
 class LLMJudgeEntailment:
-    """Ask a local GGUF model whether two answers to a question mean the same thing.
+    """Ask an LLM (a local GGUF model, or an OpenAI-compatible server) whether two answers
+    to a question mean the same thing.
 
     Reads P(" Yes") against P(" No") for the next token (a symmetric equivalence judgement,
     as the semantic-entropy reference code allows an LLM in place of an NLI model):
@@ -227,28 +228,28 @@ class LLMJudgeEntailment:
 
     symmetric = True
 
-    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 4096):
-        from uqlens.backends.llm import LocalLLM
+    def __init__(self, model_path: str | None = None, n_threads: int | None = None,
+                 n_ctx: int = 4096, *, model=None):
+        """A local GGUF file (``model_path``), or any ``model`` with ``fingerprint`` and
+        ``choice_probabilities`` (e.g. ``openai_compat.OpenAIChoiceModel``)."""
+        if model is None:
+            from uqlens.backends.llm import LocalLLM
 
-        self.llm = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
+            model = LocalLLM(model_path, n_threads=n_threads, n_ctx=n_ctx)
+        self.llm = model
         self.id = llm_judge_id(self.llm.fingerprint)
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        return self.predict_many([(question, pairs)])[0]
+        return self.predict_many([(question, a, b) for a, b in pairs])
 
-    def predict_many(
-        self, requests: Sequence[tuple[str, Sequence[tuple[str, str]]]], progress=None
-    ) -> list[np.ndarray]:
-        """``predict`` for several questions in one batched pass (more sharing per decode)."""
-        prompts = [_same_meaning_prompt(q, a, b) for q, pairs in requests for a, b in pairs]
-        p_yes = self.llm.choice_probabilities(prompts, " Yes", " No", progress=progress)
-        out, start = [], 0
-        for _, pairs in requests:
-            p = p_yes[start : start + len(pairs)]
-            out.append(np.stack([p, np.zeros_like(p), 1.0 - p], axis=1) if len(pairs)
-                       else np.zeros((0, 3)))
-            start += len(pairs)
-        return out
+    def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
+        """``keys``: (question, a, b) triples, any number of questions in one batched pass
+        (more prompts per decode, more shared prefixes)."""
+        if not keys:
+            return np.zeros((0, 3))
+        prompts = [_same_meaning_prompt(q, a, b) for q, a, b in keys]
+        p = self.llm.choice_probabilities(prompts, " Yes", " No", progress=progress)
+        return np.stack([p, np.zeros_like(p), 1.0 - p], axis=1)
 
     def close(self) -> None:
         self.llm.close()

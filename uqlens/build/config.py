@@ -22,7 +22,8 @@ class BuildConfig:
 
     ``rules``: rule keys; entailment rules name their backend after ``@`` (``strict@llm``).
     ``entailment``: backend specs by alias: ``cosine`` (embedding cosine), ``llm:PATH.gguf``
-    (a local LLM judge), ``nli:NAME_OR_PATH`` (a Hugging Face NLI model).
+    (a local LLM judge), ``nli:NAME_OR_PATH`` (a Hugging Face NLI model),
+    ``openai:MODEL@BASE_URL`` (an LLM judge behind an OpenAI-compatible server).
     ``sample_temperature``: the sampling temperature whose samples the methods score (None:
     every non-greedy sample).
     ``methods``: registry method ids and/or provided methods (``tool:method``); None: every

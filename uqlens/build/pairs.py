@@ -70,7 +70,13 @@ def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool, **option
         from uqlens.backends.similarity import HFNLIEntailment
 
         return HFNLIEntailment(arg, condition_on_question=condition, **options)
-    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME)")
+    if kind == "openai":
+        from uqlens.backends.openai_compat import OpenAIChoiceModel
+        from uqlens.backends.similarity import LLMJudgeEntailment
+
+        return LLMJudgeEntailment(model=OpenAIChoiceModel.from_spec(arg))
+    raise BuildError(f"unknown entailment backend {spec!r} (cosine, llm:PATH, nli:NAME, "
+                     "openai:MODEL@BASE_URL)")
 
 
 def nli_fingerprint(name: str, cache: ModelCache) -> str:
@@ -83,11 +89,11 @@ def nli_fingerprint(name: str, cache: ModelCache) -> str:
 def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
     """Cache identity of a backend spec, computed without loading the model."""
     kind, _, arg = spec.partition(":")
-    if kind == "llm":
-        from uqlens.backends.llm import quick_fingerprint
+    if kind in ("llm", "openai"):
+        from uqlens.backends.llm_reference import model_identity
         from uqlens.backends.similarity import llm_judge_id
 
-        return llm_judge_id(quick_fingerprint(arg))
+        return llm_judge_id(model_identity(spec))
     if kind == "nli":
         from uqlens.backends.similarity import hf_nli_id
 
