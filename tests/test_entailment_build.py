@@ -116,10 +116,10 @@ class FakeBatchNLI:
     def __init__(self):
         self.calls: list[list] = []
 
-    def predict_many(self, requests):
-        self.calls.append([(q, list(pairs)) for q, pairs in requests])
-        return [np.array([(0.9, 0.05, 0.05) if a[:1] == b[:1] else (0.05, 0.05, 0.9)
-                          for a, b in pairs]) for _, pairs in requests]
+    def predict_many(self, keys):
+        self.calls.append(list(keys))
+        return np.array([(0.9, 0.05, 0.05) if a[:1] == b[:1] else (0.05, 0.05, 0.9)
+                         for _, a, b in keys])
 
 
 def test_pair_store_asks_one_batch_and_shares_unconditioned_pairs(tmp_path, monkeypatch):
@@ -133,7 +133,7 @@ def test_pair_store_asks_one_batch_and_shares_unconditioned_pairs(tmp_path, monk
     np.testing.assert_allclose(got[:, 0], [0.9, 0.05, 0.9, 1.0])
     # one model call; the question is not used, so Q1's and Q2's (apple, avocado) are one
     # row; " KIWI" is the same text as "kiwi" and needs no model
-    assert fake.calls == [[("", [("apple", "avocado"), ("apple", "banana")])]]
+    assert fake.calls == [[("", "apple", "avocado"), ("", "apple", "banana")]]
     # a fresh store (new build) finds them in the cache, for any question
     again = build_pairs.PairStore("nli", "nli:fake", None, cache, Stats(), condition=False)
     np.testing.assert_allclose(again.get_many([("Q3", "apple", "banana")])[:, 0], [0.05])
@@ -146,7 +146,7 @@ def test_conditioned_pairs_are_keyed_by_question(tmp_path, monkeypatch):
     store = build_pairs.PairStore("nli", "nli:fake", None, ModelCache(tmp_path), Stats(),
                                   condition=True)
     store.get_many([("Q1", "apple", "avocado"), ("Q2", "apple", "avocado")])
-    assert fake.calls == [[("Q1", [("apple", "avocado")]), ("Q2", [("apple", "avocado")])]]
+    assert fake.calls == [[("Q1", "apple", "avocado"), ("Q2", "apple", "avocado")]]
 
 
 def test_cache_reads_and_writes_by_set(tmp_path):

@@ -86,14 +86,9 @@ class CosineEntailment:
         self.id = f"cosine:{embedder.id}:q{int(condition_on_question)}"
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        return self.predict_keys([(question, a, b) for a, b in pairs])
+        return self.predict_many([(question, a, b) for a, b in pairs])
 
-    def predict_many(self, requests: Sequence[tuple[str, Sequence[tuple[str, str]]]],
-                     progress=None) -> list[np.ndarray]:
-        """``predict`` for several questions in one call."""
-        return _split(self.predict_keys(_keys(requests)), requests)
-
-    def predict_keys(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
+    def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
         """``keys``: (question, a, b) triples, any number of questions in one call."""
         if not keys:
             return np.zeros((0, 3))
@@ -105,16 +100,6 @@ class CosineEntailment:
                         for q, a, b in keys])
         p = np.clip(cos, 0.0, 1.0)
         return np.stack([p, np.zeros_like(p), 1.0 - p], axis=1)
-
-
-def _keys(requests) -> list[tuple[str, str, str]]:
-    return [(q, a, b) for q, pairs in requests for a, b in pairs]
-
-
-def _split(rows: np.ndarray, requests) -> list[np.ndarray]:
-    """Rows of flattened requests back into one array per request."""
-    bounds = np.cumsum([len(pairs) for _, pairs in requests])[:-1]
-    return np.split(np.asarray(rows).reshape(-1, 3), bounds) if len(requests) else []
 
 
 NLI_INPUT = "qnl"
@@ -176,15 +161,11 @@ class HFNLIEntailment:
             ) from exc
 
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        return self.predict_keys([(question, a, b) for a, b in pairs])
+        return self.predict_many([(question, a, b) for a, b in pairs])
 
-    def predict_many(self, requests: Sequence[tuple[str, Sequence[tuple[str, str]]]],
-                     progress=None) -> list[np.ndarray]:
-        """``predict`` for several questions, their pairs sorted by length together."""
-        return _split(self.predict_keys(_keys(requests)), requests)
-
-    def predict_keys(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
-        """``keys``: (question, premise answer, hypothesis answer), any number of questions."""
+    def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
+        """``keys``: (question, premise answer, hypothesis answer), any number of questions,
+        answered in forward passes of ``batch_size`` rows sorted by token length."""
         import torch
 
         if not keys:

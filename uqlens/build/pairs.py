@@ -194,17 +194,14 @@ class PairStore:
         """One ``predict_many`` call for pairs of many questions (one ``predict`` per question
         for a backend without it)."""
         backend = self.backend
+        if hasattr(backend, "predict_many"):
+            return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
+        out = np.zeros((len(keys), 3))
         by_question: dict[str, list[int]] = {}
         for i, (q, _, _) in enumerate(keys):
             by_question.setdefault(q, []).append(i)
-        requests = [(q, [keys[i][1:] for i in rows]) for q, rows in by_question.items()]
-        if hasattr(backend, "predict_many"):
-            answers = backend.predict_many(requests)
-        else:
-            answers = [backend.predict(q, pairs) for q, pairs in requests]
-        out = np.zeros((len(keys), 3))
-        for rows, probs in zip(by_question.values(), answers, strict=True):
-            out[rows] = probs
+        for q, rows in by_question.items():
+            out[rows] = backend.predict(q, [keys[i][1:] for i in rows])
         return out
 
     def matrix(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
