@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from components import state
+from components import runs
 from components.tables import md_escape
 from uqlens.build.add_data import (
     CANONICAL,
@@ -108,12 +108,12 @@ def show(expanded: bool = False) -> None:
         if st.button("Validate and build", type="primary", key=f"w.{KEY}.go",
                      icon=":material/build:"):
             _go(uploads, typed, fmt, name or suggested, trusted, projection, limit,
-                state.resolve(refs.strip()) if refs.strip() else None)
+                runs.resolve(refs.strip()) if refs.strip() else None)
 
 
 def _go(uploads, typed: str, fmt: str, name: str, trusted: bool, projection: str,
         limit: int, questions: Path | None = None) -> None:
-    root = state.user_runs_dir()
+    root = runs.user_runs_dir()
     lines: list[str] = []
     with st.status("Adding data…", expanded=True) as status:
         bar = st.progress(0.0, text="validate")
@@ -144,7 +144,7 @@ def _go(uploads, typed: str, fmt: str, name: str, trusted: bool, projection: str
             return
         bar.progress(1.0, text="done")
         status.update(label=f"Built {result.run_path.name}", state="complete", expanded=False)
-    st.session_state[DONE] = state.open_run(result.run_path)
+    st.session_state[DONE] = runs.open_run(result.run_path)
     st.rerun()
 
 
@@ -159,7 +159,7 @@ def _source(uploads, typed: str, name: str, root: Path, limit: int) -> Path:
         return saved[0] if len(saved) == 1 else saved[0].parent
     if not typed.strip():
         raise AddDataError("Upload a file or type a path first.")
-    return state.resolve(typed.strip())
+    return runs.resolve(typed.strip())
 
 
 def error_text(exc: BaseException) -> str:

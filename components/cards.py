@@ -7,6 +7,23 @@ import math
 import pandas as pd
 import streamlit as st
 
+from components.tables import visible
+from uqlens.core.text import visible_controls
+
+TEXT_LIMIT = 1_500  # characters shown before "Show all"
+
+
+def model_text(text: object, limit: int = TEXT_LIMIT) -> None:
+    """Model text as plain text, control characters visible; beyond ``limit`` characters the
+    rest sits in an expander (a 200 KB answer must not make a page 200,000 pixels long)."""
+    s = visible_controls("" if text is None else str(text))
+    if len(s) <= limit:
+        st.text(s)
+        return
+    st.text(s[:limit] + " …")
+    with st.expander(f"Show all {len(s):,} characters"):
+        st.code(s, language=None, wrap_lines=True, height=400)
+
 
 def correctness_badge(correct) -> None:
     """A green/red/grey badge for a nullable boolean label."""
@@ -38,8 +55,9 @@ def cluster_card(row: pd.Series, selected: bool = False) -> None:
             "Representative answer · "
             + ("no member judged" if pd.isna(share) else f"{share:.0%} of members correct")
         )
-        st.text(str(row["representative"]))
-        members = pd.DataFrame({"sample": row["member_ids"], "answer": row["members"]})
+        model_text(row["representative"], limit=400)
+        members = pd.DataFrame({"sample": row["member_ids"],
+                                "answer": visible(pd.Series(list(row["members"]), dtype=object))})
         st.dataframe(members, hide_index=True, width="stretch",
                      height=min(36 + 35 * len(members), 220))
 

@@ -2,7 +2,7 @@
 
 Labels go to the run's append-only ``labels.jsonl`` through :mod:`uqlens.run.labels`; cached
 views recompute because their cache key holds the labels file's stamp
-(:func:`components.state.version`). Model text is shown with ``st.text``/``st.dataframe``
+(:func:`components.runs.version`). Model text is shown with ``st.text``/``st.dataframe``
 or as plain selectbox options, never as Markdown or HTML.
 """
 
@@ -13,7 +13,11 @@ import os
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components.cache import cached
+from components.shell import flash
+from components.sidebar import View
+from components.tables import visible
+from uqlens.analysis import overview
 from uqlens.run import labels as store
 
 REVIEWER = "uq.reviewer"
@@ -31,17 +35,17 @@ def reviewer() -> str:
     return st.session_state[REVIEWER]
 
 
-def save(view: state.View, records: list[dict], what: str) -> None:
+def save(view: View, records: list[dict], what: str) -> None:
     """Append ``records`` to the run's labels and say so (a toast survives the rerun)."""
     try:
         store.append(view.run.path, records, who=st.session_state.get(REVIEWER) or None)
     except (store.LabelError, OSError) as exc:
-        st.session_state.setdefault("uq.flash", []).append(f"Label not saved: {exc}")
+        flash(f"Label not saved: {exc}")
         return
     st.toast(f"Saved: {what}", icon=":material/check:")
 
 
-def human_caption(view: state.View) -> None:
+def human_caption(view: View) -> None:
     """Under a ``human+`` judge: how many verdicts come from people."""
     base = store.human_base(view.judge)
     if base is None:
@@ -62,7 +66,7 @@ def _cluster_option(row) -> str:
             f"{_short(row['representative'])}")
 
 
-def answer_panel(view: state.View, qid: str, clusters: pd.DataFrame, judged_text: str,
+def answer_panel(view: View, qid: str, clusters: pd.DataFrame, judged_text: str,
                  key: str) -> None:
     """Mark a whole cluster, or the judged answer alone, correct / incorrect / unclear."""
     rows = clusters.sort_values("rank")
@@ -92,7 +96,7 @@ def answer_panel(view: state.View, qid: str, clusters: pd.DataFrame, judged_text
                    on_click=mark, args=(value,))
 
 
-def reference_panel(view: state.View, qid: str, references, key: str) -> None:
+def reference_panel(view: View, qid: str, references, key: str) -> None:
     """Mark the references (all, or one of them) wrong, disputed or fine."""
     refs = [""] + [str(r) for r in list(references)]
     st.selectbox("Reference", refs, key=f"{key}.ref",
@@ -110,7 +114,7 @@ def reference_panel(view: state.View, qid: str, references, key: str) -> None:
                    on_click=mark, args=(value,))
 
 
-def cluster_error_panel(view: state.View, qid: str, clusters: pd.DataFrame, key: str) -> None:
+def cluster_error_panel(view: View, qid: str, clusters: pd.DataFrame, key: str) -> None:
     """Mark a cluster as mixing meanings, or two clusters as one meaning."""
     rows = clusters.sort_values("rank").reset_index(drop=True)
     idx = list(range(len(rows)))
@@ -137,7 +141,7 @@ def cluster_error_panel(view: state.View, qid: str, clusters: pd.DataFrame, key:
               on_click=split)
 
 
-def question_labels(view: state.View, qid: str) -> pd.DataFrame:
+def question_labels(view: View, qid: str) -> pd.DataFrame:
     """The standing (latest) labels of one question, newest first."""
     latest = [r for r in store.latest(store.read(view.run.path)).values()
               if r["question_id"] == qid]
@@ -149,7 +153,7 @@ def question_labels(view: state.View, qid: str) -> pd.DataFrame:
     return out.sort_values("when", ascending=False).reset_index(drop=True)
 
 
-def review_box(view: state.View, qid: str, clusters: pd.DataFrame, judged_text: str,
+def review_box(view: View, qid: str, clusters: pd.DataFrame, judged_text: str,
                references, key: str = "lab") -> None:
     """The whole review panel of one question: answers, references, cluster errors, and the
     labels already given."""
@@ -172,20 +176,20 @@ def review_box(view: state.View, qid: str, clusters: pd.DataFrame, judged_text: 
             if given.empty:
                 st.caption("No labels on this question yet.")
             else:
-                st.dataframe(given, hide_index=True, width="stretch", key=f"{key}.given")
+                st.dataframe(given.assign(about=visible(given["about"])), hide_index=True,
+                             width="stretch", key=f"{key}.given")
 
 
-def list_review(view: state.View, question_ids: list[str], key: str) -> None:
+def list_review(view: View, question_ids: list[str], key: str) -> None:
     """Pick a question of a list (e.g. the hallucination list) and review it in place."""
     if not question_ids:
         return
     questions = view.run.table("questions").set_index("question_id")
     qid = st.selectbox("Review a question of this list", question_ids, key=f"{key}.q",
                        format_func=lambda q: f"{q} · {_short(questions.loc[q, 'question'])}")
-    from uqlens.analysis import overview
-
-    clusters = state.compute("cluster_summary", view, view.rule, view.judge, qid)
-    judged = overview.judged_answers(view.run, view.judge)
+    clusters = cached(overview.cluster_summary, view.run, view.rule, view.judge)
+    clusters = clusters[clusters["question_id"] == qid]
+    judged = cached(overview.judged_answers, view.run, view.judge)
     row = judged[judged["question_id"] == qid]
     text = str(row["text"].iloc[0]) if len(row) else ""
     review_box(view, qid, clusters, text, questions.loc[qid, "references"], key=key)
@@ -200,7 +204,7 @@ KEYS = {"c": "correct", "i": "incorrect", "u": "unclear"}
 SHORTCUTS = {"correct": "Y", "incorrect": "I", "unclear": "U", "next": "N", "previous": "P"}
 
 
-def _mark_current(view: state.View, queue: pd.DataFrame, qid: str, cluster_texts: list[str],
+def _mark_current(view: View, queue: pd.DataFrame, qid: str, cluster_texts: list[str],
                   judged_text: str, value: str) -> None:
     from uqlens.analysis.review import queue_position
 
@@ -234,7 +238,7 @@ def _command(view, queue, qid, cluster_texts, judged_text) -> None:
             return
 
 
-def queue_controls(view: state.View, queue: pd.DataFrame, qid: str, cluster_texts: list[str],
+def queue_controls(view: View, queue: pd.DataFrame, qid: str, cluster_texts: list[str],
                    judged_text: str) -> None:
     """Buttons with keyboard shortcuts and a command box for the current queue item."""
     st.radio("Apply to", ["cluster", "answer"], horizontal=True, key="w.review.scope",

@@ -11,34 +11,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import figures, state
-from uqlens.core.projection import Reprojection
+from components.cache import cached
+from components.sidebar import View
+from uqlens.core.projection import reproject
+from uqlens.viz import answers as figures
 
 KEY = "uq.map.reproj"
 SCOPES = ("selection", "question")
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _reproject(path: str, stamp: float, ids: tuple[str, ...], n_neighbors: int,
-               min_dist: float, seed: int) -> Reprojection:
-    from uqlens.core.projection import reproject
-
-    return reproject(state._load(path, stamp), ids, n_neighbors, min_dist, seed)
-
-
-def reproject(view: state.View, ids: tuple[str, ...], n_neighbors: int, min_dist: float,
-              seed: int = 0) -> Reprojection:
-    """Cached per run folder, manifest time, sorted ids and parameters."""
-    p = state.resolve(view.run.path)
-    return _reproject(str(p), (p / "manifest.json").stat().st_mtime, tuple(sorted(ids)),
-                      int(n_neighbors), float(min_dist), int(seed))
 
 
 def _scope_label(scope: str) -> str:
     return {"selection": "Current selection", "question": "One question's answers"}[scope]
 
 
-def show(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
+def show(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
     """The re-projection section of the answer map. ``points``: every map point (uncapped)."""
     req = st.session_state.get(KEY)
     if req and req.get("run") != view.path:
@@ -48,7 +34,7 @@ def show(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_
         _body(view, selected_ids, points, color_by)
 
 
-def _body(view: state.View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
+def _body(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
     if view.run.table("embeddings").empty:
         st.info("This run has no `embeddings` table, so its answers cannot be re-projected "
                 "here. Runs written by `uqlens build` include one.", icon=":material/info:")
@@ -81,7 +67,7 @@ def _body(view: state.View, selected_ids: list[str], points: pd.DataFrame, color
         return
     with st.spinner(f"Running UMAP on {len(req['ids'])} answers (the first fit in a new "
                     "server process also compiles numba: about 10 s)…"):
-        res = reproject(view, req["ids"], req["k"], req["d"])
+        res = cached(reproject, view.run, req["ids"], req["k"], req["d"], 0)
     if res.note:
         st.caption(res.note)
     if res.coords.empty:

@@ -9,6 +9,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from uqlens.core.text import visible_controls
+
+CELL_LIMIT = 500  # characters of model text in one table cell (the full text: Question page)
+
 
 def to_parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
@@ -96,3 +100,18 @@ def md_escape(text: object) -> str:
     backslash-escaped (CommonMark allows that for all of them), so no emphasis, link, HTML,
     LaTeX (``$``) or Streamlit directive (``:red[...]``, ``:material/...:``) survives."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def cell_text(value: object, limit: int = CELL_LIMIT) -> object:
+    """Model text for a table cell: control characters visible, cut at ``limit``
+    characters with "… (N characters)"; anything that is not text passes unchanged."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > limit:
+        value = f"{value[:limit]}… ({len(value):,} characters)"
+    return visible_controls(value)
+
+
+def visible(series: pd.Series, limit: int = CELL_LIMIT) -> pd.Series:
+    """:func:`cell_text` over a column."""
+    return series.map(lambda v: cell_text(v, limit))

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from components import pathology, state
+from components import shell
+from components.cache import cached
 from uqlens.analysis import agreement
-from uqlens.report import heatmap
+from uqlens.viz.metrics import heatmap
 
-view = state.current()
+view = shell.start("Method agreement")
 st.title("Method agreement")
 st.caption("Jaccard overlap of the top-k % most uncertain questions of two methods, against "
            "the chance level k/(2 − k) of two random rankings. Scores are rounded to 9 "
@@ -14,7 +15,7 @@ st.caption("Jaccard overlap of the top-k % most uncertain questions of two metho
            "same order for both methods, which can look like agreement; `ties_at_cut` marks "
            "where it decided) or average over random tie-breaks (exact).")
 
-table = pathology.compute("agreement", "run_agreement", view, view.rule)
+table = cached(agreement.run_agreement, view.run, view.rule)
 if table.empty:
     st.info("This run has fewer than two methods under this rule.")
     st.stop()

@@ -2,10 +2,15 @@
 
 import streamlit as st
 
-from components import figures, reproject, state
-from components.tables import label_text
+from components import reproject, shell
+from components.cache import cached
+from components.tables import label_text, visible
+from components.url import link
+from components.widgets import persist
+from uqlens.analysis import overview as analysis
+from uqlens.viz import answers as figures
 
-view = state.current()
+view = shell.start("Answer map")
 st.title("Answer map")
 proj = view.run.manifest.get("projection") or {}
 st.caption(
@@ -15,19 +20,17 @@ st.caption(
 
 c1, c2 = st.columns([3, 1])
 color_by = c1.segmented_control(
-    "Colour by", figures.COLOR_BY, key="w.map.color",
-    default=st.session_state.get("uq.map.color", "correctness"), required=True,
+    "Colour by", figures.COLOR_BY, required=True,
     format_func=lambda c: {"uncertainty": f"uncertainty ({view.method})"}.get(c, c),
-    on_change=lambda: st.session_state.update({"uq.map.color": st.session_state["w.map.color"]}),
+    **persist("w.map.color", "correctness"),
 )
-cap = c2.number_input("Max points", min_value=10, step=5000, key="w.map.cap",
-                      value=st.session_state.get("uq.map.cap", 20_000),
+cap = c2.number_input("Max points", min_value=10, step=5000,
                       help="Above this, a fixed-seed random sample is drawn. Raise it to see all.",
-                      on_change=lambda: st.session_state.update(
-                          {"uq.map.cap": st.session_state["w.map.cap"]}))
+                      **persist("w.map.cap", 20_000))
 
-points = state.compute("map_points", view, view.rule, view.method, view.judge)
-shown, capped = state.compute("cap_points_of", view, view.rule, view.method, view.judge, int(cap))
+points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
+shown, capped = cached(analysis.cap_points_of, view.run, view.rule, view.method, view.judge,
+                       int(cap))
 if capped:
     st.warning(f"Showing a random sample of {len(shown):,} of {len(points):,} answers "
                "(fixed seed). Raise *Max points* to show all.", icon=":material/filter_alt:")
@@ -44,8 +47,8 @@ if not ids:
     st.info("Select answers on the map (box or lasso) to list them here.",
             icon=":material/gesture:")
 else:
-    answers, clusters = state.compute("selection_summary", view, view.rule, view.method, view.judge,
-                                      tuple(ids))
+    answers, clusters = cached(analysis.selection_summary, view.run, view.rule, view.method,
+                               view.judge, tuple(ids))
     c = st.columns(4)
     c[0].metric("Selected answers", len(answers))
     c[1].metric("Questions", answers["question_id"].nunique())
@@ -65,8 +68,11 @@ else:
     st.subheader("Selected answers")
     table = answers.assign(
         correct=label_text(answers["correct"]),
-        open=[state.url_for("question", view, q=q) for q in answers["question_id"]],
+        open=[link("question", view, q=q) for q in answers["question_id"]],
     )
+    for col in ("question", "text"):
+        if col in table:
+            table[col] = visible(table[col])
     st.dataframe(table, hide_index=True, width="stretch", key="map.selected", column_config={
         "open": st.column_config.LinkColumn("question view", display_text="open"),
         "uncertainty": st.column_config.NumberColumn(format="%.3f"),

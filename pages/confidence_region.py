@@ -4,12 +4,17 @@ answers, in 2-D, with numbers for how far apart the two sets are."""
 import pandas as pd
 import streamlit as st
 
-from components import pathology, region_figures, state
+from components import shell
+from components.cache import cached
+from components.tables import visible
+from components.url import link
+from components.widgets import persist
 from uqlens.analysis import probes, regions
+from uqlens.viz import regions as region_figures
 
-view = state.current()
+view = shell.start("Confidence region")
 st.title("Confidence region")
-state.require_correctness(view)  # off, with the reason, when the run has no labels
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption(
     f"Every answer inherits its question's `{view.method}` score. The least uncertain questions "
     "form the **confident band**, the region a UQ gate would trust. Clustering-based methods "
@@ -17,28 +22,20 @@ st.caption(
 )
 
 
-def keep(widget: str, key: str) -> None:
-    st.session_state[key] = st.session_state[widget]
-
-
 has_hidden = regions.hidden_states_of(view.run) is not None
-badge = probes.badge(view.run, view.method, view.judge)
+badge = cached(probes.badge, view.run, view.method, view.judge)
 if badge:
     st.caption(f"`{view.method}`: **{badge}** (scores are out of fold: no question's own label "
                "reaches its score).")
 c1, c2, c3 = st.columns([5, 4, 3])
 split = c1.slider("Confident band: the least uncertain share of questions", 0.05, 0.95,
-                  st.session_state.get("uq.region.split", 0.5), 0.05, format="%.2f",
-                  key="w.region.split", on_change=keep, args=("w.region.split", "uq.region.split"),
+                  step=0.05, format="%.2f", **persist("w.region.split", 0.5),
                   help="Ties at the threshold join the band, so it can hold a larger share.")
 color_by = c2.segmented_control(
-    "Colour by", region_figures.COLOR_BY, key="w.region.color", required=True,
-    default=st.session_state.get("uq.region.color", "band"),
+    "Colour by", region_figures.COLOR_BY, required=True,
     format_func=lambda c: {"band": "confidence band"}.get(c, c),
-    on_change=keep, args=("w.region.color", "uq.region.color"))
-judged_only = c3.toggle("Judged answers only", key="w.region.judged",
-                        value=st.session_state.get("uq.region.judged", False),
-                        on_change=keep, args=("w.region.judged", "uq.region.judged"),
+    **persist("w.region.color", "band"))
+judged_only = c3.toggle("Judged answers only", **persist("w.region.judged", False),
                         help="One answer per question (the one the judge scores) instead of all.")
 space = "auto"
 if has_hidden:
@@ -47,11 +44,11 @@ if has_hidden:
                          "hidden_state": "model hidden states (PCA)",
                          "projection": "answer-embedding projection"}[s])
 
-points, used = pathology.compute("regions", "region_points", view, view.rule, view.method,
-                                 view.judge, float(split), space, bool(judged_only))
+points, used = cached(regions.region_points, view.run, view.rule, view.method, view.judge,
+                      float(split), space, bool(judged_only))
 stats = regions.region_stats(points)
-where = regions.space_label(view.run, used) + ("" if used == "hidden_state" or has_hidden else
-                                     " (the generations carry no hidden states)")
+where = regions.space_label(view.run, used) + (
+    "" if used == "hidden_state" or has_hidden else " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")
 st.caption(f"Space: **{where}**. {len(points)} answers. Colour shows the {color_by}, the symbol "
@@ -100,10 +97,10 @@ if wrong.empty:
     st.success("No answer in the confident band is judged wrong.")
 else:
     st.dataframe(pd.DataFrame({
-        "open": [state.url_for("question", view, q=q) for q in wrong["question_id"]],
-        "question_id": wrong["question_id"], "question": wrong["question"],
-        "answer": wrong["text"], "uncertainty": wrong["uncertainty"],
-        "judged": wrong["is_judged"],
+        "uncertainty": wrong["uncertainty"],
+        "open": [link("question", view, q=q) for q in wrong["question_id"]],
+        "question_id": wrong["question_id"], "question": visible(wrong["question"]),
+        "answer": visible(wrong["text"]), "judged": wrong["is_judged"],
     }), hide_index=True, width="stretch", key="region.wrong", column_config={
         "open": st.column_config.LinkColumn("question view", display_text="open"),
         "uncertainty": st.column_config.NumberColumn(f"{view.method}", format="%.3f"),

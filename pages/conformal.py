@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from components import pathology, state
+from components import shell
+from components.cache import cached
 from uqlens.analysis import conformal
-from uqlens.report import set_size_figure
+from uqlens.viz.metrics import set_size_figure
 
-view = state.current()
+view = shell.start("Conformal sets")
 st.title("Conformal sets")
-state.require_correctness(view)  # off, with the reason, when the run has no labels
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("Split conformal over each question's clusters. Nonconformity of a cluster = "
            "(the question's confidence rank under the method) × (1 − the cluster's share of "
            "samples); see `uqlens.analysis.conformal` for the exact definition.")
@@ -17,8 +18,8 @@ c1, c2 = st.columns(2)
 target = c1.slider("Target coverage", 0.5, 0.99, 0.9, 0.01, key="w.cf.target")
 splits = c2.select_slider("Random splits", [5, 10, 20, 50], value=20, key="w.cf.splits")
 try:
-    res = pathology.compute("conformal", "run_conformal", view, view.rule, view.judge,
-                            coverage=target, n_splits=splits)
+    res = cached(conformal.run_conformal, view.run, view.rule, view.judge, coverage=target,
+                 n_splits=splits)
 except ValueError as exc:
     st.info(f"Not computable on this run: {exc}")
     st.stop()

@@ -3,19 +3,21 @@
 import pandas as pd
 import streamlit as st
 
-from components import add_data, state
-from components.tables import download_buttons, label_text
+from components import add_data, shell
+from components.cache import cached
+from components.tables import download_buttons, label_text, visible
+from uqlens.analysis import overview as analysis
 from uqlens.run.folder import OPTIONAL_TABLES, TABLES
 
-view = state.current()
+view = shell.start("Data")
 run = view.run
 st.title("Data")
 st.caption(f"Run `{view.path}` · rule `{view.rule}` · judge `{view.judge}`")
 add_data.show()
 
 questions = run.table("questions")
-dominant = state.compute("dominant_clusters", view, view.rule, view.judge)
-answers = state.compute("answer_table", view, view.rule, view.judge)
+dominant = cached(analysis.dominant_clusters, view.run, view.rule, view.judge)
+answers = cached(analysis.answer_table, view.run, view.rule, view.judge)
 
 c1, c2, c3 = st.columns([3, 2, 2])
 search = c1.text_input("Search questions and answers", key="w.data.search",
@@ -44,19 +46,21 @@ if search:
     a = a[a["question_id"].isin(q["question_id"])]
 q = q.assign(judged_correct=label_text(q["judged_correct"]))
 a = a.assign(correct=label_text(a["correct"]))
+# what is shown (the downloads keep the text as stored)
+q_shown = q.assign(**{c: visible(q[c]) for c in ("question", "judged_text", "references")})
+a_shown = a.assign(text=visible(a["text"]))
 
 tab_q, tab_a, tab_all = st.tabs([f"Questions ({len(q):,})", f"Answers ({len(a):,})",
                                  "All tables"])
 with tab_q:
-    st.dataframe(q, hide_index=True, width="stretch", key="data.questions", column_config={
-        "dominant_share": st.column_config.ProgressColumn("dominant share", format="percent",
-                                                          min_value=0.0, max_value=1.0,
-                                                          color="blue"),
-    })
+    st.dataframe(q_shown, hide_index=True, width="stretch", key="data.questions",
+                 column_config={"dominant_share": st.column_config.ProgressColumn(
+                     "dominant share", format="percent", min_value=0.0, max_value=1.0,
+                     color="blue")})
     download_buttons(q, "questions_filtered", "dl.q")
 with tab_a:
     cols = ["question_id", "sample_id", "text", "is_greedy", "cluster_id", "correct"]
-    st.dataframe(a[cols], hide_index=True, width="stretch", key="data.answers")
+    st.dataframe(a_shown[cols], hide_index=True, width="stretch", key="data.answers")
     download_buttons(a[cols], "answers_filtered", "dl.a")
 with tab_all:
     st.caption("The run's tables as stored (not filtered).")

@@ -2,17 +2,19 @@
 
 import streamlit as st
 
-from components import pathology, state
+from components import shell
+from components.cache import cached
 from uqlens.analysis import judge_audit
-from uqlens.report import judge_sweep_figure
+from uqlens.viz.common import method_colors
+from uqlens.viz.metrics import judge_sweep_figure
 
-view = state.current()
+view = shell.start("Judge audit")
 st.title("Correctness-judge audit")
-state.require_correctness(view)  # off, with the reason, when the run has no labels
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("The 'ground truth' of a UQ evaluation is itself a judge. How much do judges agree, "
            "and how much do method AUROCs move when a judge's threshold moves?")
 
-labels = pathology.compute("judge_audit", "label_matrix", view)
+labels = cached(judge_audit.label_matrix, view.run)
 st.subheader("Agreement between judges (Cohen's κ)")
 
 st.dataframe(judge_audit.kappa_table(labels), hide_index=True, width="stretch", key="j.kappa")
@@ -24,19 +26,23 @@ if len(cols) >= 2:
     st.table(judge_audit.confusion(labels, a, b))
 
 st.subheader("Re-threshold a graded judge")
-graded = pathology.compute("judge_audit", "thresholdable", view)
+graded = cached(judge_audit.thresholdable, view.run)
 if graded:
     j = st.selectbox("Judge", graded, key="w.j.sweep")
-    sw = pathology.compute("judge_audit", "threshold_sweep", view, view.rule, j, n_boot=100)
-    st.plotly_chart(judge_sweep_figure(sw["curve"], j, sw["reference"]), width="stretch",
-                    key="j.sweep")
+    sw = cached(judge_audit.threshold_sweep, view.run, view.rule, j, n_boot=100)
+    methods = list(dict.fromkeys(sw["curve"]["method"]))
+    shown = st.multiselect("Methods in the chart", methods, key="w.j.methods",
+                           placeholder="all methods", help="Leave empty to show every method.")
+    curve = sw["curve"][sw["curve"]["method"].isin(shown or methods)]
+    st.plotly_chart(judge_sweep_figure(curve, j, sw["reference"], method_colors(methods)),
+                    width="stretch", key="j.sweep")
     st.dataframe(sw["flips"], hide_index=True, key="j.flips")
 else:
     st.info("No judge of this run has a graded value to re-threshold.")
 
 st.subheader("Provenance of every label")
-st.dataframe(pathology.compute("judge_audit", "provenance_table", view), hide_index=True,
+st.dataframe(cached(judge_audit.provenance_table, view.run), hide_index=True,
              key="j.prov")
 only = st.toggle("Only labels no model judged (heuristic / provided)", key="w.j.free")
-st.dataframe(pathology.compute("judge_audit", "method_auroc_by_judge", view, view.rule,
+st.dataframe(cached(judge_audit.method_auroc_by_judge, view.run, view.rule,
                                only_model_free=only), width="stretch", key="j.byjudge")

@@ -1,29 +1,35 @@
 """Question view: one question's answers, clusters, scores and similarity graph."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import cards, figures, labelling, state
-from components.tables import fmt, md_escape
+from components import cards, labelling, shell, url
+from components.cache import cached
+from components.tables import fmt, md_escape, visible
 from uqlens.analysis import overview as analysis
+from uqlens.analysis.spectrum import question_spectrum
+from uqlens.core.text import visible_controls
+from uqlens.run.rescore import Replay
+from uqlens.viz import answers as figures
 
-view = state.current()
+view = shell.start("Question", write_url=False)
 questions = view.run.table("questions")
 ids = questions["question_id"].tolist()
 text_of = dict(zip(questions["question_id"], questions["question"], strict=True))
-current = st.session_state.get(state.QUESTION)
+current = st.session_state.get(url.QUESTION)
 if current is not None and current not in ids:
     st.warning(f"Unknown question {current!r} in this run; showing the first one.")
     current = None
 current = current or ids[0]
-st.session_state[state.QUESTION] = current
+st.session_state[url.QUESTION] = current
 if st.session_state.get("w.q") != current:
     st.session_state["w.q"] = current
 
 
 def go_to(qid: str) -> None:
-    st.session_state[state.QUESTION] = st.session_state["w.q"] = qid
-    st.session_state.pop(state.CLUSTER, None)
+    st.session_state[url.QUESTION] = st.session_state["w.q"] = qid
+    st.session_state.pop(url.CLUSTER, None)
 
 
 i = ids.index(current)
@@ -33,38 +39,66 @@ nav[0].button("Previous", icon=":material/arrow_back:", disabled=i == 0, width="
 nav[1].button("Next", icon=":material/arrow_forward:", disabled=i == len(ids) - 1,
               width="stretch", on_click=go_to, args=(ids[min(i + 1, len(ids) - 1)],))
 nav[2].selectbox("Find a question", ids, key="w.q",
-                 format_func=lambda q: f"{q} · {str(text_of[q])[:100]}",
+                 format_func=lambda q: f"{q} · {visible_controls(str(text_of[q]))[:100]}",
                  on_change=lambda: go_to(st.session_state["w.q"]))
-cluster = st.session_state.get(state.CLUSTER)
-state.sync_url(view, q=current, cluster=cluster)
+cluster = st.session_state.get(url.CLUSTER)
+url.sync(view, q=current, cluster=cluster)
 
 st.caption(f"Question {i + 1} of {len(ids)} · `{current}`")
-st.markdown(f"### {md_escape(text_of[current])}")
-refs = questions.loc[questions["question_id"] == current, "references"].iloc[0]
-st.caption("References")
-st.text(" | ".join(str(r) for r in list(refs)))
+st.markdown(f"### {md_escape(visible_controls(str(text_of[current])))}")
 
-judged = analysis.judged_answers(view.run, view.judge)
+judged = cached(analysis.judged_answers, view.run, view.judge)
 j = judged[judged["question_id"] == current].iloc[0]
-clusters = state.compute("cluster_summary", view, view.rule, view.judge, current)
-with st.container(border=True):
-    left, right = st.columns([3, 1])
-    left.caption(f"Judged answer ({'greedy' if bool(j.get('is_greedy')) else 'first sample'})")
-    left.text(str(j["text"]))
-    with right:
-        cards.correctness_badge(j["correct"])
-        st.caption(f"judge `{view.judge}`")
-labelling.human_caption(view)
-
-scores = state.compute("question_scores", view, view.rule)
+# whole-run tables, computed once per run, rule and judge; a click only filters them
+clusters = cached(analysis.cluster_summary, view.run, view.rule, view.judge)
+clusters = clusters[clusters["question_id"] == current]
+scores = cached(analysis.question_scores, view.run, view.rule)
 mine = scores[scores["question_id"] == current]
-m = st.columns(4)
+# the chosen method first, then the run's order: its score is visible without scrolling
+order = {m: k for k, m in enumerate(dict.fromkeys([view.method, *view.run.methods]))}
+mine = mine.assign(_o=mine["method"].map(order).fillna(len(order))).sort_values(
+    ["_o", "method"]).drop(columns="_o")
+mine_m = mine[mine["method"] == view.method]
+
+top_left, top_right = st.columns([1, 1])
+with top_left:
+    refs = questions.loc[questions["question_id"] == current, "references"].iloc[0]
+    st.caption("References")
+    cards.model_text(" | ".join(str(r) for r in list(refs)), limit=600)
+    with st.container(border=True):
+        left, right = st.columns([3, 1])
+        with left:
+            st.caption("Judged answer "
+                       f"({'greedy' if bool(j.get('is_greedy')) else 'first sample'})")
+            cards.model_text(j["text"])
+        with right:
+            cards.correctness_badge(j["correct"])
+            st.caption(f"judge `{view.judge}`")
+    labelling.human_caption(view)
+with top_right:
+    st.dataframe(mine[["method", "uncertainty", "percentile", "tie"]], hide_index=True,
+                 width="stretch", height=min(36 + 35 * len(mine), 282), key="q.scores",
+                 column_config={
+                     "method": st.column_config.TextColumn("method (current first)",
+                                                           width=185),
+                     "uncertainty": st.column_config.NumberColumn(format="%.3f", width=85),
+                     "percentile": st.column_config.NumberColumn(
+                         "percentile", format="%.0f", width=75,
+                         help="100 = the run's most uncertain question; tied scores share "
+                              "their mid-rank"),
+                 })
+
+m = st.columns(5)
 m[0].metric("Samples", int(clusters["size"].sum()) if len(clusters) else 0)
 m[1].metric("Clusters", len(clusters))
 m[2].metric("Dominant share", f"{clusters['mass'].max():.0%}" if len(clusters) else "–")
-mine_m = mine[mine["method"] == view.method]
 m[3].metric(view.method, fmt(mine_m["uncertainty"].iloc[0]) if len(mine_m) else "–",
             help="Uncertainty under the current method (higher = more uncertain).")
+pct = mine_m["percentile"].iloc[0] if len(mine_m) else float("nan")
+tie = str(mine_m["tie"].iloc[0]) if len(mine_m) and "tie" in mine_m else ""
+m[4].metric("Percentile", "–" if pd.isna(pct) else f"{pct:.0f}",
+            help=f"Share of the run's questions at most this uncertain under {view.method} "
+                 "(100 = the most uncertain)" + (f"; {tie}" if tie else "") + ".")
 
 st.subheader(f"Clusters under `{view.rule}`")
 st.caption(analysis.scored_samples_note(view.run))
@@ -78,33 +112,28 @@ if selected is not None and selected not in set(clusters["cluster_id"]):
 cards.cluster_cards(clusters, selected=selected)
 labelling.review_box(view, current, clusters, str(j["text"]), refs)
 
-left, right = st.columns([1, 1])
-with left:
-    st.subheader("Every method's score")
-    st.dataframe(mine[["method", "uncertainty", "percentile", "tie"]], hide_index=True,
-                 width="stretch",
-                 column_config={
-                     "uncertainty": st.column_config.NumberColumn(format="%.3f"),
-                     "percentile": st.column_config.ProgressColumn(
-                         "percentile (100 = most uncertain)", format="%.0f", min_value=0,
-                         max_value=100, color="orange"),
-                 })
-with right:
+st.subheader("Similarity graph (as `eigv` sees it)")
+spec = cached(question_spectrum, view.run, view.rule, current, via=Replay)
+if spec is None:
     backend = analysis.rule_backend(view.run.manifest, view.rule)
-    st.subheader("Similarity graph")
-    w, samples = analysis.affinity_matrix(view.run, current, backend)
-    if w.size == 0:
-        which = f" (backend `{backend}`)" if backend else ""
-        st.info(f"No entailment pairs for this question{which}.")
-    else:
-        gen = view.run.table("generations")
-        g = gen[gen["question_id"] == current].set_index("sample_id")["text"]
-        eigs = analysis.laplacian_eigenvalues(w)
-        h1, h2 = st.columns(2)
-        h1.plotly_chart(figures.affinity_heatmap(w, samples, [g[s] for s in samples]),
-                        width="stretch", key="q.affinity")
-        h2.plotly_chart(figures.eigenvalue_bars(eigs), width="stretch", key="q.eigs")
-        eigv = float(pd.Series(1 - eigs).clip(lower=0).sum())
-        st.caption(f"Affinity: mean two-way entailment probability (`{backend}`). "
-                   f"Laplacian eigenvalues below 1 count near-separate groups; "
-                   f"Σ max(0, 1 − λ) = {eigv:.2f}.")
+    which = f" (backend `{backend}`)" if backend else ""
+    st.info(f"No similarity graph for this question under `{view.rule}`{which}: fewer than "
+            "two scored samples, or no entailment pairs.")
+else:
+    h1, h2 = st.columns(2)
+    h1.plotly_chart(figures.affinity_heatmap(spec.affinity, spec.sample_ids, spec.texts),
+                    width="stretch", key="q.affinity")
+    h2.plotly_chart(figures.eigenvalue_bars(spec.eigenvalues), width="stretch", key="q.eigs")
+    params = ", ".join(f"{k} {v}" for k, v in spec.params.items())
+    st.caption(f"Affinity and normalised-Laplacian eigenvalues of the `eigv` method ({params}; "
+               f"pairs from `{analysis.rule_backend(view.run.manifest, view.rule)}`) over the "
+               f"{len(spec.sample_ids)} scored samples. Eigenvalues below 1 count "
+               f"near-separate groups; Σ max(0, 1 − λ) = {spec.eigv:.3f}.")
+    stored = mine.loc[mine["method"] == "eigv", "uncertainty"]
+    if len(stored) and not np.isclose(float(stored.iloc[0]), spec.eigv, atol=5e-4):
+        st.warning(f"The run stores eigv = {fmt(stored.iloc[0])} for this question; re-scored "
+                   f"from its tables it is {spec.eigv:.3f}.", icon=":material/warning:")
+    with st.expander("Scored samples"):
+        st.dataframe(pd.DataFrame({"sample": spec.sample_ids,
+                                   "answer": visible(pd.Series(spec.texts, dtype=object))}),
+                     hide_index=True, width="stretch", key="q.samples")

@@ -2,10 +2,14 @@
 
 import streamlit as st
 
-from components import cards, labelling, pathology, state
-from components.tables import md_escape
+from components import cards, labelling, shell
+from components.cache import cached
+from components.tables import md_escape, visible
+from components.url import link
+from uqlens.analysis import overview, review
+from uqlens.core.text import visible_controls
 
-view = state.current()
+view = shell.start("Review queue")
 st.title("Review queue")
 st.caption("Ordered by value: judges disagree or a reference is doubtful (weight 3), a cluster "
            "holds answers judged right and wrong, a confident hallucination nobody reviewed "
@@ -13,7 +17,7 @@ st.caption("Ordered by value: judges disagree or a reference is doubtful (weight
            "`labels.jsonl`; pick the `human+…` judge in the sidebar to see every view with them.")
 labelling.reviewer()
 labelling.human_caption(view)
-queue = pathology.compute("review", "review_queue", view, view.rule, view.method, view.judge)
+queue = cached(review.review_queue, view.run, view.rule, view.method, view.judge)
 if queue.empty:
     st.success("Nothing to review under this rule, method and judge.")
     st.stop()
@@ -25,17 +29,19 @@ st.session_state[labelling.QUEUE_Q] = qid
 item = queue.set_index("question_id").loc[qid]
 st.caption(f"Item {ids.index(qid) + 1} of {len(ids)} · {int(queue['reviewed'].sum())} reviewed"
            f" · `{qid}` · priority {int(item['priority'])}: {item['reasons']}")
-st.markdown(f"### {md_escape(item['question'])}")
+st.markdown(f"### {md_escape(visible_controls(str(item['question'])))}")
 refs = view.run.table("questions").set_index("question_id").loc[qid, "references"]
 st.caption("References")
-st.text(" | ".join(str(r) for r in list(refs)))
+cards.model_text(" | ".join(str(r) for r in list(refs)), limit=600)
 
-clusters = state.compute("cluster_summary", view, view.rule, view.judge, qid)
+clusters = cached(overview.cluster_summary, view.run, view.rule, view.judge)
+clusters = clusters[clusters["question_id"] == qid]
 mine = clusters[clusters["holds_judged"]]
 with st.container(border=True):
     left, right = st.columns([3, 1])
     left.caption("Judged answer")
-    left.text(str(item["judged_text"]))
+    with left:
+        cards.model_text(item["judged_text"])
     with right:
         cards.correctness_badge(item["judged_correct"])
         st.caption(f"judge `{view.judge}`")
@@ -44,9 +50,11 @@ with st.container(border=True):
                              str(item["judged_text"]))
 if len(clusters):
     cards.cluster_cards(clusters, selected=int(mine["cluster_id"].iloc[0]) if len(mine) else None)
-st.link_button("Open in the question view", state.url_for("question", view, q=qid))
+st.link_button("Open in the question view", link("question", view, q=qid))
 
 st.subheader("The queue")
-st.dataframe(queue[["question_id", "priority", "reasons", "reviewed", "question", "judged_text",
-                    "dominant_share", "uncertainty"]], hide_index=True, width="stretch",
-             key="review.table")
+shown = queue[["question_id", "priority", "reasons", "reviewed", "question", "judged_text",
+               "dominant_share", "uncertainty"]]
+st.dataframe(shown.assign(question=visible(shown["question"]),
+                          judged_text=visible(shown["judged_text"])),
+             hide_index=True, width="stretch", key="review.table")

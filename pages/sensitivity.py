@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from components import pathology, state
-from uqlens.analysis.sensitivity import SWEEPS
-from uqlens.report import bump_figure, curve_figure
+from components import shell
+from components.cache import cached
+from uqlens.analysis import sensitivity
+from uqlens.viz.metrics import bump_figure, curve_figure
 
-view = state.current()
+view = shell.start("Sensitivity")
 st.title("Hyperparameter sensitivity")
-state.require_correctness(view)  # off, with the reason, when the run has no labels
+shell.require_correctness(view)  # off, with the reason, when the run has no labels
 st.caption("A sweep re-clusters and re-scores from the run's cached entailment pairs, "
            "embeddings and samples; no model is called. AUSC = mean AUROC over the swept "
            "range (trapezoid / range width); spread = max − min. Stable beats best-point.")
@@ -16,22 +17,22 @@ st.caption("A sweep re-clusters and re-scores from the run's cached entailment p
 # One sweep at a time, computed when chosen (cached per run, rule, judge, sweep and settings):
 # computing all of them on a run of a few hundred questions takes minutes (`uqlens report`).
 c1, c2, c3 = st.columns([2, 1, 1])
-name = c1.selectbox("Sweep", list(SWEEPS), format_func=SWEEPS.get, key="w.sens.sweep")
+name = c1.selectbox("Sweep", list(sensitivity.SWEEPS), format_func=sensitivity.SWEEPS.get,
+                    key="w.sens.sweep")
 n_boot = c2.select_slider("Bootstrap resamples", [50, 100, 200, 500], value=200, key="w.sens.b")
 n_draws = c3.select_slider("Draws per sample count", [1, 2, 3, 5, 10], value=2, key="w.sens.d",
                            disabled=name != "n_samples",
                            help="Only for the number-of-samples sweep.")
-with st.spinner(f"Computing the {SWEEPS[name]} sweep from the run's cache…"):
-    sw, why = pathology.compute("sensitivity", "one_sweep", view, view.judge, name,
-                                n_boot=n_boot, rule=view.rule,
-                                n_draws=n_draws if name == "n_samples" else 1)
+with st.spinner(f"Computing the {sensitivity.SWEEPS[name]} sweep from the run's cache…"):
+    sw, why = cached(sensitivity.one_sweep, view.run, view.judge, name, n_boot=n_boot,
+                     rule=view.rule, n_draws=n_draws if name == "n_samples" else 1)
 live = (f"Intervals: percentile bootstrap over questions, {n_boot} resamples in this live "
         "view (`uqlens report`: `--n-boot`, 200 by default).")
 if name == "n_samples":
     live += f" {n_draws} random draw(s) per sample count m here; the report uses 5."
 st.caption(live)
 if sw is None:
-    st.info(f"This run does not support the {SWEEPS[name]} sweep: {why}")
+    st.info(f"This run does not support the {sensitivity.SWEEPS[name]} sweep: {why}")
 else:
     for note in sw.notes:
         st.caption(note)

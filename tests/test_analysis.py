@@ -115,18 +115,6 @@ def test_map_points_one_per_answer(tiny_run):
     assert a.cap_points(pts, 1000)[1] is False
 
 
-def test_affinity_and_laplacian(tiny_run):
-    w, ids = a.affinity_matrix(tiny_run, "q03", "fixture-nli")
-    assert ids == ["s0", "s1", "s2", "s3", "s4"]
-    assert np.allclose(w, w.T) and np.allclose(np.diag(w), 1.0)
-    assert w[0, 2] == 1.0  # identical texts
-    assert w[0, 1] < 0.1 < 0.8 < w[0, 4]
-    eigs = a.laplacian_eigenvalues(w)
-    assert eigs[0] == pytest.approx(0.0, abs=1e-9)
-    assert (eigs < 0.2).sum() == 2  # two near-separate groups: Brontë and Austen
-    assert a.affinity_matrix(tiny_run, "q03", "no-such-backend")[0].size == 0
-
-
 def test_run_summary(tiny_run):
     s = a.run_summary(tiny_run, JUDGE)
     assert (s["questions"], s["samples"], s["judged_answers"]) == (8, 40, 8)

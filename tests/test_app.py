@@ -84,7 +84,7 @@ def test_answer_map_cap():
     at.number_input(key="w.map.cap").set_value(100).run()
     assert not at.warning
     at.session_state["uq.map.cap"] = 20
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app.py").run()
     at.switch_page("pages/answer_map.py").run()
     assert any("random sample of 20 of 47" in w.value for w in at.warning)
 

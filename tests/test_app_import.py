@@ -33,7 +33,7 @@ def data_page(**widgets) -> AppTest:
     at.session_state["uq.run"] = FIXTURE_RUN
     for key, value in widgets.items():
         at.session_state[key] = value
-    at.run()  # through app.py's st.navigation first, so later reruns render the sidebar too
+    at.run()
     at.switch_page("pages/data.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -71,8 +71,8 @@ def test_build_from_a_local_path_becomes_the_current_run(user_runs):
     built = user_runs / "tiny-import"
     assert (built / "manifest.json").is_file()
     assert any("Built run" in s.value and "tiny\\-import" in s.value for s in at.success)
-    # registered and current (AppTest renders app.py's sidebar on the first run only, so the
-    # picker itself is checked in a fresh session seeded with this session's state)
+    # registered and current (the picker is checked in a fresh session seeded with this
+    # session's state)
     assert at.session_state["uq.run"] == str(built)
     assert str(built) in at.session_state["uq.extra_runs"]
     again = AppTest.from_file(APP, default_timeout=120)

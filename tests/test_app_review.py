@@ -62,7 +62,7 @@ def test_queue_command_box(run_copy):
 
 def test_question_page_label_changes_the_overview_under_the_human_judge(run_copy):
     judge = "human+exact_match"
-    at = make_app(run_copy, "pages/overview.py", judge=judge)
+    at = make_app(run_copy, "app.py", judge=judge)
     assert {m.label: m.value for m in at.metric}["Judged-answer accuracy"] == "50.0%"
     at.switch_page("pages/question.py")
     at.session_state["uq.q"] = "q01"
@@ -72,7 +72,7 @@ def test_question_page_label_changes_the_overview_under_the_human_judge(run_copy
     at.button(key="lab.correct").click().run()
     assert not at.exception
     assert {r["note"] for r in L.read(run_copy)} == {"testing the judge"}
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app.py").run()
     # q01's judged answer is now correct: 5 of 8 instead of 4 of 8
     assert {m.label: m.value for m in at.metric}["Judged-answer accuracy"] == "62.5%"
     assert "1 judged answers" in caption_text(at)
@@ -88,6 +88,6 @@ def test_agreement_heatmap_under_random_ties(run_copy):
 
 
 def test_a_typed_plus_in_the_judge_link_is_understood(run_copy):
-    at = make_app(run_copy, "pages/overview.py", judge="human exact_match")  # "+" decoded
+    at = make_app(run_copy, "app.py", judge="human exact_match")  # "+" decoded
     assert at.sidebar.selectbox(key="w.uq.judge").value == "human+exact_match"
     assert not at.warning

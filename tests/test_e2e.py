@@ -80,6 +80,8 @@ def test_deep_link_opens_question(streamlit_server, page):
     settle(page, "Who wrote Pride and Prejudice?")
     no_exception(page)
     assert "Question 3 of 8" in page.inner_text("body")
+    # rows of columns (the metrics) can be drawn a moment after the script has finished
+    page.locator('[data-testid="stMetric"]').filter(has_text="num_sets").wait_for()
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "num_sets" in main  # the current method's metric
     assert "q=q03" in page.url and "method=num_sets" in page.url
@@ -348,7 +350,8 @@ def test_concurrent_sessions_keep_their_own_run_question_and_method(
         # interleaved actions
         a.get_by_role("button", name="Next").click()
         b.get_by_role("button", name="Previous").click()
-        c.locator('[data-testid="stSidebarNav"]').get_by_text("Question", exact=True).click()
+        c.locator('[data-testid="stSidebar"]').get_by_role("link", name="Question",
+                                                           exact=True).click()
         settle(a, "Which HTML element runs JavaScript in a page?")
         settle(b, "Copy: Which HTML element runs JavaScript in a page?")
         settle(c, "Copy: What is the capital of Australia?")

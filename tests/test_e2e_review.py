@@ -54,7 +54,7 @@ def main_text(page) -> str:
 
 
 def accuracy(page, url: str, judge: str) -> str:
-    page.goto(f"{url}/overview?judge={judge}")
+    page.goto(f"{url}/?judge={judge}")
     settle(page, "Judged-answer accuracy")
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Judged-answer accuracy")
     return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()

@@ -138,3 +138,15 @@ def test_program_judge():
     assert prog.judge("-7", ["7"]) == (0.0, False)
     assert prog.judge("12, no wait, 13", ["12"]) == (0.0, False)  # the final number counts
     assert prog.judge("I don't know", ["3"]) == (0.0, False)
+
+
+def test_program_judge_gives_no_verdict_where_the_reference_is_not_an_integer():
+    questions = pd.DataFrame({"question_id": ["ar", "wd"], "question": ["What is 2 times 3?",
+                                                                        "The capital of France is"],
+                              "references": [["6"], ["Paris"]]})
+    gens = pd.DataFrame({"question_id": ["ar", "ar", "wd"], "sample_id": ["g", "s", "g"],
+                         "text": ["6", "The answer is 5.", "Paris"]})
+    frame = judge_frame("program", questions, gens)
+    # only the integer question is judged: Paris is neither right nor wrong to a program
+    assert frame[["question_id", "sample_id", "label"]].values.tolist() == [
+        ["ar", "g", True], ["ar", "s", False]]

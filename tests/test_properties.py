@@ -115,7 +115,9 @@ def _check(path: Path) -> None:
             values = g[name].dropna().to_numpy(dtype=float)
             assert np.isfinite(values).all()
         assert all(isinstance(t, str) for t in g["text"])
-        assert all(refs and all(isinstance(r, str) for r in refs) for refs in q["references"])
+        # references are optional (a peer tool's file may carry none), but never non-strings
+        assert all(all(isinstance(r, str) and r.strip() for r in refs)
+                   for refs in q["references"])
 
 
 @FAST

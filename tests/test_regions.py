@@ -145,7 +145,7 @@ def test_region_points_prefers_hidden_states(tiny_run):
 
 
 def test_region_map_escapes_and_splits_traces(tiny_run):
-    from components import region_figures
+    from uqlens.viz import regions as region_figures
 
     pts, _ = regions.region_points(tiny_run, "strict", "semantic_entropy", "exact_match", 0.5)
     fig = region_figures.region_map(pts, color_by="band", method="semantic_entropy")

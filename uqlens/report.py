@@ -22,6 +22,16 @@ from uqlens.analysis import agreement, conformal, judge_audit, sensitivity, tail
 from uqlens.analysis.evaluation import method_table
 from uqlens.run.labels import human_base, human_counts
 from uqlens.run.rescore import judged_labels, run_scores, score_methods
+from uqlens.viz.metrics import (
+    bump_figure,
+    curve_figure,
+    heatmap,
+    judge_sweep_figure,
+    rejection_figure,
+    reliability_figure,
+    roc_figure,
+    set_size_figure,
+)
 
 SECTIONS = ("Overview", "Method agreement", "Hyperparameter sensitivity",
             "Correctness-judge audit", "Tail metrics and calibration", "Conformal sets")
@@ -43,113 +53,6 @@ class Section:
 
     def subtitle(self, s: str) -> None:
         self.blocks.append(("h3", s))
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _go():
-    import plotly.graph_objects as go
-
-    return go
-
-
-def heatmap(mat: pd.DataFrame, title: str, zmin=0.0, zmax=1.0):
-    go = _go()
-    fig = go.Figure(go.Heatmap(z=mat.to_numpy(dtype=float), x=list(mat.columns),
-                               y=list(mat.index), zmin=zmin, zmax=zmax, colorscale="Viridis",
-                               text=np.round(mat.to_numpy(dtype=float), 2),
-                               texttemplate="%{text}"))
-    fig.update_layout(title=title, height=420 + 12 * len(mat), margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def curve_figure(curve: pd.DataFrame, title: str, xlabel: str, numeric: bool = True):
-    go = _go()
-    fig = go.Figure()
-    for method, g in curve.groupby("method", sort=False):
-        x = g["value"] if numeric else g["value"].astype(str)
-        fig.add_trace(go.Scatter(
-            x=x, y=g["auroc"], mode="lines+markers", name=str(method),
-            error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["auroc"]).clip(lower=0),
-                         arrayminus=(g["auroc"] - g["lo"]).clip(lower=0))))
-    fig.add_hline(y=0.5, line_dash="dot", line_color="grey")
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title="AUROC (95 % bootstrap CI)",
-                      height=420, margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def bump_figure(ranks: pd.DataFrame, title: str, xlabel: str, numeric: bool = True):
-    go = _go()
-    fig = go.Figure()
-    for method, g in ranks.groupby("method", sort=False):
-        x = g["value"] if numeric else g["value"].astype(str)
-        fig.add_trace(go.Scatter(x=x, y=g["rank"], mode="lines+markers", name=str(method)))
-    fig.update_yaxes(autorange="reversed", title="rank by AUROC (1 = best)")
-    fig.update_layout(title=title, xaxis_title=xlabel, height=380, margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def roc_figure(roc: pd.DataFrame):
-    go = _go()
-    fig = go.Figure()
-    for method, g in roc.groupby("method", sort=False):
-        g = g[g["on_log_axis"]]
-        fig.add_trace(go.Scatter(x=g["fpr"], y=g["tpr"], mode="lines+markers", name=str(method),
-                                 line_shape="hv"))
-    for f in tail.DEFAULT_FPRS:
-        fig.add_vline(x=f, line_dash="dot", line_color="grey")
-    fig.update_xaxes(type="log", title="false-positive rate (correct answers flagged), log")
-    fig.update_layout(title="ROC, log-scale FPR", yaxis_title="TPR (incorrect answers flagged)",
-                      height=420, margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def rejection_figure(curves: pd.DataFrame):
-    go = _go()
-    fig = go.Figure()
-    for method, g in curves.groupby("method", sort=False):
-        dash = "dot" if method in ("oracle", "random") else None
-        fig.add_trace(go.Scatter(x=g["fraction_rejected"], y=g["accuracy"], mode="lines",
-                                 name=str(method), line=dict(dash=dash)))
-    fig.update_layout(title="Accuracy–rejection", xaxis_title="fraction rejected (most "
-                      "uncertain first)", yaxis_title="accuracy of kept answers", height=420,
-                      margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def reliability_figure(bins: pd.DataFrame, method: str, ece_value):
-    go = _go()
-    b = bins[bins["n"] > 0]
-    fig = go.Figure([
-        go.Bar(x=(b["lo"] + b["hi"]) / 2, y=b["accuracy"], width=b["hi"] - b["lo"],
-               name="accuracy", text=b["n"], hovertemplate="n=%{text}"),
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
-                   line=dict(dash="dot", color="grey")),
-    ])
-    ece_txt = "undefined" if ece_value is None else f"{ece_value:.3f}"
-    fig.update_layout(title=f"Reliability: {method} (ECE {ece_txt})",
-                      xaxis_title="confidence = 1 − uncertainty", yaxis_title="accuracy",
-                      height=380, margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def set_size_figure(results: dict):
-    go = _go()
-    fig = go.Figure()
-    for name, r in results.items():
-        d = r.size_distribution()
-        fig.add_trace(go.Bar(x=d["set_size"], y=d["share"], name=str(name)))
-    fig.update_layout(title="Conformal set sizes (test questions, pooled over splits)",
-                      xaxis_title="clusters in the set", yaxis_title="share", barmode="group",
-                      height=400, margin=dict(l=10, r=10, t=40))
-    return fig
-
-
-def judge_sweep_figure(curve: pd.DataFrame, judge: str, reference):
-    fig = curve_figure(curve, f"AUROC as {judge} is re-thresholded", f"{judge} threshold τ")
-    fig.add_vline(x=reference, line_dash="dash", line_color="black")
-    return fig
 
 
 # --------------------------------------------------------------------------- content

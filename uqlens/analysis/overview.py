@@ -596,59 +596,6 @@ def cap_points(points: pd.DataFrame, cap: int | None, seed: int = 0) -> tuple[pd
     return points.sample(n=cap, random_state=seed).sort_index(), True
 
 
-# --------------------------------------------------------------------------- graph
-
-
-def affinity_matrix(
-    run, question_id: str, backend: str | None = None
-) -> tuple[np.ndarray, list[str]]:
-    """Symmetric affinity between the samples of one question from ``pairs``.
-
-    ``W[i, j] = (P(i entails j) + P(j entails i)) / 2`` over the question's samples (greedy
-    excluded), 1 on the diagonal and between identical texts; a pair seen in one direction
-    only uses that direction. Returns ``(W, sample_ids)``; ``W`` is empty when the run has no
-    pairs for this question (and ``backend``, when given).
-    """
-    gen = run.table("generations")
-    g = gen[gen["question_id"] == question_id]
-    scored = scored_sample_mask(g, scored_temperature(run))
-    if scored.any():
-        g = g[scored]
-    elif "is_greedy" in g and (~g["is_greedy"].astype(bool)).any():
-        g = g[~g["is_greedy"].astype(bool)]
-    sample_ids = g["sample_id"].tolist()
-    pairs = run.table("pairs")
-    p = pairs[pairs["question_id"] == question_id] if len(pairs) else pairs
-    if backend is not None and len(p) and "backend" in p:
-        p = p[p["backend"] == backend]
-    if not len(p) or "text_id" not in g:
-        return np.zeros((0, 0)), sample_ids
-    n_text = int(max(g["text_id"].max(), p["text_a"].max(), p["text_b"].max())) + 1
-    directed = np.full((n_text, n_text), np.nan)
-    directed[p["text_a"].to_numpy(int), p["text_b"].to_numpy(int)] = p["p_entail"].to_numpy(float)
-    both = np.where(np.isnan(directed), directed.T, directed)
-    both_t = np.where(np.isnan(directed.T), directed, directed.T)
-    sym = (both + both_t) / 2.0
-    np.fill_diagonal(sym, 1.0)
-    sym = np.nan_to_num(sym, nan=0.0)
-    tid = g["text_id"].to_numpy(int)
-    return sym[np.ix_(tid, tid)], sample_ids
-
-
-def laplacian_eigenvalues(w: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of the normalised Laplacian ``I - D^-1/2 W D^-1/2``.
-
-    The number of eigenvalues near 0 approximates the number of semantic clusters;
-    ``sum(max(0, 1 - lambda))`` is the EigV uncertainty of Lin et al. (2023).
-    """
-    if w.size == 0:
-        return np.zeros(0)
-    deg = w.sum(axis=1)
-    inv = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0)
-    lap = np.eye(len(w)) - inv[:, None] * w * inv[None, :]
-    return np.clip(np.linalg.eigvalsh((lap + lap.T) / 2.0), 0.0, None)
-
-
 def cap_points_of(run, rule: str, method: str, judge: str, cap: int | None,
                   seed: int = 0) -> tuple[pd.DataFrame, bool]:
     """:func:`map_points` capped at ``cap`` rows (see :func:`cap_points`)."""

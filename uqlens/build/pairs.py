@@ -169,14 +169,16 @@ class PairStore:
                 out[rows] = found[key]
         return out
 
-    def _cache_key(self, key: Key) -> Key:
+    def cache_key(self, key: Key) -> Key:
+        """The key the content cache stores ``key`` under (no question for an NLI model
+        that never sees it)."""
         return key if self._keyed_by_question else ("", key[1], key[2])
 
     def _fetch(self, wanted: list[Key]) -> dict[Key, tuple[float, float, float]]:
         """Cache, then model, for keys no memo holds."""
         by_cache_key: dict[Key, list[Key]] = {}
         for key in wanted:
-            by_cache_key.setdefault(self._cache_key(key), []).append(key)
+            by_cache_key.setdefault(self.cache_key(key), []).append(key)
         found = self.cache.get_pairs_many(self.id, list(by_cache_key)) if self.persist else {}
         self.stats.add(f"pairs_from_cache[{self.alias}]", len(found))
         missing = [k for k in by_cache_key if k not in found]

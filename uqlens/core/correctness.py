@@ -50,6 +50,7 @@ Cluster correctness: a meaning cluster is correct when its representative (first
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -163,6 +164,16 @@ def _embedding(answer, references, tau: float, wrong=None) -> tuple[float, bool]
     return best, bool(label)
 
 
+def is_integer_question(references) -> bool:
+    """Whether a program can check answers to a question: every reference is an integer
+    written alone ("4611", "-7", "1,234")."""
+    refs = [str(r) for r in references or ()]
+    return bool(refs) and all(_INTEGER_ONLY.fullmatch(r) for r in refs)
+
+
+_INTEGER_ONLY = re.compile(r"\s*[-+\u2212]?\d{1,3}(?:,\d{3})*\s*|\s*[-+\u2212]?\d+\s*")
+
+
 def _program(answer: str, references) -> tuple[float, bool]:
     got = final_integer(str(answer))
     targets = {final_integer(str(r)) for r in references or ()} - {None}
@@ -252,6 +263,8 @@ def judge_frame(
                 value = float(soft)  # the score the label was cut from (threshold: importer)
         else:
             refs = list(q.at[qid, "references"])
+            if j.provenance == "program" and not is_integer_question(refs):
+                continue  # a program checks integers only; elsewhere it has no verdict
             wrong = q.at[qid, "incorrect_references"] if has_wrong else None
             wrong = list(wrong) if wrong is not None and not _isna(wrong) else None
             asked = str(q.at[qid, "question"]) if has_question else ""

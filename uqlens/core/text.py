@@ -263,3 +263,28 @@ def final_integer(text: str) -> int | None:
     if fraction.strip("0"):
         return None
     return int(whole)
+
+
+# Characters kept as they are by :func:`visible_controls`: line breaks and tabs lay text out,
+# and the zero-width (non-)joiners are part of correct spelling in several scripts and emoji.
+_KEEP_INVISIBLE = frozenset("\n\t\r\u200c\u200d")
+
+
+def _shown(ch: str) -> str:
+    import unicodedata
+
+    if ch in _KEEP_INVISIBLE or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp", "Co"):
+        return ch
+    return f"⟨U+{ord(ch):04X}⟩"
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with control and format characters shown as ``⟨U+XXXX⟩``.
+
+    For display only. Model text can carry bidirectional overrides (U+202E makes
+    ``"abc\\u202eevil"`` render as "abclive"), zero-width spaces or terminal escapes; shown
+    raw they change what a reader sees without a trace.
+    """
+    if text.isprintable() or not any(ord(ch) < 32 or ord(ch) > 126 for ch in text):
+        return text  # fast path: plain ASCII or nothing unprintable
+    return "".join(_shown(ch) for ch in text)

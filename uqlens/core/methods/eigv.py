@@ -23,13 +23,25 @@ from uqlens.core.methods.base import Method, QuestionView, register
 DEFAULTS = MappingProxyType({"affinity": "contra", "temperature": 3.0})
 
 
+def spectrum(view: QuestionView, affinity: str = "contra",
+             temperature: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """The affinity W that :func:`score` uses and the ascending eigenvalues of its normalised
+    Laplacian (shown beside the score, so the picture and the number cannot disagree)."""
+    w = affinity_matrix(view, affinity, temperature)
+    return w, np.linalg.eigvalsh(normalized_laplacian(w))
+
+
+def from_eigenvalues(lam: np.ndarray) -> float:
+    """EigV = Σ_k max(0, 1 − λ_k)."""
+    return float(np.sum(np.clip(1.0 - np.asarray(lam, dtype=float), 0.0, None)))
+
+
 def score(view: QuestionView, affinity: str = "contra", temperature: float = 3.0) -> float:
     if not enough_samples(view):
         return NAN
     if affinity != "jaccard" and view.entail is None:
         return NAN
-    lam = np.linalg.eigvalsh(normalized_laplacian(affinity_matrix(view, affinity, temperature)))
-    return float(np.sum(np.clip(1.0 - lam, 0.0, None)))
+    return from_eigenvalues(spectrum(view, affinity, temperature)[1])
 
 
 METHOD = register(

@@ -1,19 +1,16 @@
-"""Figure builders: pure functions from DataFrames/arrays to Plotly figures.
-
-Model text is untrusted and Plotly renders a subset of HTML in hover labels and tick
-labels, so every piece of text that goes into a figure passes through :func:`escape`.
-"""
+"""Figures of answers: the answer map, one question's similarity graph, and the
+uncertainty-against-correctness quadrants. Model text passes through
+:func:`uqlens.viz.common.escape`."""
 
 from __future__ import annotations
-
-import textwrap
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-CORRECTNESS_COLORS = {"correct": "#2a9d5c", "incorrect": "#d1495b", "unknown": "#9aa0a6"}
+from uqlens.viz.common import CORRECTNESS_COLORS, answer_hover, escape
+
 CLUSTER_COLORS = {
     "largest": "#3465a4",
     "2nd largest": "#f0a202",
@@ -23,29 +20,10 @@ CLUSTER_COLORS = {
 COLOR_BY = ("correctness", "cluster", "uncertainty", "question")
 
 
-def escape(text: object, width: int = 70, limit: int = 300) -> str:
-    """Text made safe for Plotly labels: ``&``, ``<``, ``>`` escaped, shortened, wrapped
-    with ``<br>`` (added after escaping, so only our own line breaks are markup)."""
-    s = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    lines = textwrap.wrap(s, width=width, replace_whitespace=True) or [""]
-    safe = [ln.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for ln in lines]
-    return "<br>".join(safe)
-
-
 def _hover(points: pd.DataFrame, method: str) -> list[str]:
-    unc = points["uncertainty"].to_numpy(float)
-    return [
-        f"<b>Q</b> {escape(q)}<br><b>A</b> {escape(a)}<br>"
-        f"{escape(c)} · {escape(cl)} cluster · {escape(method)} "
-        f"{'undefined' if np.isnan(u) else f'{u:.3f}'}"
-        f"{' · judged answer' if j else ''}"
-        for q, a, c, cl, u, j in zip(
-            points["question"], points["text"], points["correctness"], points["cluster"],
-            unc, points["is_judged"], strict=True,
-        )
-    ]
+    tags = [f"{c} · {cl} cluster"
+            for c, cl in zip(points["correctness"], points["cluster"], strict=True)]
+    return answer_hover(points, method, tags)
 
 
 def _trace(points: pd.DataFrame, method: str, name: str, **marker) -> go.Scattergl:

@@ -2,7 +2,7 @@
 
 Colour shows one attribute (the confidence band or the correctness), the marker symbol the
 other, so confident-but-wrong answers stand out in either colouring. Text is escaped with
-:func:`components.figures.escape`.
+:func:`uqlens.viz.common.escape`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.figures import CORRECTNESS_COLORS, escape
+from uqlens.viz.common import CORRECTNESS_COLORS, answer_hover
 
 BAND_COLORS = {"confident": "#3465a4", "uncertain": "#f0a202", "undefined": "#9aa0a6"}
 # the attribute not shown by colour is shown by the symbol
@@ -21,17 +21,8 @@ COLOR_BY = ("band", "correctness")
 
 
 def _hover(points: pd.DataFrame, method: str) -> list[str]:
-    unc = points["uncertainty"].to_numpy(float)
-    return [
-        f"<b>Q</b> {escape(q)}<br><b>A</b> {escape(a)}<br>"
-        f"{escape(b)} band · {escape(c)} · {escape(method)} "
-        f"{'undefined' if np.isnan(u) else f'{u:.3f}'}"
-        f"{' · judged answer' if j else ''}"
-        for q, a, b, c, u, j in zip(
-            points["question"], points["text"], points["band"], points["correctness"], unc,
-            points["is_judged"], strict=True,
-        )
-    ]
+    tags = [f"{b} band · {c}" for b, c in zip(points["band"], points["correctness"], strict=True)]
+    return answer_hover(points, method, tags)
 
 
 def region_map(points: pd.DataFrame, color_by: str = "band", method: str = "",
