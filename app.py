@@ -11,6 +11,7 @@ from components import labelling, shell
 from components.cache import cached
 from components.tables import md_escape, metric_table
 from components.widgets import persist
+from uqlens.analysis import ground_truth
 from uqlens.analysis import overview as analysis
 
 N_BOOT = 200  # bootstrap resamples behind the intervals of the method table
@@ -55,6 +56,24 @@ if table is not None:
         "Positive class: the judged answer is incorrect. Intervals: bootstrap over questions "
         f"({N_BOOT} resamples). *undefined* where only one class is present."
     )
+
+verifiable = cached(ground_truth.verifiable_metrics, view.run, view.rule, n_boot=N_BOOT)
+if len(verifiable):
+    st.subheader("Verifiable slice: non-LLM ground truth")
+    n_slice = int(verifiable["n"].max())
+    st.caption(
+        f"The {n_slice} questions whose judged answer a program checked (integer answers) or "
+        "exact gold labels: no language model decided what is correct. Here a method must "
+        "flag wrong answers at the very low false-positive rates a deployed gate runs at. "
+        f"Labels: the non-LLM judge, whatever the sidebar's judge (`{view.judge}`).")
+    shown = metric_table(verifiable.drop(columns="warning")).rename(columns={
+        "n": "questions", "n_incorrect": "wrong", "auroc": "AUROC",
+        "tpr_at_1fpr": "TPR@1%FPR", "tpr_at_01fpr": "TPR@0.1%FPR"})
+    st.dataframe(shown, hide_index=True, width="stretch", key="ov.verifiable")
+    for w in sorted({str(w) for w in verifiable["warning"] if isinstance(w, str) and w}):
+        st.warning(f"Verifiable slice: {w}", icon=":material/warning:")
+    st.caption("Positive class: the judged answer is incorrect. Intervals: bootstrap over the "
+               f"slice's questions ({N_BOOT} resamples).")
 
 st.subheader("Confident hallucinations a gate would let through")
 c1, c2 = st.columns(2)

@@ -22,16 +22,22 @@ def _name(fn: Callable) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
+def _run(path: str, version: tuple, subset: tuple | None) -> Run:
+    run = runs.load(path, version[0])
+    return run if subset is None else run.restricted(subset)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _source(name: str, path: str, version: tuple, _make: Callable) -> Any:
-    return _make(runs.load(path, version[0]))
+def _source(name: str, path: str, version: tuple, subset: tuple | None,
+            _make: Callable) -> Any:
+    return _make(_run(path, version, subset))
 
 
 @st.cache_data(show_spinner="Computing from the run…", max_entries=256)
-def _call(name: str, path: str, version: tuple, args: tuple, kwargs: tuple, via: str | None,
-          _fn: Callable, _via: Callable | None) -> Any:
-    run = runs.load(path, version[0])
-    first = run if _via is None else _source(via, path, version, _via)
+def _call(name: str, path: str, version: tuple, subset: tuple | None, args: tuple,
+          kwargs: tuple, via: str | None, _fn: Callable, _via: Callable | None) -> Any:
+    first = (_run(path, version, subset) if _via is None
+             else _source(via, path, version, subset, _via))
     return _fn(first, *args, **dict(kwargs))
 
 
@@ -43,5 +49,5 @@ def cached(fn: Callable, run: Run, *args, via: Callable | None = None, **kwargs)
     Arguments must be hashable by Streamlit (strings, numbers, tuples).
     """
     path = str(runs.resolve(run.path))
-    return _call(_name(fn), path, runs.version(path), tuple(args), tuple(sorted(kwargs.items())),
-                 None if via is None else _name(via), fn, via)
+    return _call(_name(fn), path, runs.version(path), run.subset, tuple(args),
+                 tuple(sorted(kwargs.items())), None if via is None else _name(via), fn, via)

@@ -55,6 +55,16 @@ def require_correctness(view: View) -> None:
         st.caption(note)
 
 
+def slice_note(view: View) -> None:
+    """Say on the page that the "Non-LLM ground truth only" filter is on, and what is left."""
+    if view.question_ids is None:
+        return
+    st.info(f"**Non-LLM ground truth only**: this page shows the {len(view.question_ids)} of "
+            f"{view.total_questions} questions whose judged answer a program checked or exact "
+            "gold labels. Turn the filter off in the sidebar to see all.",
+            icon=":material/verified:")
+
+
 FLASH = "uq.flash"
 
 
@@ -77,6 +87,7 @@ def start(title: str, write_url: bool = True) -> View:
     if view is None:
         st.stop()
     st.sidebar.caption(f"Run: `{view.path}`")
+    slice_note(view)
     if write_url:
         url.sync(view)
     return view

@@ -13,6 +13,7 @@ import streamlit as st
 from components import runs, url
 from components.cache import cached
 from components.widgets import persist
+from uqlens.analysis.ground_truth import non_llm_ground_truth
 from uqlens.analysis.overview import run_methods
 from uqlens.run.folder import Run, RunError, correctness_off
 
@@ -27,10 +28,17 @@ class View:
     rule: str
     method: str
     judge: str | None  # None: the run has no correctness labels (shell.require_correctness)
+    total_questions: int = 0  # in the whole run, whatever the filter
 
     @property
     def path(self) -> str:
         return runs.display_path(self.run.path)
+
+    @property
+    def question_ids(self) -> tuple[str, ...] | None:
+        """The questions every page lists and scores: the verifiable slice when the sidebar's
+        "Non-LLM ground truth only" is on (``run`` is then restricted to them), else None."""
+        return self.run.subset
 
 
 def _first_valid(value, options: list[str], default: str | None) -> str | None:
@@ -130,4 +138,31 @@ def choose() -> View | None:
     if rule is None or method is None:
         st.error("This run has no rules, methods or judges to show.")
         return None
-    return View(run=run, rule=rule, method=method, judge=judge)
+    total = len(run.table("questions"))
+    verifiable = _slice_toggle(run)
+    if verifiable is not None:
+        run = run.restricted(verifiable)
+    return View(run=run, rule=rule, method=method, judge=judge, total_questions=total)
+
+
+NO_SLICE = ("No question of this run has non-LLM ground truth: no judged answer is labelled "
+            "by a program judge (integer answers) or exact gold.")
+
+
+def _slice_toggle(run: Run) -> list[str] | None:
+    """The "Non-LLM ground truth only" toggle; the verifiable question ids when it is on."""
+    ids = cached(non_llm_ground_truth, run)
+    if not ids:
+        st.session_state[url.SLICE] = None
+        st.sidebar.toggle("Non-LLM ground truth only", value=False, disabled=True,
+                          key="w.uq.slice.off", help=NO_SLICE)
+        st.sidebar.caption(NO_SLICE)
+        return None
+    # the URL brings the string "verifiable"; the toggle keeps a bool (persist copies it back)
+    on = st.session_state.get(url.SLICE) in ("verifiable", True)
+    st.session_state[url.SLICE] = on
+    on = st.sidebar.toggle(
+        "Non-LLM ground truth only", **persist("w.uq.slice", on, url.SLICE),
+        help=f"Restrict every page to the {len(ids)} questions whose judged answer a program "
+             "checked or exact gold labels (no language model decided its correctness).")
+    return ids if on else None

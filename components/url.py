@@ -11,9 +11,11 @@ from components import runs
 
 RULE, METHOD, JUDGE = "uq.rule", "uq.method", "uq.judge"
 QUESTION, CLUSTER = "uq.q", "uq.cluster"
+SLICE = "uq.slice"  # "verifiable": only questions with non-LLM ground truth (sidebar toggle)
 NOTES, INIT = "uq.notes", "uq.init"
 # URL parameter → app-state key
-FROM_URL = {"rule": RULE, "method": METHOD, "judge": JUDGE, "q": QUESTION, "cluster": CLUSTER}
+FROM_URL = {"rule": RULE, "method": METHOD, "judge": JUDGE, "q": QUESTION, "cluster": CLUSTER,
+            "slice": SLICE}
 
 
 def init_once() -> None:
@@ -47,7 +49,8 @@ def _params(view, extra: dict) -> dict[str, str]:
     params: dict[str, str] = {}
     if view.path != st.session_state.get(runs.DEFAULT):
         params["run"] = view.path
-    chosen = {"rule": view.rule, "method": view.method, "judge": view.judge, **extra}
+    chosen = {"rule": view.rule, "method": view.method, "judge": view.judge,
+              "slice": "verifiable" if view.question_ids is not None else None, **extra}
     params.update({k: str(v) for k, v in chosen.items() if v is not None})
     return params
 

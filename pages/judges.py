@@ -4,6 +4,7 @@ import streamlit as st
 
 from components import shell
 from components.cache import cached
+from components.tables import visible
 from uqlens.analysis import judge_audit
 from uqlens.viz.common import method_colors
 from uqlens.viz.metrics import judge_sweep_figure
@@ -24,6 +25,30 @@ if len(cols) >= 2:
     a = c1.selectbox("Judge A", cols, index=0, key="w.j.a")
     b = c2.selectbox("Judge B", cols, index=1, key="w.j.b")
     st.table(judge_audit.confusion(labels, a, b))
+
+llm_judges = cached(judge_audit.judges_of, view.run, ("llm",))
+if llm_judges:
+    st.subheader("The LLM judge against the text judges")
+    st.caption("A language model that reads the question, the correct and the incorrect "
+               "references (provenance `llm`) against the judges that match the answer's text "
+               "with the references (token overlap, embeddings, NLI). Where they disagree, "
+               "read the answers: each row is a label one of them gets wrong.")
+    pairs = cached(judge_audit.llm_vs_text, view.run)
+    if pairs.empty:
+        st.info("This run has no text judge to compare the LLM judge with.")
+    else:
+        st.dataframe(pairs, hide_index=True, width="stretch", key="j.llm.kappa",
+                     column_config={"agreement": st.column_config.NumberColumn(format="%.2f"),
+                                    "kappa": st.column_config.NumberColumn("κ", format="%.2f")})
+        c1, c2 = st.columns(2)
+        la = c1.selectbox("LLM judge", llm_judges, key="w.j.llm")
+        lb = c2.selectbox("Text judge", list(dict.fromkeys(pairs["judge_b"])), key="w.j.text")
+        diff = cached(judge_audit.disagreements, view.run, la, lb)
+        st.caption(f"{len(diff)} judged answer(s) labelled differently by `{la}` and `{lb}`.")
+        if len(diff):
+            for col in ("question", "references", "answer"):
+                diff[col] = visible(diff[col])
+            st.dataframe(diff, hide_index=True, width="stretch", key="j.llm.diff")
 
 st.subheader("Re-threshold a graded judge")
 graded = cached(judge_audit.thresholdable, view.run)

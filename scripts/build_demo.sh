@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Rebuild the embedded demo runs from the committed generations (data/demo-source/).
-# The answers themselves came from `uqlens generate` (see data/demo-source/README.md).
-#   scripts/build_demo.sh                 # data/demo (cosine and exact rules; no LLM needed)
+# The answers came from `uqlens generate` via scripts/generate_demo.py, the greedy answers'
+# hidden states from `uqlens hidden-states` (see data/demo-source/README.md).
+#   scripts/build_demo.sh                 # data/demo (exact and cosine rules; no LLM needed)
 #   MODEL=path/to/qwen.gguf scripts/build_demo.sh llm   # data/demo-llm-judge too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UQ=${UQ:-.venv/bin/uqlens}
 SRC=data/demo-source
 
+# The first rule and the first judge are the run's defaults (manifest default_rule,
+# default_judge): exact match and ROUGE-L, the pair that agrees best with hand labels
+# (python benchmarks/gold.py); the cosine rules are kept as approximate alternatives.
 "$UQ" build "$SRC/generations-qa_wikidata.jsonl" "$SRC/generations-truthful_qa.jsonl" \
-    --out data/demo --name "BIG-bench qa_wikidata + TruthfulQA × Qwen2.5-Coder-1.5B" \
+    "$SRC/generations-arithmetic.jsonl" \
+    --out data/demo --name "BIG-bench qa_wikidata + TruthfulQA + arithmetic × Qwen2.5-Coder-1.5B" \
     --rule exact --rule embedding:0.9:average --rule threshold:0.9@cosine \
+    --judge rouge_l --judge squad_f1 --judge exact_match --judge embedding_similarity \
+    --judge program --probe-judge rouge_l \
     --sample-temperature 0.7
 
 if [ "${1:-}" = "llm" ]; then

@@ -166,3 +166,29 @@ def test_batch_size_must_be_a_positive_integer(tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         build("tests/fixtures/tiny_generations.jsonl", tmp_path / "r",
               BuildConfig(batch_size=0), cache_dir=tmp_path / "c", **QUIET)
+
+
+@pytest.mark.model
+def test_seeding_the_cache_from_a_run_makes_its_rebuild_call_no_model(tmp_path):
+    from uqlens.build.seed import seed_cache
+
+    entail = save_constant_nli(tmp_path / "entail", "ENTAILMENT")
+    data = write_questions(tmp_path / "q.jsonl", {"Capital?": ["Paris", "Lyon", "Nice"],
+                                                  "River?": ["Seine", "Loire"]})
+    config = BuildConfig(rules=("strict@nli",), entailment=(f"nli:{entail}",),
+                         judges=("squad_f1",), projection="pca", graph_backend="nli")
+    first = build(data, tmp_path / "run", config, cache_dir=tmp_path / "a", **QUIET)
+    computed = first["counts"]["pairs_computed[nli]"]
+    assert computed > 0
+    # a fresh cache seeded from the run: the rebuild asks the model nothing
+    seeded = seed_cache(load_run(tmp_path / "run"), cache_dir=tmp_path / "b", log=lambda _: None)
+    assert seeded == {"nli": len(load_run(tmp_path / "run").pairs.query("backend == 'nli'"))}
+    again = build(data, tmp_path / "run2", config, cache_dir=tmp_path / "b", **QUIET)
+    assert again["counts"]["pairs_computed[nli]"] == 0
+    assert again["counts"]["pairs_from_cache[nli]"] == computed
+    # another model at the same path has another fingerprint: nothing is seeded for it
+    shutil.rmtree(entail)
+    save_constant_nli(tmp_path / "entail", "CONTRADICTION")
+    notes = []
+    assert seed_cache(load_run(tmp_path / "run"), cache_dir=tmp_path / "c", log=notes.append) == {}
+    assert "not the model that built this run" in notes[0]

@@ -481,11 +481,41 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_seed_cache(subparsers) -> None:
+    p = subparsers.add_parser(
+        "seed-cache",
+        help="put a built run's entailment pairs into the content cache (rebuilds reuse them)",
+        description="A run keeps every entailment pair its build asked a model for, with the "
+        "backend's content fingerprint. This writes them into the cache, so a rebuild of the "
+        "same inputs calls no model for them. A model whose files changed has another "
+        "fingerprint: its pairs are not seeded.",
+    )
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--entailment", action="append", default=[], metavar="SPEC",
+                   help="where a backend's model is on this machine, e.g. llm:PATH.gguf "
+                   "(default: the path the build used)")
+    p.add_argument("--cache-dir", default=None)
+    p.set_defaults(func=cmd_seed_cache)
+
+
+def cmd_seed_cache(args: argparse.Namespace) -> int:
+    from uqlens.build.seed import seed_cache
+    from uqlens.run.folder import RunError, load_run
+
+    try:
+        seeded = seed_cache(load_run(args.run), args.entailment, args.cache_dir)
+    except (RunError, OSError) as exc:
+        print(f"seed-cache: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    print(f"seeded {sum(seeded.values()):,} pairs" if seeded else "seeded no pairs")
+    return EXIT_OK
+
+
 # ---- entry point ---------------------------------------------------------------------------
 
 COMMANDS: list[Callable] = [
     _add_validate, _add_build, _add_generate, _add_hidden_states, _add_report, _add_import,
-    _add_export, _add_labels,
+    _add_export, _add_labels, _add_seed_cache,
 ]
 
 

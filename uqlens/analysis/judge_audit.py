@@ -203,3 +203,49 @@ def method_auroc_by_judge(run, rule: str, judges: Sequence[str] | None = None,
                 out.loc[m, j] = np.nan if a is None else a
     out.index.name = "method"
     return out
+
+
+TEXT_PROVENANCES = ("heuristic", "embedding", "nli")
+"""Judges that compare the answer's text with the references (token overlap, embeddings,
+NLI), as opposed to a language model reading the question (``llm``), a program or a person."""
+
+
+def judges_of(run, provenances: Sequence[str]) -> list[str]:
+    """The run's judges (manifest order) whose labels all have one of ``provenances``."""
+    p = provenance_table(run)
+    ok = p.assign(_in=p["provenance"].isin(provenances)).groupby("judge")["_in"].all()
+    return [j for j in (run.judges or ok.index) if ok.get(j, False)]
+
+
+def llm_vs_text(run) -> pd.DataFrame:
+    """:func:`kappa_table` rows pairing each LLM judge (``judge_a``) with each text judge
+    (``judge_b``): how far a language model reading the question and the references agrees
+    with the judges that match text. Empty when the run has no judge of either kind."""
+    llm, text = judges_of(run, ("llm",)), judges_of(run, TEXT_PROVENANCES)
+    rows = [kappa_table(label_matrix(run, [a, b])) for a in llm for b in text]
+    if not rows:
+        return kappa_table(pd.DataFrame(columns=["a", "b"])).iloc[0:0]
+    return pd.concat(rows, ignore_index=True)
+
+
+def disagreements(run, judge_a: str, judge_b: str) -> pd.DataFrame:
+    """The judged answers two judges label differently: ``question_id, question, references,
+    answer``, each judge's label and graded value (columns named after the judges)."""
+    la = judged_labels(run, judge_a, values=True)
+    lb = judged_labels(run, judge_b, values=True)
+    both = la[["label", "value"]].join(lb[["label", "value"]], how="inner", lsuffix="_a",
+                                       rsuffix="_b")
+    both = both[both["label_a"] != both["label_b"]]
+    judged = judged_rows(run).merge(run.table("generations")[["question_id", "sample_id", "text"]],
+                                    on=["question_id", "sample_id"], how="left")
+    questions = run.table("questions").set_index("question_id")
+    out = pd.DataFrame({
+        "question_id": both.index,
+        "question": questions["question"].reindex(both.index).to_numpy(),
+        "references": [" | ".join(str(r) for r in list(v)) for v in
+                       questions["references"].reindex(both.index)],
+        "answer": judged.set_index("question_id")["text"].reindex(both.index).to_numpy(),
+        judge_a: both["label_a"].to_numpy(), f"{judge_a} value": both["value_a"].to_numpy(),
+        judge_b: both["label_b"].to_numpy(), f"{judge_b} value": both["value_b"].to_numpy(),
+    })
+    return out.reset_index(drop=True)

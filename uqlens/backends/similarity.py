@@ -88,7 +88,7 @@ class CosineEntailment:
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.predict_many([(question, a, b) for a, b in pairs])
 
-    def predict_many(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
+    def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
         """``keys``: (question, a, b) triples, any number of questions in one call."""
         if not keys:
             return np.zeros((0, 3))
@@ -163,8 +163,9 @@ class HFNLIEntailment:
     def predict(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.predict_many([(question, a, b) for a, b in pairs])
 
-    def predict_many(self, keys: Sequence[tuple[str, str, str]]) -> np.ndarray:
-        """``keys``: (question, premise answer, hypothesis answer), any number of questions."""
+    def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
+        """``keys``: (question, premise answer, hypothesis answer), any number of questions,
+        answered in forward passes of ``batch_size`` rows sorted by token length."""
         import torch
 
         if not keys:

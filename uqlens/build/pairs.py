@@ -79,6 +79,13 @@ def _make_backend(spec: str, embedder: CachedEmbedder, condition: bool, **option
                      "openai:MODEL@BASE_URL)")
 
 
+def nli_fingerprint(name: str, cache: ModelCache) -> str:
+    from uqlens.backends.similarity import local_model_folder
+
+    folder = local_model_folder(name)
+    return cache.folder_fingerprint(folder) if folder else "unhashed"
+
+
 def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
     """Cache identity of a backend spec, computed without loading the model."""
     kind, _, arg = spec.partition(":")
@@ -88,11 +95,9 @@ def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
 
         return llm_judge_id(model_identity(spec))
     if kind == "nli":
-        from uqlens.backends.similarity import hf_nli_id, local_model_folder
+        from uqlens.backends.similarity import hf_nli_id
 
-        folder = local_model_folder(arg)
-        return hf_nli_id(arg, cache.folder_fingerprint(folder) if folder else "unhashed",
-                         condition)
+        return hf_nli_id(arg, nli_fingerprint(arg, cache), condition)
     return f"{spec}:q{int(condition)}"
 
 
@@ -125,7 +130,10 @@ class PairStore:
     @property
     def backend(self):
         if self._backend is None:
-            options = {"batch_size": self._batch_size} if self.spec.startswith("nli:") else {}
+            options = {}
+            if self.spec.startswith("nli:"):  # the fingerprint is remembered by the cache
+                options = {"batch_size": self._batch_size,
+                           "fingerprint": nli_fingerprint(self.spec[4:], self.cache)}
             self._backend = _make_backend(self.spec, self._embedder, self._condition, **options)
         return self._backend
 
@@ -161,14 +169,16 @@ class PairStore:
                 out[rows] = found[key]
         return out
 
-    def _cache_key(self, key: Key) -> Key:
+    def cache_key(self, key: Key) -> Key:
+        """The key the content cache stores ``key`` under (no question for an NLI model
+        that never sees it)."""
         return key if self._keyed_by_question else ("", key[1], key[2])
 
     def _fetch(self, wanted: list[Key]) -> dict[Key, tuple[float, float, float]]:
         """Cache, then model, for keys no memo holds."""
         by_cache_key: dict[Key, list[Key]] = {}
         for key in wanted:
-            by_cache_key.setdefault(self._cache_key(key), []).append(key)
+            by_cache_key.setdefault(self.cache_key(key), []).append(key)
         found = self.cache.get_pairs_many(self.id, list(by_cache_key)) if self.persist else {}
         self.stats.add(f"pairs_from_cache[{self.alias}]", len(found))
         missing = [k for k in by_cache_key if k not in found]
@@ -183,10 +193,12 @@ class PairStore:
         return {key: found[ck] for ck, keys in by_cache_key.items() for key in keys}
 
     def _predict(self, keys: list[Key]) -> np.ndarray:
+        """One ``predict_many`` call for pairs of many questions (one ``predict`` per question
+        for a backend without it)."""
         backend = self.backend
         if hasattr(backend, "predict_many"):
-            return np.asarray(backend.predict_many(keys), dtype=float)
-        out = np.zeros((len(keys), 3))  # a backend that answers one question at a time
+            return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
+        out = np.zeros((len(keys), 3))
         by_question: dict[str, list[int]] = {}
         for i, (q, _, _) in enumerate(keys):
             by_question.setdefault(q, []).append(i)
@@ -229,9 +241,14 @@ def graph_matrices(stores: dict[str, PairStore], aliases, groups: dict[str, list
     return out
 
 
-def cluster_all(rule_specs: list[dict], text_lists: dict[str, list[str]], qtext: dict[str, str],
-                stores: dict[str, PairStore], vector_of: dict, bar) -> dict[tuple[str, str],
-                                                                             np.ndarray]:
+def cluster_all(
+    rule_specs: list[dict],
+    text_lists: dict[str, list[str]],
+    qtext: dict[str, str],
+    stores: dict[str, PairStore],
+    vector_of: dict,
+    bar,
+) -> dict[tuple[str, str], np.ndarray]:
     """Cluster every question's unique texts under every computed rule (``provided`` is the
     caller's); entailment rules ask their pairs in batches over all questions at once.
 

@@ -67,6 +67,23 @@ class Run:
     """Automatic judges a human judge (``human+<base>``) is offered over; None = the run's
     default judge."""
     _human: tuple | None = field(default=None, repr=False)
+    subset: tuple[str, ...] | None = None
+    """Question ids this view of the run is restricted to (:meth:`restricted`); None = all."""
+    _parent: Run | None = field(default=None, repr=False)  # reads tables once for its views
+
+    def restricted(self, question_ids) -> Run:
+        """The same run seen through ``question_ids`` only: every table keeps the rows of
+        those questions (in the run's order). Tables already read are filtered, not re-read."""
+        ids = tuple(dict.fromkeys(str(q) for q in question_ids))
+        view = Run(path=self.path, manifest=self.manifest, human_bases=self.human_bases,
+                   subset=ids, _parent=self)
+        view._tables = {name: view._keep(t) for name, t in self._tables.items()}
+        return view
+
+    def _keep(self, table: pd.DataFrame) -> pd.DataFrame:
+        if self.subset is None or "question_id" not in table:
+            return table
+        return table[table["question_id"].isin(self.subset)].reset_index(drop=True)
 
     def table(self, name: str) -> pd.DataFrame:
         """Load one table lazily; missing optional tables come back empty.
@@ -75,7 +92,7 @@ class Run:
         :mod:`uqlens.run.labels`), recomputed whenever ``labels.jsonl`` changes; the built
         file is never rewritten."""
         if name == "correctness":
-            return self._with_human(self.built_table("correctness"))
+            return self._keep(self._with_human(self.built_table("correctness")))
         return self.built_table(name)
 
     @property
@@ -118,6 +135,10 @@ class Run:
 
     def built_table(self, name: str) -> pd.DataFrame:
         """A table as the build wrote it (``correctness`` without human judges)."""
+        if self._parent is not None:
+            if name not in self._tables:
+                self._tables[name] = self._keep(self._parent.built_table(name))
+            return self._tables[name]
         if name == "embeddings" and name not in self._tables:
             if (self.path / "text_embeddings.parquet").exists():
                 self._tables[name] = self._expand_text_embeddings()
@@ -128,14 +149,14 @@ class Run:
                     self._tables[name] = pd.DataFrame()
                     return self._tables[name]
                 raise RunError(f"{self.path}: missing table {file.name}")
-            self._tables[name] = pd.read_parquet(file)
+            self._tables[name] = self._keep(pd.read_parquet(file))
         return self._tables[name]
 
     def _expand_text_embeddings(self) -> pd.DataFrame:
         """The per-sample ``embeddings`` table from the stored one-per-text vectors."""
         import numpy as np
 
-        per_text = pd.read_parquet(self.path / "text_embeddings.parquet")
+        per_text = self._keep(pd.read_parquet(self.path / "text_embeddings.parquet"))
         per_text["embedding"] = [np.asarray(v, dtype=np.float32) for v in per_text["embedding"]]
         samples = self.table("generations")[["question_id", "sample_id", "text_id"]]
         return samples.merge(per_text, on=["question_id", "text_id"], how="inner").drop(
