@@ -28,8 +28,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    rows, canaries = [], set()
+    per_task, canaries = [], set()
     for task in TASKS:
+        rows = []
         spec = json.loads((args.arithmetic / task / "task.json").read_text())
         canaries.add(spec["canary"])
         examples = spec["examples"]
@@ -43,6 +44,9 @@ def main() -> None:
                 "dataset": "bigbench/arithmetic",
                 "meta": json.dumps({"task": task}),
             })
+        per_task.append(rows)
+    # Interleaved, so that any prefix of the file (a generation cut short) covers every task.
+    rows = [row for group in zip(*per_task, strict=True) for row in group]
     with (OUT / "questions-arithmetic.jsonl").open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

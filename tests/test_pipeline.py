@@ -111,6 +111,27 @@ def test_rebuild_with_other_rule_reuses_cache(tmp_path, cache_dir, run):
     assert manifest["counts"].get("embeddings_computed", 0) == 0
     assert manifest["counts"]["embeddings_from_cache"] > 0
     assert manifest["counts"]["pairs_computed"] == 0
+    # same answer vectors, same projection parameters: the map is read, not fitted again
+    assert manifest["counts"]["projection_from_cache"] == 1
+    first, again = run.projection, load_run(out).projection
+    assert np.array_equal(first[["x", "y"]].to_numpy(), again[["x", "y"]].to_numpy())
+
+
+def test_projection_cache_is_keyed_by_vectors_and_parameters(tmp_path):
+    from uqlens.backends.cache import ModelCache
+
+    cache = ModelCache(tmp_path)
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    key = cache.projection_key(vectors, {"method": "umap", "seed": 0})
+    assert cache.get_projection(key) is None
+    cache.put_projection(key, np.ones((4, 2)))
+    assert np.array_equal(cache.get_projection(key), np.ones((4, 2)))
+    # another seed, or one changed vector, is another projection
+    assert cache.projection_key(vectors, {"method": "umap", "seed": 1}) != key
+    moved = vectors.copy()
+    moved[0, 0] = 0.5
+    assert cache.projection_key(moved, {"method": "umap", "seed": 0}) != key
+    cache.close()
 
 
 class FakeEntailment:

@@ -12,6 +12,7 @@ so a model replaced at the same path gets fresh entries instead of the old model
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -52,6 +53,30 @@ class ModelCache:
 
     def close(self) -> None:
         self._db.close()
+
+    # projections -----------------------------------------------------------------------
+    # A 2-D projection is a pure function of its input vectors and parameters (UMAP with a
+    # fixed seed included), so a rebuild that changes only a rule, threshold, method or judge
+    # reads the map instead of fitting UMAP again.
+    def projection_key(self, vectors: np.ndarray, params: dict) -> str:
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+        digest.update(f"{vectors.dtype}{vectors.shape}".encode())
+        digest.update(np.ascontiguousarray(vectors).tobytes())
+        return digest.hexdigest()
+
+    def get_projection(self, key: str) -> np.ndarray | None:
+        path = self.directory / "projections" / f"{key}.npy"
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None  # absent, or torn by a killed writer: fit again
+
+    def put_projection(self, key: str, coords: np.ndarray) -> None:
+        folder = self.directory / "projections"
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.npy"
+        np.save(tmp, np.asarray(coords), allow_pickle=False)
+        os.replace(tmp, folder / f"{key}.npy")
 
     # entailment pairs ------------------------------------------------------------------
     def get_pairs(

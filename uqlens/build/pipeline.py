@@ -140,7 +140,7 @@ def build(
         scores = pd.concat([scores, probes.scores], ignore_index=True)
 
     with stats.stage("project", log):
-        projection = project_stage(config, data, text_vectors, embedder)
+        projection = project_stage(config, data, text_vectors, embedder, cache, stats)
 
     _count_pairs(stats, stores)
     manifest = make_manifest(

@@ -199,8 +199,9 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
 
 
 def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
-                  embedder) -> pd.DataFrame:
-    """2-D coordinates of every sample (its text's)."""
+                  embedder, cache=None, stats=None) -> pd.DataFrame:
+    """2-D coordinates of every sample (its text's); read from ``cache`` when the same
+    vectors were projected with the same parameters before."""
     from uqlens.core.projection import project
 
     texts = data.texts
@@ -209,8 +210,16 @@ def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
     vectors = text_vectors if config.projection_text == "question+answer" else (
         embedder.embed(texts["text"].tolist()) if len(texts)
         else np.zeros((0, 384), dtype=np.float32))
-    coords = project(vectors, method=config.projection, n_neighbors=config.n_neighbors,
-                     min_dist=config.min_dist, seed=config.seed)
+    params = {"method": config.projection, "n_neighbors": config.n_neighbors,
+              "min_dist": config.min_dist, "seed": config.seed}
+    key = cache.projection_key(np.asarray(vectors), params) if cache is not None else None
+    coords = cache.get_projection(key) if key else None
+    if coords is None:
+        coords = project(vectors, **params)
+        if key:
+            cache.put_projection(key, coords)
+    elif stats is not None:
+        stats.counts["projection_from_cache"] = 1
     xy = texts[["question_id", "text_id"]].assign(x=coords[:, 0], y=coords[:, 1])
     return data.gens[["question_id", "sample_id", "text_id"]].merge(
         xy, on=["question_id", "text_id"], how="left").drop(columns="text_id")
