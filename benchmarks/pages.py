@@ -30,22 +30,23 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from streamlit.testing.v1 import AppTest
 
-    from components import nav
+    from components.shell import PAGES
     from uqlens.run.folder import load_run
 
     run = load_run(args.run)
     answers = len(run.table("generations"))
     print(f"run {args.run}: {len(run.table('questions')):,} questions, {answers:,} answers")
     sys.argv = ["app.py", "--run", str(Path(args.run).resolve())]
-    for script, title, _icon in nav.SPECS:
+    for script, title, _icon in PAGES:
         if args.page and not any(p.lower() in f"{title} {script}".lower() for p in args.page):
             continue
         # an absolute path: AppTest resolves a relative one against this file's folder
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=args.timeout)
         start = time.perf_counter()
         at.run()
-        at.switch_page(script)
-        at.run()
+        if script != "app.py":  # app.py is the Overview itself
+            at.switch_page(script)
+            at.run()
         first = time.perf_counter() - start
         start = time.perf_counter()
         at.run()
