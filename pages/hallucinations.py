@@ -43,7 +43,7 @@ else:
     # what the ranking is about first (the method's score, percentile, ties, the gate), then
     # the flags and the text
     table = pd.DataFrame({
-        "rank": ch["certainty_rank"],
+        "rank": ch["shared_rank"],
         view.method: ch["uncertainty"],
         "percentile": ch["percentile"],
         "tie": ch["tie"],
@@ -59,7 +59,7 @@ else:
     })
     # narrow numeric columns, so that the answers fit beside them at 1440 pixels
     st.dataframe(table, hide_index=True, width="stretch", key="ch.table", column_config={
-        "rank": st.column_config.NumberColumn("rank", format="%d", width=50,
+        "rank": st.column_config.NumberColumn("rank", format="%g", width=50,
                                               help="Certainty rank: 1 = the least uncertain "
                                                    "question"),
         view.method: st.column_config.NumberColumn(format="%.3f", width=115),

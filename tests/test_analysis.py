@@ -90,6 +90,18 @@ def test_question_scores_percentiles(tiny_run):
     assert s.loc["q01", "rank_percentile"] == pytest.approx(12.5)
 
 
+def test_tied_scores_share_one_shown_rank(tiny_run):
+    # the gate orders ties by id (certainty_rank); the rank a reader sees is their mean
+    s = a.question_scores(tiny_run, RULE, METHOD).set_index("question_id")
+    for _, group in s.dropna(subset=["uncertainty"]).groupby("uncertainty"):
+        ranks = group["certainty_rank"]
+        assert (group["shared_rank"] == ranks.mean()).all()
+        assert group["shared_rank"].nunique() == 1
+    # by hand: q01/q02 tie at 0 (ranks 1, 2), q07/q08 at 0.5004 (3, 4), q04/q06 at 0.9503 (6, 7)
+    assert s.loc[["q01", "q02", "q07", "q08", "q03", "q04", "q06", "q05"],
+                 "shared_rank"].tolist() == [1.5, 1.5, 3.5, 3.5, 5.0, 6.5, 6.5, 8.0]
+
+
 def test_selection_summary_maps_ids(tiny_run):
     answers, clusters = a.selection_summary(
         tiny_run, RULE, METHOD, JUDGE, ["q03|s1", "q03|s0", "q03|s2", "q01|s0", "junk", "q09|s0"]

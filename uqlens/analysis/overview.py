@@ -288,7 +288,9 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     100 = most uncertain; NaN when undefined), ``n_tied`` (other questions with the same
     score, after rounding), ``tie`` ("tied with N others" or "") and
     ``certainty_rank`` (1 = least uncertain question for that method; ties broken by question
-    id, as the gate of :func:`accepted_questions` does) and ``rank_percentile``
+    id, as the gate of :func:`accepted_questions` does), ``shared_rank`` (the mean
+    ``certainty_rank`` of a tied group: the rank shown, equal for every tied question) and
+    ``rank_percentile``
     (``100 * certainty_rank / n_scored``: a gate at operating point ``p`` accepts exactly the
     questions with ``rank_percentile <= 100 * ceil(p * n) / n``).
     """
@@ -305,9 +307,12 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
         s.loc[idx, "percentile"], s.loc[idx, "n_tied"] = pct, tied
     s["tie"] = [tie_note(t) for t in s["n_tied"]]
     s = s.assign(_u=rounded(s["uncertainty"].to_numpy()))  # float noise is a tie, not an order
-    s = s.sort_values(["method", "_u", "question_id"], na_position="last").drop(columns="_u")
+    s = s.sort_values(["method", "_u", "question_id"], na_position="last")
     s["certainty_rank"] = s.groupby("method").cumcount() + 1
     s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
+    # what a reader is shown: tied questions share one (mid) rank, never an order by id
+    s["shared_rank"] = s.groupby(["method", "_u"])["certainty_rank"].transform("mean")
+    s = s.drop(columns="_u")
     n_scored = s.groupby("method")["uncertainty"].transform("count")
     s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
     return s.sort_values(["method", "question_id"]).reset_index(drop=True)
@@ -352,7 +357,8 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
     :func:`question_scores` (indexed by question id)."""
     from uqlens.analysis.evaluation import order_with_ties
 
-    cols = [c for c in ("uncertainty", "percentile", "certainty_rank", "n_tied", "tie")
+    cols = [c for c in ("uncertainty", "percentile", "certainty_rank", "shared_rank", "n_tied",
+                        "tie")
             if c in scores]
     dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
