@@ -36,6 +36,7 @@ Mapping (one row of the lists = one input):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from uqlens.data.importers._common import (
@@ -103,7 +104,51 @@ def read(
         raise bad_file(file, "stats.input_texts is missing or empty")
     n = len(inputs)
     report.map("stats.input_texts", "questions.question")
+    columns = _stats_columns(stats, n, report)
+    methods = _estimations(data, n, report)
+    accuracy, other_metrics = _gen_metrics(data, n, report)
+    groups = _group_inputs(inputs, report)
+    collector = Collector(str(file), report, references)
+    dropped_nan = 0
+    for number, (text, rows) in enumerate(groups.items()):
+        first = rows[0]
+        scores, dropped = _mean_scores(methods, rows)
+        dropped_nan += dropped
+        meta = {}
+        if other_metrics:
+            meta["lm_polygraph_gen_metrics"] = {
+                k: finite(v[first]) for k, v in other_metrics.items()
+            }
+        if len(rows) > 1:
+            meta["lm_polygraph_rows"] = rows
+        qpos = collector.question(
+            f"input {first + 1}",
+            question_id=str(number),
+            question=text,
+            references=_pooled_references(columns.targets, rows) or None,
+            provided_scores=scores or None,
+            meta=meta or None,
+        )
+        _add_answers(collector, qpos, rows, columns, accuracy)
+    if dropped_nan:
+        report.note(f"{dropped_nan} estimator values were NaN/infinite and left undefined")
+    return collector.finish(skip_invalid=skip_invalid)
 
+
+@dataclass
+class _Stats:
+    """The per-input ``stats`` lists the importer uses (None: not saved, or not one entry
+    per input)."""
+
+    targets: list | None
+    greedy: list | None
+    greedy_ll: list | None
+    samples: list | None
+    sample_ll: list | None
+    sample_lp: list | None
+
+
+def _stats_columns(stats: dict, n: int, report: Report) -> _Stats:
     def per_input(name: str) -> list | None:
         value = to_python(stats.get(name))
         if isinstance(value, list) and len(value) == n:
@@ -136,8 +181,11 @@ def read(
         report.map("stats.sample_log_likelihoods", "generations.token_logprobs")
     elif sample_lp is not None:
         report.map("stats.sample_log_probs", "generations.logprob_sum")
+    return _Stats(targets, greedy, greedy_ll, samples, sample_ll, sample_lp)
 
-    # Estimators: sequence level only, one value per input.
+
+def _estimations(data: dict, n: int, report: Report) -> dict[str, list]:
+    """``{method id: value per input}``: sequence-level estimators only."""
     methods: dict[str, list] = {}
     for key, values in _as_dict(data.get("estimations")).items():
         level, name = _key(key)
@@ -154,7 +202,11 @@ def read(
         report.map(f"estimations ({len(methods)} sequence-level)", "questions.provided_scores")
     else:
         report.lack("the tool's scores (estimations)")
+    return methods
 
+
+def _gen_metrics(data: dict, n: int, report: Report) -> tuple[list | None, dict[str, list]]:
+    """(0/1 accuracy label per input or None, the other sequence-level generation metrics)."""
     accuracy, other_metrics = None, {}
     for key, values in _as_dict(data.get("gen_metrics")).items():
         level, name = _key(key)
@@ -171,77 +223,75 @@ def read(
             other_metrics[name] = values
     if other_metrics:
         report.map("gen_metrics (other)", "questions.meta")
+    return accuracy, other_metrics
 
-    # Merge rows that repeat an input (one row per label in polygraph_eval).
+
+def _group_inputs(inputs: list, report: Report) -> dict[str, list[int]]:
+    """Row numbers per distinct input: polygraph_eval repeats an input once per label."""
     groups: dict[str, list[int]] = {}
     for i, text in enumerate(inputs):
         groups.setdefault(str(text), []).append(i)
-    if len(groups) < n:
+    if len(groups) < len(inputs):
         report.note(
-            f"{n} rows hold {len(groups)} distinct inputs: rows repeating an input were "
-            "merged (references pooled, answers from the first row, scores averaged)"
+            f"{len(inputs)} rows hold {len(groups)} distinct inputs: rows repeating an input "
+            "were merged (references pooled, answers from the first row, scores averaged)"
         )
-    collector = Collector(str(file), report, references)
-    dropped_nan = 0
-    for number, (text, rows) in enumerate(groups.items()):
-        first = rows[0]
-        refs: list[str] = []
-        for i in rows:
-            for ref in str_list(targets[i]) if targets is not None else []:
-                if ref not in refs:
-                    refs.append(ref)
-        scores = {}
-        for method, values in methods.items():
-            vals = [finite(values[i]) for i in rows]
-            vals = [v for v in vals if v is not None]
-            if vals:
-                scores[method] = math.fsum(vals) / len(vals)
-            else:
-                dropped_nan += 1
-        meta = {}
-        if other_metrics:
-            meta["lm_polygraph_gen_metrics"] = {
-                k: finite(v[first]) for k, v in other_metrics.items()
-            }
-        if len(rows) > 1:
-            meta["lm_polygraph_rows"] = rows
-        qpos = collector.question(
-            f"input {first + 1}",
-            question_id=str(number),
-            question=text,
-            references=refs or None,
-            provided_scores=scores or None,
-            meta=meta or None,
+    return groups
+
+
+def _pooled_references(targets: list | None, rows: list[int]) -> list[str]:
+    refs: list[str] = []
+    for i in rows:
+        for ref in str_list(targets[i]) if targets is not None else []:
+            if ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def _mean_scores(methods: dict[str, list], rows: list[int]) -> tuple[dict[str, float], int]:
+    """Each method's mean over a merged input's rows, and how many methods had no finite
+    value there."""
+    scores, dropped = {}, 0
+    for method, values in methods.items():
+        vals = [finite(values[i]) for i in rows]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            scores[method] = math.fsum(vals) / len(vals)
+        else:
+            dropped += 1
+    return scores, dropped
+
+
+def _add_answers(collector: Collector, qpos: int, rows: list[int], columns: _Stats,
+                 accuracy: list | None) -> None:
+    """The judged answer and the sampled answers of a merged input (from its first row)."""
+    first = rows[0]
+    if columns.greedy is not None:
+        label = None
+        if accuracy is not None:
+            found = [accuracy[i] for i in rows if accuracy[i] is not None]
+            label = max(found) if found else None  # best label, as UEManager does
+        collector.answer(
+            qpos,
+            f"input {first + 1}, greedy",
+            text=_text(columns.greedy[first]),
+            is_greedy=True,
+            token_logprobs=flat_floats(columns.greedy_ll[first]) if columns.greedy_ll else None,
+            provided_correct=label,
         )
-        if greedy is not None:
-            label = None
-            if accuracy is not None:
-                found = [accuracy[i] for i in rows if accuracy[i] is not None]
-                label = max(found) if found else None  # best label, as UEManager does
-            collector.answer(
-                qpos,
-                f"input {first + 1}, greedy",
-                text=_text(greedy[first]),
-                is_greedy=True,
-                token_logprobs=flat_floats(greedy_ll[first]) if greedy_ll else None,
-                provided_correct=label,
-            )
-        if samples is not None:
-            texts = to_python(samples[first]) or []
-            for k, sample in enumerate(texts):
-                lls = _item(sample_ll, first, k)
-                collector.answer(
-                    qpos,
-                    f"input {first + 1}, sample {k + 1}",
-                    sample_id=f"s{k}",
-                    text=_text(sample),
-                    is_greedy=False,
-                    token_logprobs=flat_floats(lls) if lls is not None else None,
-                    logprob_sum=finite(_item(sample_lp, first, k)) if lls is None else None,
-                )
-    if dropped_nan:
-        report.note(f"{dropped_nan} estimator values were NaN/infinite and left undefined")
-    return collector.finish(skip_invalid=skip_invalid)
+    if columns.samples is None:
+        return
+    for k, sample in enumerate(to_python(columns.samples[first]) or []):
+        lls = _item(columns.sample_ll, first, k)
+        collector.answer(
+            qpos,
+            f"input {first + 1}, sample {k + 1}",
+            sample_id=f"s{k}",
+            text=_text(sample),
+            is_greedy=False,
+            token_logprobs=flat_floats(lls) if lls is not None else None,
+            logprob_sum=finite(_item(columns.sample_lp, first, k)) if lls is None else None,
+        )
 
 
 def _item(table: list | None, row: int, k: int):

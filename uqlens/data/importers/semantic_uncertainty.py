@@ -39,6 +39,7 @@ Mapping:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from uqlens.data.importers._common import (
@@ -77,66 +78,21 @@ def read(
     references: dict[str, list[str]] | None = None,
 ) -> Dataset:
     folder = run_folder(path)
-    generations = to_python_dict(load_pickle(folder / GENERATIONS, allow_pickle=allow_pickle))
-    if not generations:
-        raise bad_file(folder / GENERATIONS, "expected a dict of example id -> generations")
-    measures_file, details_file = folder / MEASURES, folder / DETAILS
-    results = (
-        to_python_dict(load_pickle(measures_file, allow_pickle=allow_pickle))
-        if measures_file.is_file()
-        else {}
-    )
-    if not measures_file.is_file():
-        report.lack(f"the tool's scores and clusters ({MEASURES} not found)")
-    details = (
-        to_python_dict(load_pickle(details_file, allow_pickle=allow_pickle))
-        if details_file.is_file()
-        else {}
-    )
-    args = details.get("args")
-    arg = (lambda name, default=None: getattr(args, name, default)) if args is not None else (
-        lambda name, default=None: default
-    )
-    sample_temp = finite(arg("temperature"))
-    all_temps_acc = bool(arg("compute_accuracy_at_all_temps", False))
-    model, dataset_name = arg("model_name"), arg("dataset")
-    if args is not None:
-        report.map(f"{DETAILS}: args.model_name, args.dataset, args.temperature",
-                   "questions.model, questions.dataset, generations.temperature")
-
-    n = len(generations)
-    measures: dict[str, list] = {}
-    raw_measures = results.get("uncertainty_measures")
-    for name, values in (raw_measures.items() if isinstance(raw_measures, dict) else []):
-        values = to_python(values)
-        if not isinstance(values, list) or not values or len(values) > n:
-            report.note(f"uncertainty measure {name!r} is not a list per example; skipped")
-            continue
-        if len(values) < n:
-            report.note(f"uncertainty measure {name!r} covers the first {len(values)} of {n}")
-        measures[PREFIX + str(name)] = values
-        report.flipped[PREFIX + str(name)] = "as provided (uncertainty)"
-    if measures:
-        report.map(f"{MEASURES}: uncertainty_measures ({len(measures)})",
-                   "questions.provided_scores")
+    generations, results, details = _load_run(folder, allow_pickle, report)
+    run = _run_args(details, report)
+    measures = _measures(results, len(generations), report)
     # 1 - most_likely_answer accuracy, per example in file order: the label when the
     # generations file lacks the accuracy itself
     is_false = to_python(results.get("validation_is_false"))
     is_false = is_false if isinstance(is_false, list) else []
-    semantic_ids = to_python(results.get("semantic_ids"))
-    if isinstance(semantic_ids, list) and semantic_ids:
-        report.map(f"{MEASURES}: semantic_ids", "generations.provided_cluster")
-    else:
-        semantic_ids = []
-        if results:
-            report.lack("the tool's clusters (semantic_ids)")
+    semantic_ids = _semantic_ids(results, report)
 
     report.map(f"{GENERATIONS}: question, context, reference.answers.text",
                "questions.question, context, references")
     report.map("most_likely_answer.response / responses[][0]", "generations.text")
     report.map("token_log_likelihoods", "generations.token_logprobs")
     report.map("embedding", "generations.hidden_state")
-    if all_temps_acc:
+    if run.all_temps_acc:
         report.map("responses[][3] (accuracy)", "generations.provided_correct (samples)")
 
     collector = Collector(str(folder / GENERATIONS), report, references)
@@ -159,8 +115,8 @@ def read(
             context=example.get("context") or None,
             references=refs or None,
             provided_scores=scores or None,
-            model=model if isinstance(model, str) else None,
-            dataset=dataset_name if isinstance(dataset_name, str) else None,
+            model=run.model if isinstance(run.model, str) else None,
+            dataset=run.dataset if isinstance(run.dataset, str) else None,
         )
         best = to_python_dict(example.get("most_likely_answer"))
         label = as_bool01(best.get("accuracy"))
@@ -180,22 +136,7 @@ def read(
                 provided_correct=label,
             )
         ids = to_python(semantic_ids[index]) if index < len(semantic_ids) else None
-        for k, response in enumerate(to_python(example.get("responses")) or []):
-            response = list(response) if isinstance(response, list | tuple) else [response]
-            response += [None] * (4 - len(response))
-            text, lls, embedding, accuracy = response[:4]
-            collector.answer(
-                qpos,
-                f"example {example_id!s}, response {k + 1}",
-                sample_id=f"s{k}",
-                text=text,
-                is_greedy=False,
-                temperature=sample_temp,
-                token_logprobs=flat_floats(lls),
-                hidden_state=flat_floats(embedding),
-                provided_correct=as_bool01(accuracy) if all_temps_acc else None,
-                provided_cluster=ids[k] if isinstance(ids, list) and k < len(ids) else None,
-            )
+        _add_samples(collector, qpos, f"example {example_id!s}", example, ids, run)
     if used_accuracy:
         report.map("most_likely_answer.accuracy", "generations.provided_correct (greedy)")
     if used_is_false:
@@ -204,6 +145,102 @@ def read(
     if unanswerable:
         report.note(f"{unanswerable} unanswerable examples (no reference answer) were dropped")
     return collector.finish(skip_invalid=skip_invalid)
+
+
+def _load_run(folder: Path, allow_pickle: bool, report: Report) -> tuple[dict, dict, dict]:
+    """The run's generations, uncertainty measures and experiment details (the last two
+    empty when their files are absent)."""
+    generations = to_python_dict(load_pickle(folder / GENERATIONS, allow_pickle=allow_pickle))
+    if not generations:
+        raise bad_file(folder / GENERATIONS, "expected a dict of example id -> generations")
+    measures_file, details_file = folder / MEASURES, folder / DETAILS
+    results = (
+        to_python_dict(load_pickle(measures_file, allow_pickle=allow_pickle))
+        if measures_file.is_file()
+        else {}
+    )
+    if not measures_file.is_file():
+        report.lack(f"the tool's scores and clusters ({MEASURES} not found)")
+    details = (
+        to_python_dict(load_pickle(details_file, allow_pickle=allow_pickle))
+        if details_file.is_file()
+        else {}
+    )
+    return generations, results, details
+
+
+@dataclass
+class _RunArgs:
+    """The settings of the run that the importer uses (from ``experiment_details.pkl``)."""
+
+    sample_temp: float | None
+    all_temps_acc: bool
+    model: object
+    dataset: object
+
+
+def _run_args(details: dict, report: Report) -> _RunArgs:
+    args = details.get("args")
+    arg = (lambda name, default=None: getattr(args, name, default)) if args is not None else (
+        lambda name, default=None: default
+    )
+    run = _RunArgs(finite(arg("temperature")), bool(arg("compute_accuracy_at_all_temps", False)),
+                   arg("model_name"), arg("dataset"))
+    if args is not None:
+        report.map(f"{DETAILS}: args.model_name, args.dataset, args.temperature",
+                   "questions.model, questions.dataset, generations.temperature")
+    return run
+
+
+def _measures(results: dict, n: int, report: Report) -> dict[str, list]:
+    """``{method id: value per example}`` from ``uncertainty_measures`` (uncertainties)."""
+    measures: dict[str, list] = {}
+    raw_measures = results.get("uncertainty_measures")
+    for name, values in (raw_measures.items() if isinstance(raw_measures, dict) else []):
+        values = to_python(values)
+        if not isinstance(values, list) or not values or len(values) > n:
+            report.note(f"uncertainty measure {name!r} is not a list per example; skipped")
+            continue
+        if len(values) < n:
+            report.note(f"uncertainty measure {name!r} covers the first {len(values)} of {n}")
+        measures[PREFIX + str(name)] = values
+        report.flipped[PREFIX + str(name)] = "as provided (uncertainty)"
+    if measures:
+        report.map(f"{MEASURES}: uncertainty_measures ({len(measures)})",
+                   "questions.provided_scores")
+    return measures
+
+
+def _semantic_ids(results: dict, report: Report) -> list:
+    """The tool's cluster ids of each example's responses, in file order (or [])."""
+    semantic_ids = to_python(results.get("semantic_ids"))
+    if isinstance(semantic_ids, list) and semantic_ids:
+        report.map(f"{MEASURES}: semantic_ids", "generations.provided_cluster")
+        return semantic_ids
+    if results:
+        report.lack("the tool's clusters (semantic_ids)")
+    return []
+
+
+def _add_samples(collector: Collector, qpos: int, rec: str, example: dict, ids: object,
+                 run: _RunArgs) -> None:
+    """An example's ``responses`` (text, token log-likelihoods, embedding, accuracy)."""
+    for k, response in enumerate(to_python(example.get("responses")) or []):
+        response = list(response) if isinstance(response, list | tuple) else [response]
+        response += [None] * (4 - len(response))
+        text, lls, embedding, accuracy = response[:4]
+        collector.answer(
+            qpos,
+            f"{rec}, response {k + 1}",
+            sample_id=f"s{k}",
+            text=text,
+            is_greedy=False,
+            temperature=run.sample_temp,
+            token_logprobs=flat_floats(lls),
+            hidden_state=flat_floats(embedding),
+            provided_correct=as_bool01(accuracy) if run.all_temps_acc else None,
+            provided_cluster=ids[k] if isinstance(ids, list) and k < len(ids) else None,
+        )
 
 
 def to_python_dict(value: object) -> dict:

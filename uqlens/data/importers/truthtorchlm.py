@@ -101,6 +101,41 @@ def read(
     if not isinstance(questions, list) or not questions:
         raise bad_file(path, "output_dict.question_text is missing or empty")
     n = len(questions)
+    truths, contexts, greedy, correct = _question_columns(out, n, report)
+    methods, details = _truth_methods(out, n, report)
+    sample_source = _sample_source(details, report)
+
+    collector = Collector(str(path), report, references)
+    unsure = misfit = 0
+    for q in range(n):
+        rec = f"question {q + 1}"
+        scores = {m: v[q] for m, v in methods.items() if v[q] is not None}
+        qpos = collector.question(
+            rec,
+            question_id=str(q),
+            question=to_python(questions[q]),
+            references=(str_list(truths[q]) or None) if truths is not None else None,
+            context=(contexts[q] or None) if contexts is not None else None,
+            provided_scores=scores or None,
+        )
+        if greedy is not None:
+            label = as_bool01(correct[q]) if correct is not None else None
+            unsure += correct is not None and label is None
+            collector.answer(qpos, f"{rec}, generation", text=greedy[q], is_greedy=True,
+                             provided_correct=label)
+        detail = sample_source[q] if sample_source is not None else None
+        misfit += _add_samples(collector, qpos, rec, detail)
+    if misfit:
+        report.note(f"{misfit} questions' clusters do not match their generated_texts in "
+                    "order (not mapped)")
+    if unsure:
+        report.note(f"{unsure} generations_correctness values were not 0/1 (left unknown)")
+    return collector.finish(skip_invalid=skip_invalid)
+
+
+def _question_columns(out: dict, n: int, report: Report) -> tuple[list | None, ...]:
+    """(ground_truths, contexts, generations, generations_correctness): each a list with one
+    entry per question, or None when absent or of another length."""
 
     def column(name: str) -> list | None:
         value = out.get(name)
@@ -123,7 +158,12 @@ def read(
         report.map("generations", "generations (is_greedy)")
     if correct is not None:
         report.map("generations_correctness (1/0)", "generations.provided_correct (greedy)")
+    return truths, contexts, greedy, correct
 
+
+def _truth_methods(out: dict, n: int, report: Report) -> tuple[dict[str, list], list[list]]:
+    """``{method id: uncertainty per question}`` from every ``truth_method_<i>``, and the
+    per-question ``method_specific_details`` lists that were saved."""
     names = out.get("truth_methods") if isinstance(out.get("truth_methods"), list) else []
     methods: dict[str, list] = {}
     details: list[list] = []
@@ -148,7 +188,11 @@ def read(
         report.map(f"truth_method_<i>.truth_values ({len(methods)})", "questions.provided_scores")
     else:
         report.lack("the tool's scores (truth_method_<i>.truth_values)")
+    return methods, details
 
+
+def _sample_source(details: list[list], report: Report) -> list | None:
+    """The first method's details that hold ``generated_texts`` (the sampled answers)."""
     sample_source = None
     for found in details:
         if any(isinstance(d, dict) and isinstance(d.get("generated_texts"), list)
@@ -165,43 +209,23 @@ def read(
             report.map("method_specific_details[].clusters", "generations.provided_cluster")
         else:
             report.lack("the tool's clusters (method_specific_details[].clusters)")
+    return sample_source
 
-    collector = Collector(str(path), report, references)
-    unsure = misfit = 0
-    for q in range(n):
-        rec = f"question {q + 1}"
-        scores = {m: v[q] for m, v in methods.items() if v[q] is not None}
-        qpos = collector.question(
-            rec,
-            question_id=str(q),
-            question=to_python(questions[q]),
-            references=(str_list(truths[q]) or None) if truths is not None else None,
-            context=(contexts[q] or None) if contexts is not None else None,
-            provided_scores=scores or None,
+
+def _add_samples(collector: Collector, qpos: int, rec: str, detail: object) -> bool:
+    """A question's ``generated_texts`` as sampled answers with the tool's clusters; returns
+    whether its clusters did not fit the texts (and were left out)."""
+    if not (isinstance(detail, dict) and isinstance(detail.get("generated_texts"), list)):
+        return False
+    found = detail.get("clusters")
+    ids = cluster_by_index(detail["generated_texts"], found) if found else None
+    for k, text in enumerate(detail["generated_texts"]):
+        collector.answer(
+            qpos,
+            f"{rec}, generated_texts {k + 1}",
+            sample_id=f"s{k}",
+            text=text,
+            is_greedy=False,
+            provided_cluster=ids[k] if ids else None,
         )
-        if greedy is not None:
-            label = as_bool01(correct[q]) if correct is not None else None
-            unsure += correct is not None and label is None
-            collector.answer(qpos, f"{rec}, generation", text=greedy[q], is_greedy=True,
-                             provided_correct=label)
-        detail = sample_source[q] if sample_source is not None else None
-        if isinstance(detail, dict) and isinstance(detail.get("generated_texts"), list):
-            found = detail.get("clusters")
-            ids = cluster_by_index(detail["generated_texts"], found) if found else None
-            if found and ids is None:
-                misfit += 1
-            for k, text in enumerate(detail["generated_texts"]):
-                collector.answer(
-                    qpos,
-                    f"{rec}, generated_texts {k + 1}",
-                    sample_id=f"s{k}",
-                    text=text,
-                    is_greedy=False,
-                    provided_cluster=ids[k] if ids else None,
-                )
-    if misfit:
-        report.note(f"{misfit} questions' clusters do not match their generated_texts in "
-                    "order (not mapped)")
-    if unsure:
-        report.note(f"{unsure} generations_correctness values were not 0/1 (left unknown)")
-    return collector.finish(skip_invalid=skip_invalid)
+    return bool(found and ids is None)

@@ -138,14 +138,34 @@ def read(
     references: dict[str, list[str]] | None = None,
 ) -> Dataset:
     frame, metadata = load_frame(path)
+    frame = _canonical_columns(frame, report)
+    if "response" not in frame.columns:
+        raise bad_file(path, "not a uqlm result: no 'response(s)' column")
+    ref_col, correct_col, id_col = _map_columns(frame, references, report)
+    scorers = _scorers(frame, TEXT_COLUMNS | {ref_col, correct_col, id_col}, report)
+    report.lack("the tool's clusters (uqlm does not save them)")
+    temperature, sampling_temperature = _temperatures(metadata, report)
+    collector = Collector(str(path), report, references)
+    for i, row in enumerate(frame.to_dict("records")):
+        qpos = _add_question(collector, i, row, scorers, ref_col, id_col)
+        _add_answers(collector, qpos, f"row {i + 1}", row, correct_col,
+                     temperature, sampling_temperature)
+    return collector.finish(skip_invalid=skip_invalid)
+
+
+def _canonical_columns(frame: pd.DataFrame, report: Report) -> pd.DataFrame:
+    """Columns under one name whether saved by ``to_dict()`` or ``to_df()``."""
     frame = frame.rename(columns={c: _RENAME[c] for c in frame.columns if c in _RENAME})
     singular = [c for c in frame.columns if c in _SCORER_PLURALS]
     for column in singular:
         report.note(f"column {column!r} (to_df()'s name) read as uqlm's "
                     f"{_SCORER_PLURALS[column]!r}")
-    frame = frame.rename(columns={c: _SCORER_PLURALS[c] for c in singular})
-    if "response" not in frame.columns:
-        raise bad_file(path, "not a uqlm result: no 'response(s)' column")
+    return frame.rename(columns={c: _SCORER_PLURALS[c] for c in singular})
+
+
+def _map_columns(frame: pd.DataFrame, references: dict[str, list[str]] | None,
+                 report: Report) -> tuple[str | None, str | None, str | None]:
+    """Report the text columns found; returns the (references, correctness, id) columns."""
     report.map("response(s)", "generations (is_greedy)")
     if "prompt" in frame.columns:
         report.map("prompt(s)", "questions.question")
@@ -169,48 +189,50 @@ def read(
     if correct_col:
         report.map(correct_col, "generations.provided_correct (greedy)")
     id_col = next((c for c in ID_COLUMNS if c in frame.columns), None)
+    return ref_col, correct_col, id_col
 
-    scorers = _scorers(frame, TEXT_COLUMNS | {ref_col, correct_col, id_col}, report)
-    report.lack("the tool's clusters (uqlm does not save them)")
 
-    temperature, sampling_temperature = _temperatures(metadata, report)
-    collector = Collector(str(path), report, references)
-    rows = frame.to_dict("records")
-    for i, row in enumerate(rows):
-        rec = f"row {i + 1}"
-        prompt = to_python(row.get("prompt"))
-        prompt = prompt if isinstance(prompt, str) else None  # from --questions, or a placeholder
-        scores = {m: vals[i] for m, (_, vals) in scorers.items() if vals[i] is not None}
-        qid = row.get(id_col) if id_col else None
-        qpos = collector.question(
-            rec,
-            question_id=str(to_python(qid)) if qid is not None and not _nan(qid) else str(i),
-            question=prompt,
-            references=str_list(row.get(ref_col)) or None if ref_col else None,
-            provided_scores=scores or None,
-        )
+def _add_question(collector: Collector, i: int, row: dict, scorers: dict,
+                  ref_col: str | None, id_col: str | None) -> int:
+    """Row ``i`` as a question with its scorer values; returns its position."""
+    prompt = to_python(row.get("prompt"))
+    prompt = prompt if isinstance(prompt, str) else None  # from --questions, or a placeholder
+    scores = {m: vals[i] for m, (_, vals) in scorers.items() if vals[i] is not None}
+    qid = row.get(id_col) if id_col else None
+    return collector.question(
+        f"row {i + 1}",
+        question_id=str(to_python(qid)) if qid is not None and not _nan(qid) else str(i),
+        question=prompt,
+        references=str_list(row.get(ref_col)) or None if ref_col else None,
+        provided_scores=scores or None,
+    )
+
+
+def _add_answers(collector: Collector, qpos: int, rec: str, row: dict,
+                 correct_col: str | None, temperature: float | None,
+                 sampling_temperature: float | None) -> None:
+    """The row's judged response and its sampled responses."""
+    collector.answer(
+        qpos,
+        f"{rec}, response",
+        text=_str(row.get("response")),
+        is_greedy=True,
+        temperature=temperature,
+        token_logprobs=_token_logprobs(row.get("logprob")),
+        provided_correct=as_bool01(_bool_text(row.get(correct_col))) if correct_col else None,
+    )
+    sampled = parse_list(row.get("sampled_responses")) or []
+    sampled_lp = parse_list(row.get("sampled_logprob")) or []
+    for k, text in enumerate(sampled):
         collector.answer(
             qpos,
-            f"{rec}, response",
-            text=_str(row.get("response")),
-            is_greedy=True,
-            temperature=temperature,
-            token_logprobs=_token_logprobs(row.get("logprob")),
-            provided_correct=as_bool01(_bool_text(row.get(correct_col))) if correct_col else None,
+            f"{rec}, sampled response {k + 1}",
+            sample_id=f"s{k}",
+            text=_str(text),
+            is_greedy=False,
+            temperature=sampling_temperature,
+            token_logprobs=_token_logprobs(sampled_lp[k]) if k < len(sampled_lp) else None,
         )
-        sampled = parse_list(row.get("sampled_responses")) or []
-        sampled_lp = parse_list(row.get("sampled_logprob")) or []
-        for k, text in enumerate(sampled):
-            collector.answer(
-                qpos,
-                f"{rec}, sampled response {k + 1}",
-                sample_id=f"s{k}",
-                text=_str(text),
-                is_greedy=False,
-                temperature=sampling_temperature,
-                token_logprobs=_token_logprobs(sampled_lp[k]) if k < len(sampled_lp) else None,
-            )
-    return collector.finish(skip_invalid=skip_invalid)
 
 
 def _scorers(frame: pd.DataFrame, used: set, report: Report) -> dict[str, tuple[str, list]]:
