@@ -125,16 +125,7 @@ def read(
             label = as_bool01(1.0 - finite(is_false[index]))
             used_is_false += label is not None
         if best:
-            collector.answer(
-                qpos,
-                f"example {example_id!s}, most_likely_answer",
-                text=best.get("response"),
-                is_greedy=True,
-                temperature=0.1,
-                token_logprobs=flat_floats(best.get("token_log_likelihoods")),
-                hidden_state=flat_floats(best.get("embedding")),
-                provided_correct=label,
-            )
+            _add_judged(collector, qpos, f"example {example_id!s}", best, label)
         ids = to_python(semantic_ids[index]) if index < len(semantic_ids) else None
         _add_samples(collector, qpos, f"example {example_id!s}", example, ids, run)
     if used_accuracy:
@@ -220,6 +211,22 @@ def _semantic_ids(results: dict, report: Report) -> list:
     if results:
         report.lack("the tool's clusters (semantic_ids)")
     return []
+
+
+def _add_judged(collector: Collector, qpos: int, rec: str, best: dict,
+                label: bool | None) -> None:
+    """The ``most_likely_answer`` (generated at temperature 0.1 by the tool) as the judged
+    answer."""
+    collector.answer(
+        qpos,
+        f"{rec}, most_likely_answer",
+        text=best.get("response"),
+        is_greedy=True,
+        temperature=0.1,
+        token_logprobs=flat_floats(best.get("token_log_likelihoods")),
+        hidden_state=flat_floats(best.get("embedding")),
+        provided_correct=label,
+    )
 
 
 def _add_samples(collector: Collector, qpos: int, rec: str, example: dict, ids: object,
