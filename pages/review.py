@@ -30,6 +30,17 @@ item = queue.set_index("question_id").loc[qid]
 st.caption(f"Item {ids.index(qid) + 1} of {len(ids)} · {int(queue['reviewed'].sum())} reviewed"
            f" · `{qid}` · priority {int(item['priority'])}: {item['reasons']}")
 st.markdown(f"### {md_escape(visible_controls(str(item['question'])))}")
+# the chosen method's verdict first: what a reviewer weighs the answers against
+scores = cached(overview.question_scores, view.run, view.rule, view.method).set_index(
+    "question_id")
+if qid in scores.index and scores.loc[qid, "uncertainty"] == scores.loc[qid, "uncertainty"]:
+    mine_score = scores.loc[qid]
+    cols = st.columns(3)
+    cols[0].metric(view.method, f"{mine_score['uncertainty']:.3f}",
+                   help="Uncertainty under the sidebar's method and rule (higher = less sure).")
+    cols[1].metric("Percentile", f"{mine_score['percentile']:.0f}",
+                   help="Mid-rank percentile among the run's questions; 100 = most uncertain.")
+    cols[2].metric("Ties", mine_score["tie"] or "none")
 refs = view.run.table("questions").set_index("question_id").loc[qid, "references"]
 st.caption("References")
 cards.model_text(" | ".join(str(r) for r in list(refs)), limit=600)

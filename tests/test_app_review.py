@@ -91,3 +91,11 @@ def test_a_typed_plus_in_the_judge_link_is_understood(run_copy):
     at = make_app(run_copy, "app.py", judge="human exact_match")  # "+" decoded
     assert at.sidebar.selectbox(key="w.uq.judge").value == "human+exact_match"
     assert not at.warning
+
+
+def test_queue_shows_the_chosen_methods_score_first(run_copy):
+    # q01 heads the queue; its answers are one meaning, so semantic entropy is 0, tied with q02
+    at = make_app(run_copy, "pages/review.py")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["semantic_entropy"] == "0.000"
+    assert shown["Ties"] == "tied with 1 other"
