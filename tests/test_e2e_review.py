@@ -6,34 +6,19 @@ labels file is written there). Launch recipe as in test_e2e.py."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import serve
+from test_e2e import IDLE, SHOTS, browser  # noqa: F401,F811  (the Chromium fixture; fails in CI)
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 HUMAN = "human%2Bexact_match"  # "+" must be escaped in a query string
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium at /usr/bin/chromium (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser):  # noqa: F811  (the imported fixture)
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     pg = context.new_page()
     yield pg
