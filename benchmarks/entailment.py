@@ -12,6 +12,7 @@ Prints the clustering stage's wall time, forward calls, rows, rows per call, and
 number of rows the rule needs (the ordered pairs the one-pair-at-a-time greedy algorithm asks).
 
     nice -n 10 python benchmarks/entailment.py [--threads 2] [--batch-size 32] [--rule either]
+        [--nli-dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--nli-dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="precision the NLI model runs in (uqlens build --nli-dtype)")
     p.add_argument("--rule", default="either", help="strict, lenient, either or threshold:T")
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--answers", type=int, default=11)
@@ -154,7 +157,7 @@ def main() -> None:
         start = time.perf_counter()
         model = save_model(tmp / "nli")
         backend = DecidedNLI(model, condition_on_question=not args.no_question,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, dtype=args.nli_dtype)
         print(f"model built and loaded in {time.perf_counter() - start:.1f} s")
         build_pairs._make_backend = lambda *a, **k: backend  # the decided model, loaded once
         # CPU seconds of the clustering stage: on a shared machine wall time also counts the
@@ -175,14 +178,15 @@ def main() -> None:
         config = BuildConfig(rules=(f"{args.rule}@nli",), entailment=(f"nli:{model}",),
                              judges=("squad_f1",), projection="pca", graph_pairs=False,
                              condition_on_question=not args.no_question,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, nli_dtype=args.nli_dtype)
         manifest = build(data, tmp / "run", config, cache_dir=tmp / "cache", progress=False,
                          log=lambda _: None)
     need = minimum_rows(records, args.rule, with_question=not args.no_question)
     calls, rows = backend.forward_calls, backend.rows
     print(f"rule {args.rule}@nli, {args.questions} questions x {args.answers} answers, "
           f"{manifest['counts']['unique_texts']} unique texts, {args.threads} threads, "
-          f"batch size {args.batch_size}, question {'not ' * args.no_question}prepended")
+          f"batch size {args.batch_size}, {args.nli_dtype}, "
+          f"question {'not ' * args.no_question}prepended")
     print(f"clustering stage: {manifest['timings']['cluster']:.2f} s wall, "
           f"{cpu['seconds']:.2f} s CPU (all threads)")
     print(f"forward calls:    {calls}")

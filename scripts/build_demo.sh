@@ -12,12 +12,20 @@ SRC=data/demo-source
 # The first rule and the first judge are the run's defaults (manifest default_rule,
 # default_judge): exact match and ROUGE-L, the pair that agrees best with hand labels
 # (python benchmarks/gold.py); the cosine rules are kept as approximate alternatives.
+# The default rule and judge are the first --rule and --judge: the local LLM asked whether two
+# answers mean the same, and whether an answer matches the references. Its pairs and verdicts
+# are cached by content (~/.cache/uqlens): `uqlens seed-cache data/demo --entailment
+# llm:$MODEL` refills a fresh cache from the run itself, so a rebuild asks the model nothing.
+: "${MODEL:?set MODEL to the reassembled Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF}"
 "$UQ" build "$SRC/generations-qa_wikidata.jsonl" "$SRC/generations-truthful_qa.jsonl" \
     "$SRC/generations-arithmetic.jsonl" \
     --out data/demo --name "BIG-bench qa_wikidata + TruthfulQA + arithmetic × Qwen2.5-Coder-1.5B" \
-    --rule exact --rule embedding:0.9:average --rule threshold:0.9@cosine \
-    --judge rouge_l --judge squad_f1 --judge exact_match --judge embedding_similarity \
-    --judge program --probe-judge rouge_l \
+    --entailment cosine --entailment "llm:$MODEL" \
+    --rule threshold:0.75@llm --rule exact --rule embedding:0.9:average \
+    --rule threshold:0.9@cosine \
+    --judge "${DEFAULT_JUDGE:-llm_reference@llm}" --judge rouge_l --judge squad_f1 \
+    --judge exact_match --judge embedding_similarity --judge program \
+    --probe-judge "${PROBE_JUDGE:-rouge_l}" \
     --sample-temperature 0.7
 
 if [ "${1:-}" = "llm" ]; then

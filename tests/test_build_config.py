@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"method_params": {"nonsense": {}}}, "unknown method 'nonsense'"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"sample_temperature": -0.5}, "must be >= 0"),
+    ({"nli_dtype": "float16"}, "NLI dtype must be one of float32, bfloat16"),
 ])
 def test_bad_values_are_refused_when_the_config_is_made(kwargs, message):
     with pytest.raises(BuildError) as err:
@@ -47,7 +48,8 @@ def test_good_values_pass():
                 entailment=("cosine", "nli:some/model"), graph_backend="cosine",
                 judges=("squad_f1:0.7", "nli_reference@nli", "provided"),
                 methods=("eigv", "semantic_uncertainty:semantic_entropy"),
-                method_params={"eigv": {"temperature": 1.0}}, projection="pca")
+                method_params={"eigv": {"temperature": 1.0}}, projection="pca",
+                nli_dtype="bfloat16")
 
 
 def test_cli_build_fails_before_any_model_loads(tmp_path):

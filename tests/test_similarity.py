@@ -225,6 +225,21 @@ def test_nli_question_conditioning_prepends_the_question(tiny_nli_path):
 
 
 @pytest.mark.model
+def test_nli_in_bfloat16_is_close_to_float32_and_cached_apart(tiny_nli_path):
+    full = sim.HFNLIEntailment(tiny_nli_path)
+    half = sim.HFNLIEntailment(tiny_nli_path, dtype="bfloat16")
+    assert next(half._model.parameters()).dtype.is_floating_point
+    assert str(next(half._model.parameters()).dtype) == "torch.bfloat16"
+    got, ref = half.predict(QUESTION, PAIRS), full.predict(QUESTION, PAIRS)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    # bfloat16 keeps 8 bits of mantissa: probabilities move by well under 0.05
+    np.testing.assert_allclose(got, ref, atol=0.05)
+    assert half.id == full.id + ":bfloat16"  # float32's id is unchanged (old caches still hit)
+    with pytest.raises(ValueError, match="float16"):
+        sim.HFNLIEntailment(tiny_nli_path, dtype="float16")
+
+
+@pytest.mark.model
 def test_nli_on_no_pairs(tiny_nli_path):
     assert sim.HFNLIEntailment(tiny_nli_path).predict(QUESTION, []).shape == (0, 3)
 

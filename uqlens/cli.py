@@ -126,6 +126,9 @@ def _add_build(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="rows per NLI model forward pass; pairs of many questions share a "
                    "batch (default 32)")
+    p.add_argument("--nli-dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="precision of NLI models; bfloat16 is ~3x faster on CPUs with AMX or "
+                   "AVX512-BF16, probabilities move by ~1e-3 (default float32)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -152,6 +155,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             projection=args.projection,
             graph_backend=args.graph_backend,
             batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
+            nli_dtype=args.nli_dtype,
             name=args.name,
             probe_judge=args.probe_judge,
         )

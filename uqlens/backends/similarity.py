@@ -120,10 +120,18 @@ def local_model_folder(name: str) -> str | None:
         return None
 
 
-def hf_nli_id(name: str, fingerprint: str, condition_on_question: bool) -> str:
+NLI_DTYPES = ("float32", "bfloat16")
+"""Precision an NLI model runs in. bfloat16 is about 3x faster on CPUs with AMX or AVX512-BF16
+(probabilities move by about 1e-3), so it is a separate cache identity."""
+
+
+def hf_nli_id(name: str, fingerprint: str, condition_on_question: bool,
+              dtype: str = "float32") -> str:
     """Cache identity of an NLI model: its name, a fingerprint of its files (config and label
-    order, weights, tokenizer), the input format and whether the question is prepended."""
-    return f"nli:{name}:{fingerprint}:{NLI_INPUT}:q{int(condition_on_question)}"
+    order, weights, tokenizer), the input format, whether the question is prepended and, when
+    not float32, the precision."""
+    tag = "" if dtype == "float32" else f":{dtype}"
+    return f"nli:{name}:{fingerprint}:{NLI_INPUT}:q{int(condition_on_question)}{tag}"
 
 
 class HFNLIEntailment:
@@ -136,7 +144,8 @@ class HFNLIEntailment:
     symmetric = False
 
     def __init__(self, name: str, condition_on_question: bool = True, batch_size: int = 32,
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, dtype: str = "float32"):
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from uqlens.backends.cache import folder_fingerprint
@@ -147,9 +156,12 @@ class HFNLIEntailment:
         folder = local_model_folder(name) or name
         if fingerprint is None:
             fingerprint = folder_fingerprint(folder) if os.path.exists(folder) else "unhashed"
-        self.id = hf_nli_id(name, fingerprint, condition_on_question)
+        if dtype not in NLI_DTYPES:
+            raise ValueError(f"NLI dtype must be one of {NLI_DTYPES}, got {dtype!r}")
+        self.id = hf_nli_id(name, fingerprint, condition_on_question, dtype)
         self._tokenizer = AutoTokenizer.from_pretrained(folder)
-        self._model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        self._model = AutoModelForSequenceClassification.from_pretrained(
+            folder, dtype=getattr(torch, dtype)).eval()
         self.forward_calls = self.rows = 0
         labels = {v.lower(): int(k) for k, v in self._model.config.id2label.items()}
         try:

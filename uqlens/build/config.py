@@ -48,6 +48,8 @@ class BuildConfig:
     graph_backend: str | None = None
     # Rows per model forward pass of an NLI backend (pairs of many questions share a batch).
     batch_size: int = 32
+    # Precision of NLI backends: "bfloat16" is ~3x faster on CPUs with AMX/AVX512-BF16.
+    nli_dtype: str = "float32"
     name: str = ""
     method_params: dict = field(default_factory=dict)
     # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
@@ -65,6 +67,11 @@ class BuildConfig:
         from uqlens.build.pairs import check_batch_size
 
         check_batch_size(self.batch_size)
+        from uqlens.backends.similarity import NLI_DTYPES
+
+        if self.nli_dtype not in NLI_DTYPES:
+            raise BuildError(f"NLI dtype must be one of {', '.join(NLI_DTYPES)}, "
+                             f"got {self.nli_dtype!r}")
         if self.sample_temperature is not None and not float(self.sample_temperature) >= 0:
             raise BuildError(f"sample temperature {self.sample_temperature!r} must be >= 0")
 

@@ -86,7 +86,7 @@ def nli_fingerprint(name: str, cache: ModelCache) -> str:
     return cache.folder_fingerprint(folder) if folder else "unhashed"
 
 
-def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
+def backend_id(spec: str, condition: bool, cache: ModelCache, nli_dtype: str = "float32") -> str:
     """Cache identity of a backend spec, computed without loading the model."""
     kind, _, arg = spec.partition(":")
     if kind in ("llm", "openai"):
@@ -97,7 +97,7 @@ def backend_id(spec: str, condition: bool, cache: ModelCache) -> str:
     if kind == "nli":
         from uqlens.backends.similarity import hf_nli_id
 
-        return hf_nli_id(arg, nli_fingerprint(arg, cache), condition)
+        return hf_nli_id(arg, nli_fingerprint(arg, cache), condition, nli_dtype)
     return f"{spec}:q{int(condition)}"
 
 
@@ -116,13 +116,14 @@ class PairStore:
     """
 
     def __init__(self, alias: str, spec: str, embedder, cache, stats, condition: bool,
-                 batch_size: int = 32):
+                 batch_size: int = 32, nli_dtype: str = "float32"):
         self.alias, self.spec, self.cache, self.stats = alias, spec, cache, stats
         self._embedder, self._condition, self._batch_size = embedder, condition, batch_size
+        self._nli_dtype = nli_dtype
         self._backend = None
         self._memo: dict[Key, tuple[float, float, float]] = {}
         # The cache key must not need the model loaded: spec, content fingerprint, conditioning.
-        self.id = backend_id(spec, condition, cache)
+        self.id = backend_id(spec, condition, cache, nli_dtype)
         self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
         # An NLI model without the question never sees it: one cache entry serves every question.
         self._keyed_by_question = not (spec.startswith("nli:") and not condition)
@@ -132,7 +133,7 @@ class PairStore:
         if self._backend is None:
             options = {}
             if self.spec.startswith("nli:"):  # the fingerprint is remembered by the cache
-                options = {"batch_size": self._batch_size,
+                options = {"batch_size": self._batch_size, "dtype": self._nli_dtype,
                            "fingerprint": nli_fingerprint(self.spec[4:], self.cache)}
             self._backend = _make_backend(self.spec, self._embedder, self._condition, **options)
         return self._backend

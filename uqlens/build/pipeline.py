@@ -192,10 +192,12 @@ def _pair_stores(config, embedder, cache, stats) -> dict[str, PairStore]:
     for spec in config.entailment:
         alias = spec.partition(":")[0]
         stores[alias] = PairStore(alias, spec, embedder, cache, stats,
-                                  config.condition_on_question, config.batch_size)
+                                  config.condition_on_question, config.batch_size,
+                                  config.nli_dtype)
     if "cosine" not in stores:
         stores["cosine"] = PairStore("cosine", "cosine", embedder, cache, stats,
-                                     config.condition_on_question, config.batch_size)
+                                     config.condition_on_question, config.batch_size,
+                                  config.nli_dtype)
     return stores
 
 
