@@ -29,18 +29,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, rankdata
 
+from uqlens.core.ranking import (  # noqa: F401  (re-exported: every ranking rounds alike)
+    RANK_DECIMALS,
+    rounded,
+    tie_note,
+)
+
 Array = Sequence[float] | np.ndarray
-
-RANK_DECIMALS = 9
-"""Decimal places scores are rounded to before any ranking (absolute: 1e-9 is far above
-double rounding noise of scores of order 1-100, far below any difference a method means)."""
-
-
-def rounded(u: Array, decimals: int = RANK_DECIMALS) -> np.ndarray:
-    """``u`` as floats rounded to ``decimals`` places (−0.0 made 0.0; NaN kept): the values
-    every ranking here compares."""
-    r = np.round(np.asarray(u, dtype=float), decimals)
-    return r + 0.0  # −0.0 + 0.0 is 0.0
 
 
 def _clean(u: Array, y: Array) -> tuple[np.ndarray, np.ndarray]:
@@ -73,14 +68,6 @@ def mid_ranks(u: Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
         tied[ok] = counts[inv] - 1
     return rank, pct, tied
-
-
-def tie_note(n_tied) -> str:
-    """"tied with 118 others" / "tied with 1 other" / "" (no tie or undefined)."""
-    if n_tied is None or (isinstance(n_tied, float) and math.isnan(n_tied)) or n_tied < 1:
-        return ""
-    n = int(n_tied)
-    return f"tied with {n} other{'s' if n > 1 else ''}"
 
 
 def order_with_ties(frame: pd.DataFrame, score: str = "uncertainty",

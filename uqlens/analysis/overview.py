@@ -30,10 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from uqlens.analysis import stored
 from uqlens.core.projection import (  # noqa: F401  (map point ids, used across the app)
     ID_SEP,
     parse_point_ids,
     point_id,
+)
+from uqlens.run.rescore import (  # noqa: F401  (re-exported: which samples are scored)
+    scored_sample_mask,
+    scored_temperature,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -54,24 +59,6 @@ def rule_backend(manifest: dict, rule: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- samples
-
-
-def scored_temperature(run) -> float | None:
-    """The sampling temperature whose samples the methods scored (None: all samples)."""
-    value = ((getattr(run, "manifest", None) or {}).get("params") or {}).get("sample_temperature")
-    return None if value is None else float(value)
-
-
-def scored_sample_mask(generations: pd.DataFrame, temperature: float | None) -> pd.Series:
-    """True for the generations the methods score: non-greedy, and drawn at ``temperature``
-    when it is given (the same choice the build makes)."""
-    mask = pd.Series(True, index=generations.index)
-    if "is_greedy" in generations:
-        mask &= ~generations["is_greedy"].astype(bool)
-    if temperature is not None and "temperature" in generations:
-        temps = pd.to_numeric(generations["temperature"], errors="coerce").to_numpy(float)
-        mask &= np.isclose(temps, temperature)
-    return mask
 
 
 def scored_samples_note(run) -> str:
@@ -123,13 +110,7 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     correct``. ``cluster_id`` is -1 when the answer is in no cluster; ``is_scored`` marks the
     samples the methods score (:func:`scored_sample_mask`).
     """
-    gen = run.table("generations")
-    cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in gen]
-    out = gen[cols].copy()
-    out["is_scored"] = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
-    if "is_greedy" not in out:
-        out["is_greedy"] = False
-    out["is_greedy"] = out["is_greedy"].astype(bool)
+    out = _answer_rows(run, judge)
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule][["question_id", "sample_id", "cluster_id"]]
     out = out.merge(cl, on=["question_id", "sample_id"], how="left")
@@ -146,16 +127,29 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
                             strict=True))
             out.loc[missing, "cluster_id"] = [by_text.get(k, np.nan) for k in keys]
     out["cluster_id"] = out["cluster_id"].fillna(-1).astype(int)
+    cols = [c for c in out if c not in ("correct", "is_judged")]
+    return out[[*cols, "correct", "is_judged"]]
+
+
+def _answer_rows(run, judge: str) -> pd.DataFrame:
+    """:func:`answer_table` without the clusters: ``question_id, sample_id, text, [text_id],
+    is_greedy, is_scored, correct, is_judged``, in generation order."""
+    gen = run.table("generations")
+    cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in gen]
+    out = gen[cols].copy()
+    out["is_scored"] = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
+    if "is_greedy" not in out:
+        out["is_greedy"] = False
+    out["is_greedy"] = out["is_greedy"].astype(bool)
     corr = run.table("correctness")
     corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label"]]
     out = out.merge(corr, on=["question_id", "sample_id"], how="left")
     out = out.rename(columns={"label": "correct"})
     out["correct"] = _boolean(out["correct"])
     judged = judged_answers(run, judge)
-    judged_keys = set(zip(judged["question_id"], judged["sample_id"], strict=True))
-    out["is_judged"] = [
-        (q, s) in judged_keys for q, s in zip(out["question_id"], out["sample_id"], strict=True)
-    ]
+    keys = pd.MultiIndex.from_arrays([judged["question_id"], judged["sample_id"]])
+    out["is_judged"] = pd.MultiIndex.from_arrays(
+        [out["question_id"], out["sample_id"]]).isin(keys)
     return out
 
 
@@ -169,6 +163,28 @@ def _samples(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([scored, sampled, only], ignore_index=True)
 
 
+def sample_correctness(run, judge: str) -> pd.DataFrame:
+    """Per question with samples (sorted by id), what ``judge`` says of its samples:
+    ``any_correct``, ``share_correct`` (of the labelled samples; NaN when none is) and
+    ``correct_answers`` (the distinct correct texts, first seen first; [] when none).
+    Read from the run's summaries when it has them (:mod:`uqlens.analysis.stored`)."""
+    got = stored.judge_table(run, judge, _sample_correctness)
+    return got if got is not None and len(got) else _sample_correctness(run, judge)
+
+
+def _sample_correctness(run, judge: str) -> pd.DataFrame:
+    """:func:`sample_correctness` computed from the run's tables."""
+    answers = _samples(_answer_rows(run, judge))
+    right = answers["correct"].fillna(False).astype(bool)
+    out = pd.DataFrame({"any_correct": right.groupby(answers["question_id"]).any()})
+    out["share_correct"] = answers.groupby("question_id")["correct"].agg(
+        lambda s: s.astype("Float64").mean()).astype(float)
+    good = answers[right]
+    texts = good.groupby("question_id")["text"].agg(lambda s: list(dict.fromkeys(s)))
+    out["correct_answers"] = [texts.get(q, []) for q in out.index]
+    return out.rename_axis("question_id").reset_index()
+
+
 # --------------------------------------------------------------------------- clusters
 
 
@@ -179,7 +195,19 @@ def cluster_summary(run, rule: str, judge: str, question_id: str | None = None) 
     ``mass`` (share of the question's samples), ``representative`` (text), ``members``
     (list of sample texts), ``member_ids`` (sample ids), ``correct`` (the representative's
     label), ``share_correct`` (share of members labelled correct), ``holds_judged``.
+    Read from the run's summaries when it has them (:mod:`uqlens.analysis.stored`).
     """
+    got = stored.clusters(run, rule, judge, _cluster_summary)
+    if got is not None and question_id is not None:
+        got = got[got["question_id"] == question_id].reset_index(drop=True)
+    if got is not None and len(got):
+        return got
+    return _cluster_summary(run, rule, judge, question_id)
+
+
+def _cluster_summary(run, rule: str, judge: str, question_id: str | None = None
+                     ) -> pd.DataFrame:
+    """:func:`cluster_summary` computed from the run's tables."""
     answers = answer_table(run, rule, judge)
     if question_id is not None:
         answers = answers[answers["question_id"] == question_id]
@@ -255,9 +283,7 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     counts = clusters.groupby("question_id").agg(
         n_samples=("size", "sum"), n_clusters=("cluster_id", "size")
     )
-    answers = _samples(answer_table(run, rule, judge))
-    any_correct = answers["correct"].fillna(False).astype(bool).groupby(
-        answers["question_id"]).any()
+    any_correct = sample_correctness(run, judge).set_index("question_id")["any_correct"]
     q = run.table("questions")
     out = pd.DataFrame({"question_id": q["question_id"], "question": q["question"]})
     out["dataset"] = q["dataset"] if "dataset" in q else ""
@@ -293,7 +319,18 @@ def question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
     ``rank_percentile``
     (``100 * certainty_rank / n_scored``: a gate at operating point ``p`` accepts exactly the
     questions with ``rank_percentile <= 100 * ceil(p * n) / n``).
+    Read from the run's summaries when it has them (:mod:`uqlens.analysis.stored`).
     """
+    got = stored.scores(run, rule)
+    if got is not None and method is not None:
+        got = got[got["method"] == method].reset_index(drop=True)
+    if got is not None and len(got):
+        return got
+    return _question_scores(run, rule, method)
+
+
+def _question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
+    """:func:`question_scores` computed from the run's tables."""
     s = run.table("scores")
     s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]].copy()
     if method is not None:
@@ -327,7 +364,8 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    ordered = sorted(s.items(), key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
+    items = zip(s.index.tolist(), s.to_numpy(dtype=float).tolist(), strict=True)
+    ordered = sorted(items, key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
     return {q for q, _ in ordered[:k]}
 
 
@@ -363,13 +401,19 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
     dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
     dom["accepted"] = dom["question_id"].isin(accepted)
-    mask = (dom["dominant_share"] >= dominance - 1e-12) & (
-        dom["dominant_correct"].fillna(True) == False  # noqa: E712 (nullable boolean)
-    )
+    mask = _confidently_wrong(dom, dominance)
     # most confident first; ties: the more dominant cluster first, then question id
     out = order_with_ties(dom[mask].sort_values("question_id"),
                           then=[("dominant_share", False)])
     return out.reset_index(drop=True)
+
+
+def _confidently_wrong(dom: pd.DataFrame, dominance: float) -> pd.Series:
+    """Rows of :func:`dominant_clusters` whose dominant cluster holds at least ``dominance``
+    of the samples and is labelled incorrect."""
+    return (dom["dominant_share"] >= dominance - 1e-12) & (
+        dom["dominant_correct"].fillna(True) == False  # noqa: E712 (nullable boolean)
+    )
 
 
 def hallucination_counts(
@@ -383,20 +427,20 @@ def hallucination_counts(
     """
     rows = []
     dom = dominant_clusters(run, rule, judge)  # once: it does not depend on the method
+    confident = set(dom.loc[_confidently_wrong(dom, dominance), "question_id"])
     all_scores = question_scores(run, rule)
     by_method = dict(iter(all_scores.groupby("method", sort=False)))
     for method in run_methods(run, rule):
         scores = by_method.get(method, all_scores.iloc[0:0]).set_index("question_id")
-        ch = _hallucinations(dom, scores, dominance, operating_point)
-        n_acc = len(accepted_questions(scores["uncertainty"], operating_point))
-        n_ch = int(ch["accepted"].sum())
+        accepted = accepted_questions(scores["uncertainty"], operating_point)
+        n_acc, n_ch = len(accepted), len(accepted & confident)
         rows.append(
             {
                 "method": method,
                 "accepted": n_acc,
                 "confident_hallucinations": n_ch,
                 "share": n_ch / n_acc if n_acc else np.nan,
-                "total_confident_hallucinations": len(ch),
+                "total_confident_hallucinations": len(confident),
             }
         )
     return pd.DataFrame(
@@ -419,13 +463,8 @@ def quadrant_table(
     boundary for that method).
     """
     dom = dominant_clusters(run, rule, judge).set_index("question_id")
-    answers = _samples(answer_table(run, rule, judge))
-    share = answers.groupby("question_id")["correct"].agg(
-        lambda s: s.astype("Float64").mean()
-    ).astype(float)
-    is_ch = (dom["dominant_share"] >= dominance - 1e-12) & (
-        dom["dominant_correct"].fillna(True) == False  # noqa: E712
-    )
+    share = sample_correctness(run, judge).set_index("question_id")["share_correct"]
+    is_ch = _confidently_wrong(dom, dominance)
     judged = dom["judged_correct"].astype(object)
     flag = pd.Series(
         np.where(is_ch, "confident hallucination",
@@ -462,9 +501,7 @@ def correct_but_outvoted(run, rule: str, judge: str) -> pd.DataFrame:
     dom = dominant_clusters(run, rule, judge)
     mask = dom["any_correct"] & (dom["dominant_correct"].fillna(True) == False)  # noqa: E712
     out = dom[mask].copy()
-    answers = _samples(answer_table(run, rule, judge))
-    good = answers[answers["correct"].fillna(False).astype(bool)]
-    texts = good.groupby("question_id")["text"].agg(lambda s: list(dict.fromkeys(s)))
+    texts = sample_correctness(run, judge).set_index("question_id")["correct_answers"]
     out["correct_answers"] = out["question_id"].map(texts)
     return out.reset_index(drop=True)
 

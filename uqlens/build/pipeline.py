@@ -54,6 +54,7 @@ from uqlens.build.stages import (  # noqa: F401  (re-exported)
 )
 from uqlens.build.write import _exchange, prepare_out_dir, write_run  # noqa: F401
 from uqlens.core.views import PROVIDED_RULE, SAME_TEXT
+from uqlens.run.summaries import write_summaries
 
 PAIR_SHORTCUT = SAME_TEXT
 """The pairs :meth:`PairStore.get_many` answers without a model (same text up to case and
@@ -155,7 +156,7 @@ def build(
                      projection, text_vectors)
     if hidden is not None:
         tables["hidden_states"] = hidden
-    write_run(out_dir, tables, manifest)
+    write_run(out_dir, tables, manifest, finish=write_summaries)
     cache.close()
     return manifest
 

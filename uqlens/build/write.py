@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +18,15 @@ from uqlens.build.config import BuildError
 from uqlens.run.folder import MANIFEST
 
 
-def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) -> None:
+def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict,
+              finish: Callable[[Path, dict], None] | None = None) -> None:
     """Write into a temporary sibling folder, then swap it into place: a crash at any point
     leaves either the previous run or the new one, never a half-written folder.
+
+    ``finish(folder, manifest)``, when given, runs once the tables are in the temporary
+    folder and before the manifest is written: it may add files computed from the tables as
+    written (the build's summaries, :func:`uqlens.run.summaries.write_summaries`) and record
+    them in ``manifest``.
 
     On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``, so ``out_dir`` never
     disappears, even for an instant; elsewhere it is two renames, and a crash between them
@@ -36,6 +43,8 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], manifest: dict) ->
     try:
         for name, frame in tables.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        if finish is not None:
+            finish(tmp, manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
         if out_dir.exists() and _exchange(tmp, out_dir):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous run

@@ -107,6 +107,24 @@ def judged_rows(run) -> pd.DataFrame:
     return pd.concat([greedy, first], ignore_index=True)[["question_id", "sample_id"]]
 
 
+def scored_temperature(run) -> float | None:
+    """The sampling temperature whose samples the methods scored (None: all samples)."""
+    value = ((getattr(run, "manifest", None) or {}).get("params") or {}).get("sample_temperature")
+    return None if value is None else float(value)
+
+
+def scored_sample_mask(generations: pd.DataFrame, temperature: float | None) -> pd.Series:
+    """True for the generations the methods score: non-greedy, and drawn at ``temperature``
+    when it is given (the same choice the build makes)."""
+    mask = pd.Series(True, index=generations.index)
+    if "is_greedy" in generations:
+        mask &= ~generations["is_greedy"].astype(bool)
+    if temperature is not None and "temperature" in generations:
+        temps = pd.to_numeric(generations["temperature"], errors="coerce").to_numpy(float)
+        mask &= np.isclose(temps, temperature)
+    return mask
+
+
 def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.DataFrame:
     """``correct`` (bool) of each question's judged answer under ``judge``, indexed by
     ``question_id``; questions the judge did not label are left out.

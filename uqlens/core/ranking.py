@@ -1,0 +1,29 @@
+"""The rounding every ranking compares (:func:`rounded`) and the words for a tie
+(:func:`tie_note`), shared by the analyses (:mod:`uqlens.analysis.evaluation` re-exports them)
+and the run's precomputed summaries (:mod:`uqlens.run.summaries`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+RANK_DECIMALS = 9
+"""Decimal places scores are rounded to before any ranking (absolute: 1e-9 is far above
+double rounding noise of scores of order 1-100, far below any difference a method means)."""
+
+
+def rounded(u: Sequence[float] | np.ndarray, decimals: int = RANK_DECIMALS) -> np.ndarray:
+    """``u`` as floats rounded to ``decimals`` places (−0.0 made 0.0; NaN kept): the values
+    every ranking here compares."""
+    r = np.round(np.asarray(u, dtype=float), decimals)
+    return r + 0.0  # −0.0 + 0.0 is 0.0
+
+
+def tie_note(n_tied) -> str:
+    """"tied with 118 others" / "tied with 1 other" / "" (no tie or undefined)."""
+    if n_tied is None or (isinstance(n_tied, float) and math.isnan(n_tied)) or n_tied < 1:
+        return ""
+    n = int(n_tied)
+    return f"tied with {n} other{'s' if n > 1 else ''}"
