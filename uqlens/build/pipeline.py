@@ -109,7 +109,7 @@ def build(
         questions, gens, texts, qtext = data.questions, data.gens, data.texts, data.qtext
     scored = scored_samples(gens, config.sample_temperature)
 
-    embedder = CachedEmbedder(config.embedder, cache, stats)
+    embedder = _embedder(config, data, cache, stats)
     stage_notes: dict[str, str] = {}  # which stages ran and why, for the manifest
     text_vectors, vector_of = _embed_stage(config, data, embedder, stats, log, bar, stage_notes)
     stores = _pair_stores(config, embedder, cache, stats)
@@ -161,6 +161,16 @@ def build(
     return manifest
 
 
+def _embedder(config, data, cache, stats):
+    """The model behind the build's embeddings, or the input's own vectors."""
+    from uqlens.build.provided_embeddings import PROVIDED, ProvidedEmbedder, answer_vectors
+
+    if config.embedder != PROVIDED:
+        return CachedEmbedder(config.embedder, cache, stats)
+    vectors = answer_vectors(data.gens, data.texts)
+    return ProvidedEmbedder(data.texts, vectors, data.qtext, config.condition_on_question)
+
+
 def _embed_stage(config, data, embedder, stats, log, bar, stage_notes):
     """``(question-conditioned vector per unique text, {(qid, text): vector})``, or
     ``(None, {})`` when nothing needs them (the stage is skipped, and says why)."""
@@ -168,6 +178,8 @@ def _embed_stage(config, data, embedder, stats, log, bar, stage_notes):
     prefix = (lambda q: f"{q} ") if config.condition_on_question else (lambda q: "")
     embed_reasons = embedding_reasons(
         config, bool("provided_cluster" in gens and gens["provided_cluster"].notna().any()))
+    if getattr(embedder, "provided", False):  # free, and the map reads them
+        embed_reasons = embed_reasons or ["the input's own vectors (--embedder provided)"]
     text_vectors, vector_of = None, {}
     stage_notes["embed"] = ("ran: " + "; ".join(embed_reasons)) if embed_reasons else (
         "skipped: nothing needs question-conditioned embeddings (no embedding rule, no cosine "

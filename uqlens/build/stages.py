@@ -207,7 +207,9 @@ def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
     texts = data.texts
     # The map places answers by their own meaning, so that "Spanish" sits near "Spanish"
     # across questions; question-conditioned vectors would give one island per question.
-    vectors = text_vectors if config.projection_text == "question+answer" else (
+    # The input's own vectors (--embedder provided) are never conditioned.
+    own = getattr(embedder, "provided", False)
+    vectors = text_vectors if own or config.projection_text == "question+answer" else (
         embedder.embed(texts["text"].tolist()) if len(texts)
         else np.zeros((0, 384), dtype=np.float32))
     params = {"method": config.projection, "n_neighbors": config.n_neighbors,
@@ -277,6 +279,10 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
         elif questions.empty:
             skipped[label] = ("needs reference answers and no question has any (add them "
                               "with `uqlens import --questions FILE`)")
+            continue
+        elif judge.provenance == "embedding" and getattr(embedder, "provided", False):
+            skipped[label] = ("needs an embedding model for the references; the input's own "
+                              "vectors (--embedder provided) cover the answers only")
             continue
         else:
             if judge.provenance == "embedding":
