@@ -106,7 +106,8 @@ def _add_build(subparsers) -> None:
                    "openai:MODEL@BASE_URL (alias openai; an OpenAI-compatible server, e.g. "
                    "openai:qwen2.5:7b@http://localhost:11434/v1)")
     p.add_argument("--embedder", default=None, metavar="NAME_OR_PATH",
-                   help="sentence-transformers model (default: the offline all-MiniLM-L6-v2)")
+                   help="sentence-transformers model (default: the offline all-MiniLM-L6-v2), "
+                   "or 'provided': every answer's own `embedding` field, no model")
     p.add_argument("--judge", action="append", metavar="SPEC",
                    help="correctness judge, repeatable: exact_match, squad_f1[:TAU], "
                    "rouge_l[:TAU], embedding_similarity[:TAU], nli_reference@ALIAS, "
