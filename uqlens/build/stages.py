@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.build.config import BuildConfig, BuildError
-from uqlens.core.views import PROVIDED_RULE, MissingPair, RuleSpec, question_view, score_view
+from uqlens.core.views import PROVIDED_RULE, MissingPair, RuleSpec
 
 
 @dataclass
@@ -181,20 +181,18 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
     """The ``scores`` table: every chosen method under every rule, plus the tool's own
     scores (one value per question repeated under every rule; NaN where it left a question
     unscored)."""
+    from uqlens.build.scoring import score_table
+
     rows = []
-    ids = [m.id for m in chosen]
-    for entry in rules:
-        spec = RuleSpec.from_manifest(entry)
-        for qid, group in bar(scored_groups.items(), f"score {spec.key}"):
-            view = question_view(source, qid, spec, group)
-            rows.extend((qid, spec.key, m, u)
-                        for m, u in score_view(view, ids, params_of).items())
     for method_id, values in provided.items():
         for entry in rules:
             rows.extend((qid, entry["key"], method_id, values.get(qid, float("nan")))
                         for qid in question_ids)
-    scores = pd.DataFrame(rows, columns=["question_id", "rule", "method", "uncertainty"])
-    scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
+    scores = pd.concat([score_table(rules, scored_groups, source, chosen, params_of, bar),
+                        pd.DataFrame(rows, columns=["question_id", "rule", "method",
+                                                    "uncertainty"])], ignore_index=True)
+    params = {m: json.dumps(p, sort_keys=True) for m, p in params_of.items()}
+    scores["params"] = scores["method"].map(params)
     return scores
 
 

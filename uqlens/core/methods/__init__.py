@@ -22,10 +22,17 @@ from uqlens.core.methods import (  # noqa: F401  (imported for registration)
     semantic_entropy,
     verbalized_confidence,
 )
-from uqlens.core.methods.base import NEEDS, REGISTRY, Method, QuestionView, register
+from uqlens.core.methods.base import (
+    NEEDS,
+    REGISTRY,
+    ClusterBatch,
+    Method,
+    QuestionView,
+    register,
+)
 
-__all__ = ["NEEDS", "REGISTRY", "Method", "QuestionView", "register", "get", "all_methods",
-           "applicable", "ORDER"]
+__all__ = ["NEEDS", "REGISTRY", "ClusterBatch", "Method", "QuestionView", "register", "get",
+           "all_methods", "applicable", "ORDER"]
 
 
 def get(method_id: str) -> Method:

@@ -57,12 +57,44 @@ class QuestionView:
 
 
 @dataclass(frozen=True)
+class ClusterBatch:
+    """The cluster assignments of many questions' samples at once, for the methods that
+    read only clusters, log-likelihoods and the judged answer's cluster (see
+    :attr:`Method.batch`).
+
+    Sample arrays are concatenated question after question (samples in view order);
+    question ``i`` owns ``[start[i], start[i + 1])``. Per question: ``has_logprob`` /
+    ``has_tokens`` (its view's ``logprob_sum`` / ``num_tokens`` is not None),
+    ``greedy_cluster`` (NaN where the view's is None).
+    """
+
+    start: np.ndarray
+    cluster_ids: np.ndarray
+    logprob_sum: np.ndarray
+    num_tokens: np.ndarray
+    has_logprob: np.ndarray
+    has_tokens: np.ndarray
+    greedy_cluster: np.ndarray
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.start) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.start)
+
+
+@dataclass(frozen=True)
 class Method:
     """A registered UQ method.
 
     ``score(view, **params)`` returns the uncertainty of one question (higher = more
     uncertain) or ``nan`` when this question cannot be scored (e.g. a single sample).
     ``flipped`` records that the source quantity is a confidence turned into uncertainty.
+    ``batch(batch, **params)``, when given, scores every question of a :class:`ClusterBatch`
+    at once and returns exactly (bit for bit) what ``score`` gives each question's view; the
+    build uses it to score a rule over all questions in grouped array operations.
     """
 
     id: str
@@ -73,6 +105,7 @@ class Method:
     defaults: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     flipped: bool = False
     description: str = ""
+    batch: Callable[..., np.ndarray] | None = None
 
     def missing(self, available: set[str] | frozenset[str]) -> list[str]:
         """Needs this method has that the data cannot meet, sorted for stable messages."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from uqlens.core.methods._common import NAN, enough_samples
-from uqlens.core.methods.base import Method, QuestionView, register
+from uqlens.core.methods.base import ClusterBatch, Method, QuestionView, register
 
 
 def score(view: QuestionView) -> float:
@@ -19,6 +19,19 @@ def score(view: QuestionView) -> float:
     return 1.0 - share
 
 
+def batch_score(batch: ClusterBatch) -> np.ndarray:
+    """:func:`score` of every question of ``batch``, bit for bit."""
+    sizes = batch.sizes
+    greedy = np.repeat(batch.greedy_cluster, sizes)
+    seg = np.repeat(np.arange(batch.n_questions), sizes)
+    same = np.bincount(seg, weights=np.asarray(batch.cluster_ids) == greedy,
+                       minlength=batch.n_questions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = same / sizes
+    ok = (sizes >= 2) & ~np.isnan(batch.greedy_cluster)
+    return np.where(ok, 1.0 - share, np.nan)
+
+
 METHOD = register(
     Method(
         id="self_consistency",
@@ -26,6 +39,7 @@ METHOD = register(
         needs=frozenset({"samples", "clusters", "greedy"}),
         citation="Wang et al. (2023), ICLR",
         score=score,
+        batch=batch_score,
         description="Share of samples that disagree with the judged answer's meaning.",
     )
 )

@@ -17,7 +17,14 @@ import numpy as np
 from scipy.special import logsumexp
 
 from uqlens.core.methods._common import NAN, enough_samples
-from uqlens.core.methods.base import Method, QuestionView, register
+from uqlens.core.methods._grouped import (
+    all_finite,
+    cluster_segments,
+    segment_logsumexp,
+    segment_sums,
+    select,
+)
+from uqlens.core.methods.base import ClusterBatch, Method, QuestionView, register
 
 
 def score(view: QuestionView, length_normalized: bool = True) -> float:
@@ -37,6 +44,30 @@ def score(view: QuestionView, length_normalized: bool = True) -> float:
     return max(0.0, float(-np.sum(np.exp(log_p) * log_p)))
 
 
+def batch_score(batch: ClusterBatch, length_normalized: bool = True) -> np.ndarray:
+    """:func:`score` of every question of ``batch``, bit for bit (see
+    :func:`uqlens.core.methods._grouped.segment_logsumexp`)."""
+    out = np.full(batch.n_questions, np.nan)
+    keep = (batch.sizes >= 2) & batch.has_logprob
+    if length_normalized:
+        keep &= batch.has_tokens
+    ll = np.asarray(batch.logprob_sum, dtype=float)
+    if length_normalized:
+        with np.errstate(invalid="ignore"):
+            ll = ll / np.maximum(np.asarray(batch.num_tokens, dtype=float), 1.0)
+    keep &= all_finite(ll, batch.start)
+    if not keep.any():
+        return out
+    sub = select(batch, keep)
+    ll = ll[np.repeat(keep, batch.sizes)]
+    order, cluster_start, question_of, per_question = cluster_segments(sub)
+    log_p = segment_logsumexp(ll[order], cluster_start) - segment_logsumexp(
+        ll, sub.start)[question_of]
+    entropy = -segment_sums(np.exp(log_p) * log_p, per_question)
+    out[keep] = np.where(entropy > 0.0, entropy, 0.0)  # max(0.0, ·) as score() clips
+    return out
+
+
 METHOD = register(
     Method(
         id="semantic_entropy",
@@ -44,6 +75,7 @@ METHOD = register(
         needs=frozenset({"samples", "clusters", "logprobs"}),
         citation="Farquhar, Kossen, Kuhn & Gal (2024), Nature 630:625-630",
         score=score,
+        batch=batch_score,
         defaults=MappingProxyType({"length_normalized": True}),
         description="Entropy of the likelihood mass of meaning clusters.",
     )

@@ -1,0 +1,148 @@
+"""Scoring every method under every rule, fast and exactly as one view at a time would.
+
+:func:`score_table` gives the ``scores`` rows that scoring each question's
+:func:`uqlens.core.views.question_view` with :func:`uqlens.core.views.score_view` gives, value
+for value, with two savings:
+
+- a method with a :attr:`~uqlens.core.methods.base.Method.batch` form (the cluster-count and
+  cluster-likelihood methods) scores a rule's questions all at once from a
+  :class:`~uqlens.core.methods.base.ClusterBatch`;
+- a method that does not need clusters reads nothing a rule changes but the rule's affinity
+  backend (the pairs its graph is built from): it is scored once per affinity backend and its
+  scores are repeated under every rule that shares that backend.
+
+Everything else (graph methods, lexical similarity, ...) is scored one view at a time, as
+before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from uqlens.core.views import RuleSpec, greedy_cluster, question_view, score_view
+
+
+@dataclass
+class FlatSamples:
+    """The scored samples of every question, concatenated in question order."""
+
+    question_ids: list[str]
+    start: np.ndarray
+    text_id: np.ndarray
+    sample_id: np.ndarray
+    logprob_sum: np.ndarray
+    num_tokens: np.ndarray
+    has_logprob: np.ndarray
+    has_tokens: np.ndarray
+
+
+def flatten(groups: Mapping[str, pd.DataFrame]) -> FlatSamples:
+    """``groups`` (``{question_id: its scored sample rows}``) as flat arrays; ``has_*`` say
+    whether every sample of a question has the value (as :func:`question_view` requires)."""
+    qids = list(groups)
+    frames = list(groups.values())
+    sizes = np.array([len(g) for g in frames], dtype=np.int64)
+    flat = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["sample_id", "text_id"])
+    seg = np.repeat(np.arange(len(qids)), sizes)
+
+    def column(name):
+        if name not in flat:
+            return np.full(len(flat), np.nan), np.zeros(len(qids), dtype=bool)
+        values = pd.to_numeric(flat[name], errors="coerce").to_numpy(dtype=float,
+                                                                      na_value=np.nan)
+        missing = np.bincount(seg, weights=np.isnan(values), minlength=len(qids))
+        return values, missing == 0
+
+    logprob, has_logprob = column("logprob_sum")
+    tokens, has_tokens = column("num_tokens")
+    return FlatSamples(qids, np.r_[0, np.cumsum(sizes)].astype(np.int64),
+                       flat["text_id"].to_numpy(dtype=np.int64),
+                       flat["sample_id"].to_numpy(dtype=object), logprob, tokens,
+                       has_logprob, has_tokens & has_logprob)
+
+
+def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
+    """The :class:`~uqlens.core.methods.base.ClusterBatch` of ``rule``: each sample's
+    cluster and each judged answer's, read from ``source`` as :func:`question_view` reads
+    them."""
+    from uqlens.core.methods import ClusterBatch
+
+    ids = np.empty(len(flat.text_id), dtype=np.int64)
+    greedy = np.full(len(flat.question_ids), np.nan)
+    for i, qid in enumerate(flat.question_ids):
+        a, b = flat.start[i], flat.start[i + 1]
+        stored = source.clusters(rule, qid)
+        judged = source.judged(qid)
+        keys = flat.sample_id[a:b] if rule.is_provided else flat.text_id[a:b].tolist()
+        try:
+            ids[a:b] = [stored[k] for k in keys]
+        except KeyError as err:
+            from uqlens.core.views import NotRecomputable
+
+            raise NotRecomputable(f"{qid}: {err} has no stored cluster under "
+                                  f"{rule.key!r}") from None
+        judged_of = None if judged is None else stored.get(
+            judged["sample_id"] if rule.is_provided else int(judged["text_id"]))
+        g = greedy_cluster(judged, judged_of, ids[a:b])
+        greedy[i] = np.nan if g is None else g
+    # A question's num_tokens count only when its log-probabilities do (as _logprobs).
+    return ClusterBatch(flat.start, ids, flat.logprob_sum, flat.num_tokens, flat.has_logprob,
+                        flat.has_tokens, greedy)
+
+
+def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], source, chosen,
+                params_of: Mapping[str, Mapping], bar) -> pd.DataFrame:
+    """``question_id, rule, method, uncertainty`` of every chosen method under every rule:
+    for each rule in order, each question in ``groups`` order, each method in ``chosen``
+    order (the rows a loop over :func:`score_view` would give)."""
+    flat = flatten(groups)
+    ids = [m.id for m in chosen]
+    shared: dict[str, dict[str, np.ndarray]] = {}  # affinity backend -> rule-free scores
+    frames = []
+    for entry in rules:
+        spec = RuleSpec.from_manifest(entry)
+        values = _rule_scores(spec, groups, source, chosen, params_of, flat, shared, bar)
+        matrix = np.column_stack([values[m] for m in ids]) if ids else np.zeros((len(flat.
+                                                                               question_ids),
+                                                                               0))
+        frames.append(pd.DataFrame({
+            "question_id": np.repeat(np.asarray(flat.question_ids, dtype=object), len(ids)),
+            "rule": spec.key, "method": np.tile(np.asarray(ids, dtype=object),
+                                                len(flat.question_ids)),
+            "uncertainty": matrix.ravel()}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["question_id", "rule", "method", "uncertainty"])
+
+
+def _rule_scores(spec: RuleSpec, groups, source, chosen, params_of, flat: FlatSamples,
+                 shared: dict, bar) -> dict[str, np.ndarray]:
+    """``{method: score per question}`` under one rule."""
+    kwargs = {m.id: {**dict(m.defaults), **dict(params_of.get(m.id) or {})} for m in chosen}
+    batched = [m for m in chosen if m.batch is not None and "clusters" in m.needs]
+    rule_free = [m for m in chosen if "clusters" not in m.needs]
+    reuse = shared.get(spec.affinity_backend)
+    per_view = [m.id for m in chosen if m not in batched and (reuse is None or
+                                                              m not in rule_free)]
+    out: dict[str, np.ndarray] = {}
+    if batched:
+        cb = cluster_batch(source, spec, flat)
+        out.update({m.id: np.asarray(m.batch(cb, **kwargs[m.id]), dtype=float)
+                    for m in batched})
+    if per_view:
+        n = len(flat.question_ids)
+        got = {m: np.full(n, np.nan) for m in per_view}
+        for i, (qid, group) in enumerate(bar(groups.items(), f"score {spec.key}")):
+            for m, u in score_view(question_view(source, qid, spec, group), per_view,
+                                   params_of).items():
+                got[m][i] = u
+        out.update(got)
+    if reuse is None:
+        shared[spec.affinity_backend] = {m.id: out[m.id] for m in rule_free}
+    else:
+        out.update(reuse)
+    return out
