@@ -31,8 +31,9 @@ def replicate_run(dst: Path, copies: int, src: Path = TINY) -> Path:
         big.to_parquet(dst / table.name, index=False)
         manifest.setdefault("counts", {})[table.stem] = len(big)
     manifest["name"] = f"tiny fixture run × {copies} (synthetic, for map tests)"
+    manifest.pop("summaries", None)  # the source's summaries describe the source's tables
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=1))
     for extra in src.iterdir():
-        if extra.is_dir():
+        if extra.is_dir() and extra.name != "summaries":
             shutil.copytree(extra, dst / extra.name, dirs_exist_ok=True)
     return dst

@@ -172,7 +172,7 @@ def test_failed_build_keeps_previous_run(tmp_path, cache_dir, monkeypatch):
     out = tmp_path / "run"
     build(FIXTURE, out, BuildConfig(projection="pca"), cache_dir=cache_dir, progress=False,
           log=lambda _: None)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def boom(*args, **kwargs):
         raise RuntimeError("killed while writing")
@@ -181,7 +181,7 @@ def test_failed_build_keeps_previous_run(tmp_path, cache_dir, monkeypatch):
     with pytest.raises(RuntimeError):
         build(FIXTURE, out, BuildConfig(projection="pca", name="second"), cache_dir=cache_dir,
               progress=False, log=lambda _: None)
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    after = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
     assert json.loads(after["manifest.json"])["name"] == "run"
     assert find_runs(tmp_path) == [out]

@@ -193,3 +193,16 @@ def test_demo_run_stored_equals_computed(tmp_path):
     n = assert_stored_equals_computed(with_summaries(DEMO, tmp_path / "with"),
                                       without_summaries(DEMO, tmp_path / "without"), {default})
     assert n == len(run.rules) * (1 + len(run.judges)) + len(run.judges) + 9
+
+
+def test_summaries_of_replaced_tables_are_not_used(tmp_path):
+    path = with_summaries(TINY, tmp_path / "run")
+    scores = pd.read_parquet(path / "scores.parquet")
+    scores = scores[scores["question_id"] != "q08"]  # e.g. a table edited after the build
+    scores.to_parquet(path / "scores.parquet", index=False)
+    run = load_run(path)
+    assert summaries.read(run, "scores", "strict") is None
+    assert summaries.read(run, "clusters", "strict", "exact_match") is None
+    got = o.question_scores(run, "strict")
+    assert "q08" not in set(got["question_id"])
+    pd.testing.assert_frame_equal(got, o._question_scores(run, "strict"))

@@ -18,10 +18,11 @@ build ran are stored: a ``human+`` judge (:mod:`uqlens.run.labels`) changes with
 and is served from its base judge's tables by :mod:`uqlens.analysis.stored`, the labelled
 questions recomputed.
 
-A stored table is used only when the manifest lists it under this module's :data:`FORMAT` and
-the file carries the manifest's summaries ``id``: an old run (no summaries) or a run of
-another summaries format is computed as before. Change :data:`FORMAT` whenever what a table
-holds or how it is computed changes.
+A stored table is used only when the manifest lists it under this module's :data:`FORMAT`,
+the file carries the manifest's summaries ``id`` and the tables it was computed from still
+have the row counts recorded with it: an old run (no summaries), a run of another summaries
+format or a run whose tables were replaced is computed as before. Change :data:`FORMAT`
+whenever what a table holds or how it is computed changes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ FORMAT = "uqlens-summaries/1"
 FOLDER = "summaries"
 ID_KEY = b"uqlens.summaries_id"
 LIST_COLUMNS = {"clusters": ("members", "member_ids"), "judge": ("correct_answers",)}
+SOURCES = ("questions", "generations", "clusters", "scores", "correctness")
+"""The tables the summaries are computed from; their row counts are recorded and checked."""
 STRUCTURE = ["question_id", "cluster_id", "rank", "size", "mass", "representative", "members",
              "member_ids", "holds_judged"]
 
@@ -252,7 +255,8 @@ def build_summaries(run) -> tuple[dict[str, pd.DataFrame], dict]:
     answers = _answers(run)
     judges = [j for j in run.judges if human_base(j) is None]
     correct = {j: _correct(run, answers, j) for j in judges}
-    index: dict = {"format": FORMAT, "id": uuid.uuid4().hex, "rules": {}, "judges": {}}
+    index: dict = {"format": FORMAT, "id": uuid.uuid4().hex, "rules": {}, "judges": {},
+                   "source_rows": {t: len(_built(run, t)) for t in SOURCES}}
     files: dict[str, pd.DataFrame] = {}
     for j, judge in enumerate(judges):
         files[f"judge-{j}"] = _sample_correctness(answers, correct[judge])
@@ -322,6 +326,9 @@ def read(run, kind: str, rule: str | None = None, judge: str | None = None
 
 
 def _load(run, kind: str, rule: str | None, judge: str | None) -> pd.DataFrame | None:
+    rows = run.manifest["summaries"].get("source_rows") or {}
+    if any(len(_built(run, t)) != n for t, n in rows.items()):
+        return None  # the tables were changed after the build (copied, edited)
     frame = _read_file(run, _file(run, kind, rule, judge), LIST_COLUMNS.get(kind, ()))
     if frame is None or kind != "clusters" or judge is None:
         return frame
