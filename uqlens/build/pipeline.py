@@ -240,15 +240,27 @@ def _cluster_stage(rules, data, stores, vector_of, stats, bar):
             stats.counts["samples_with_provided_cluster"] = int(
                 gens["provided_cluster"].notna().sum())
             continue
-        for qid, group in grouped.items():
-            ids = text_cluster[(spec["key"], qid)][group["text_id"].to_numpy()]
-            rep = clustering.representatives(ids)
-            cluster_rows.append(pd.DataFrame({
-                "question_id": qid, "sample_id": group["sample_id"].to_numpy(),
-                "rule": spec["key"], "cluster_id": ids, "is_representative": rep,
-            }))
+        cluster_rows.append(_rule_cluster_rows(spec["key"], gens, text_cluster))
     clusters = pd.concat(cluster_rows, ignore_index=True) if cluster_rows else pd.DataFrame()
     return clusters, text_cluster, sample_cluster
+
+
+def _rule_cluster_rows(key: str, gens: pd.DataFrame, text_cluster: dict) -> pd.DataFrame:
+    """The ``clusters`` rows of one computed rule, every generation in table order (its
+    questions' rows are contiguous): its text's cluster, and whether it is the cluster's
+    first member (:func:`uqlens.core.clustering.representatives`)."""
+    qid = gens["question_id"].to_numpy()
+    first = np.flatnonzero(np.r_[True, qid[1:] != qid[:-1]]) if len(qid) else np.zeros(
+        0, dtype=np.int64)
+    bounds = np.r_[first, len(qid)].tolist()
+    text_ids = gens["text_id"].to_numpy(dtype=np.int64)
+    ids = np.concatenate([text_cluster[(key, qid[a])][text_ids[a:b]]
+                          for a, b in zip(bounds[:-1], bounds[1:], strict=True)]) if len(
+        qid) else np.zeros(0, dtype=np.int64)
+    rep = ~pd.DataFrame({"q": qid, "c": ids}).duplicated().to_numpy()
+    return pd.DataFrame({"question_id": gens["question_id"].to_numpy(),
+                         "sample_id": gens["sample_id"].to_numpy(), "rule": key,
+                         "cluster_id": ids.astype(np.int64), "is_representative": rep})
 
 
 def _graph_stage(config, chosen, rules, stores, scored_groups, qtext, stats, log, bar,

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlens.core.views import RuleSpec, greedy_cluster, question_view, score_view
+from uqlens.core.views import (
+    RuleSpec,
+    SampleRows,
+    greedy_cluster,
+    question_view,
+    score_view,
+)
 
 
 @dataclass
@@ -38,6 +44,13 @@ class FlatSamples:
     num_tokens: np.ndarray
     has_logprob: np.ndarray
     has_tokens: np.ndarray
+
+    def rows(self, i: int) -> SampleRows:
+        """Question ``i``'s samples as :func:`question_view` reads them."""
+        a, b = self.start[i], self.start[i + 1]
+        return SampleRows(self.sample_id[a:b], self.text_id[a:b].tolist(),
+                          self.logprob_sum[a:b] if self.has_logprob[i] else None,
+                          self.num_tokens[a:b] if self.has_tokens[i] else None)
 
 
 def flatten(groups: Mapping[str, pd.DataFrame]) -> FlatSamples:
@@ -106,7 +119,7 @@ def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], sourc
     frames = []
     for entry in rules:
         spec = RuleSpec.from_manifest(entry)
-        values = _rule_scores(spec, groups, source, chosen, params_of, flat, shared, bar)
+        values = _rule_scores(spec, source, chosen, params_of, flat, shared, bar)
         matrix = np.column_stack([values[m] for m in ids]) if ids else np.zeros((len(flat.
                                                                                question_ids),
                                                                                0))
@@ -119,7 +132,7 @@ def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], sourc
         columns=["question_id", "rule", "method", "uncertainty"])
 
 
-def _rule_scores(spec: RuleSpec, groups, source, chosen, params_of, flat: FlatSamples,
+def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
                  shared: dict, bar) -> dict[str, np.ndarray]:
     """``{method: score per question}`` under one rule."""
     kwargs = {m.id: {**dict(m.defaults), **dict(params_of.get(m.id) or {})} for m in chosen}
@@ -136,9 +149,9 @@ def _rule_scores(spec: RuleSpec, groups, source, chosen, params_of, flat: FlatSa
     if per_view:
         n = len(flat.question_ids)
         got = {m: np.full(n, np.nan) for m in per_view}
-        for i, (qid, group) in enumerate(bar(groups.items(), f"score {spec.key}")):
-            for m, u in score_view(question_view(source, qid, spec, group), per_view,
-                                   params_of).items():
+        for i, qid in enumerate(bar(flat.question_ids, f"score {spec.key}")):
+            view = question_view(source, qid, spec, flat.rows(i))
+            for m, u in score_view(view, per_view, params_of).items():
                 got[m][i] = u
         out.update(got)
     if reuse is None:

@@ -284,21 +284,7 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
             continue
         else:
             if judge.provenance == "embedding":
-                refs = questions.set_index("question_id")["references"]
-                # one batch for every answer and reference; the loop below reads the memo
-                embedder.embed(per_text["text"].tolist() + [
-                    r for q in per_text["question_id"].unique() for r in refs[q]])
-                rows = []
-                # Answer against reference, without the question: a shared question prefix
-                # would make every answer look close to every reference.
-                for q, t_id, text in zip(per_text["question_id"], per_text["sample_id"],
-                                         per_text["text"], strict=True):
-                    vec = embedder.embed([text])[0]
-                    ref_vecs = embedder.embed(list(refs[q]))
-                    value, ok = judge.judge(vec, ref_vecs, incorrect_references=embedder.embed(correctness.reference_list(questions, q, "incorrect_references")))  # noqa: E501
-                    rows.append((q, t_id, judge.id, value, ok, judge.provenance))
-                frame = pd.DataFrame(rows, columns=["question_id", "sample_id", "judge",
-                                                    "value", "label", "provenance"])
+                frame = _embedding_frame(judge, questions, per_text, embedder)
             elif judge.provenance == "llm":
                 frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
                                              cache, info if info is not None else {})
@@ -321,6 +307,30 @@ def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
                              "provenance"]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _embedding_frame(judge, questions, per_text, embedder) -> pd.DataFrame:
+    """``embedding_similarity``: every unique text against its question's references (and
+    known wrong answers), by the embedder's cosine; ``sample_id`` holds the text id."""
+    from uqlens.core import correctness
+
+    refs = questions.set_index("question_id")["references"]
+    wrong = dict(zip(questions["question_id"], correctness.reference_lists(
+        questions, "incorrect_references"), strict=True))
+    # one batch for every answer and reference; the loop below reads the memo
+    embedder.embed(per_text["text"].tolist() + [
+        r for q in per_text["question_id"].unique() for r in refs[q]])
+    rows = []
+    # Answer against reference, without the question: a shared question prefix would make
+    # every answer look close to every reference.
+    for q, t_id, text in zip(per_text["question_id"], per_text["sample_id"], per_text["text"],
+                             strict=True):
+        vec = embedder.embed([text])[0]
+        value, ok = judge.judge(vec, embedder.embed(list(refs[q])),
+                                incorrect_references=embedder.embed(wrong[q]))
+        rows.append((q, t_id, judge.id, value, ok, judge.provenance))
+    return pd.DataFrame(rows, columns=["question_id", "sample_id", "judge", "value", "label",
+                                       "provenance"])
 
 
 def _llm_reference_frame(judge, spec, alias, questions, per_text, stores, cache, info):

@@ -247,9 +247,14 @@ def judge_frame(
     j = get_judge(judge) if isinstance(judge, str) else judge
     if j.provenance == "embedding":
         raise ValueError("embedding_similarity needs vectors; call Judge.judge per answer")
-    q = questions.set_index("question_id")
-    has_wrong = "incorrect_references" in q.columns
-    has_question = "question" in q.columns
+    # one dictionary look-up per answer (a frame look-up per answer dominated large runs)
+    ids = questions["question_id"].tolist()
+    refs_of = dict(zip(ids, questions["references"], strict=True)) \
+        if "references" in questions else {}
+    wrong_of = dict(zip(ids, questions["incorrect_references"], strict=True)) \
+        if "incorrect_references" in questions else None
+    asked_of = dict(zip(ids, questions["question"], strict=True)) \
+        if "question" in questions else None
     rows = []
     for g in generations.itertuples(index=False):
         qid = g.question_id
@@ -262,12 +267,12 @@ def judge_frame(
             if soft is not None and not pd.isna(soft):
                 value = float(soft)  # the score the label was cut from (threshold: importer)
         else:
-            refs = list(q.at[qid, "references"])
+            refs = list(refs_of[qid])
             if j.provenance == "program" and not is_integer_question(refs):
                 continue  # a program checks integers only; elsewhere it has no verdict
-            wrong = q.at[qid, "incorrect_references"] if has_wrong else None
+            wrong = wrong_of[qid] if wrong_of is not None else None
             wrong = list(wrong) if wrong is not None and not _isna(wrong) else None
-            asked = str(q.at[qid, "question"]) if has_question else ""
+            asked = str(asked_of[qid]) if asked_of is not None else ""
             value, label = j.judge(g.text, refs, incorrect_references=wrong, pair=pair,
                                    question=asked)
         rows.append((qid, g.sample_id, j.id, value, label, j.provenance))
@@ -288,6 +293,14 @@ def reference_list(questions: pd.DataFrame, question_id: str,
     if value is None or _isna(value):
         return []
     return [str(x) for x in value]
+
+
+def reference_lists(questions: pd.DataFrame, column: str = "references") -> list[list[str]]:
+    """:func:`reference_list` of every question, in table order, in one pass."""
+    if column not in questions:
+        return [[] for _ in range(len(questions))]
+    return [[] if value is None or _isna(value) else [str(x) for x in value]
+            for value in questions[column]]
 
 
 def _isna(x) -> bool:

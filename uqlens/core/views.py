@@ -200,20 +200,38 @@ def greedy_cluster(judged: Mapping | None, judged_of, cluster_ids: np.ndarray) -
     return int(judged_of)
 
 
-def _sample_clusters(source: ViewSource, qid: str, rule: RuleSpec, samples: pd.DataFrame,
+@dataclass(frozen=True)
+class SampleRows:
+    """One question's scored samples as plain values, in order: what :func:`question_view`
+    reads of its ``samples`` rows. ``logprob_sum`` / ``num_tokens`` are None unless every
+    sample has one (``num_tokens`` only counts with ``logprob_sum``)."""
+
+    sample_id: Sequence
+    text_id: list[int]
+    logprob_sum: np.ndarray | None = None
+    num_tokens: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, samples: pd.DataFrame) -> SampleRows:
+        logprob, num = _logprobs(samples)
+        sample_ids = samples["sample_id"].tolist() if "sample_id" in samples else []
+        return cls(sample_ids, samples["text_id"].astype(int).tolist(), logprob, num)
+
+
+def _sample_clusters(source: ViewSource, qid: str, rule: RuleSpec, samples: SampleRows,
                      judged: Mapping | None, cluster_of: Mapping | None):
     """``(cluster id per sample, the judged answer's cluster id or None)``."""
     if cluster_of is None and rule.is_provided:
         stored = source.clusters(rule, qid)
         try:
-            ids = np.array([stored[s] for s in samples["sample_id"]], dtype=np.int64)
+            ids = np.array([stored[s] for s in samples.sample_id], dtype=np.int64)
         except KeyError as err:
             raise NotRecomputable(f"{qid}: sample {err} has no stored cluster under "
                                   f"{rule.key!r}") from None
         return ids, None if judged is None else stored.get(judged["sample_id"])
     if cluster_of is None:
         cluster_of = source.clusters(rule, qid)
-    ids = np.array([cluster_of[int(t)] for t in samples["text_id"]], dtype=np.int64)
+    ids = np.array([cluster_of[t] for t in samples.text_id], dtype=np.int64)
     return ids, None if judged is None else cluster_of.get(int(judged["text_id"]))
 
 
@@ -242,11 +260,12 @@ def _logprobs(samples: pd.DataFrame):
     return logprob, num
 
 
-def question_view(source: ViewSource, qid: str, rule: RuleSpec, samples: pd.DataFrame, *,
+def question_view(source: ViewSource, qid: str, rule: RuleSpec,
+                  samples: pd.DataFrame | SampleRows, *,
                   cluster_of: Mapping[int, int] | None = None, graph: bool = True):
     """The :class:`~uqlens.core.methods.QuestionView` of ``samples`` (the scored sample rows
     of ``qid``, in order: ``sample_id``, ``text_id``, optional ``logprob_sum``,
-    ``num_tokens``) under ``rule``.
+    ``num_tokens``; or the same as :class:`SampleRows`) under ``rule``.
 
     ``cluster_of`` (``{text_id: cluster_id}`` over the samples' and the judged answer's
     texts) replaces the source's clusters, for re-clustering at another rule or sub-sample.
@@ -255,12 +274,14 @@ def question_view(source: ViewSource, qid: str, rule: RuleSpec, samples: pd.Data
     """
     from uqlens.core.methods import QuestionView
 
+    if not isinstance(samples, SampleRows):
+        samples = SampleRows.of(samples)
     judged = source.judged(qid)
     cluster_ids, judged_of = _sample_clusters(source, qid, rule, samples, judged, cluster_of)
-    tids = samples["text_id"].astype(int).tolist()
+    tids = samples.text_id
     entail, contradict = _graph(source, rule.affinity_backend, qid, tids) if graph else (
         None, None)
-    logprob, num = _logprobs(samples)
+    logprob, num = samples.logprob_sum, samples.num_tokens
     texts = source.texts(qid)
     return QuestionView(
         question_id=qid,

@@ -1,0 +1,50 @@
+"""The build's faster table assembly gives what the per-question code it replaced gave: the
+clusters rows of a rule, the views of flat sample arrays, the judges' reference look-ups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from uqlens.build.pipeline import _rule_cluster_rows
+from uqlens.core import clustering
+from uqlens.core.correctness import reference_list, reference_lists
+
+
+def per_question_rows(key, gens, text_cluster):
+    """The clusters rows as the build formed them before, one frame per question."""
+    rows = []
+    for qid, group in gens.groupby("question_id", sort=False):
+        ids = text_cluster[(key, qid)][group["text_id"].to_numpy()]
+        rows.append(pd.DataFrame({
+            "question_id": qid, "sample_id": group["sample_id"].to_numpy(), "rule": key,
+            "cluster_id": ids, "is_representative": clustering.representatives(ids)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_rule_cluster_rows_equal_the_per_question_rows():
+    rng = np.random.default_rng(3)
+    gens, text_cluster = [], {}
+    for q in range(40):
+        n, k = int(rng.integers(1, 12)), int(rng.integers(1, 5))
+        tids = rng.integers(0, k, size=n)
+        text_cluster[("r", f"q{q:02d}")] = rng.permutation(k)[:k] * 2  # sparse ids
+        gens.append(pd.DataFrame({"question_id": f"q{q:02d}", "sample_id":
+                                  [f"s{i}" for i in range(n)], "text_id": tids}))
+    gens = pd.concat(gens, ignore_index=True)
+    got = _rule_cluster_rows("r", gens, text_cluster)
+    want = per_question_rows("r", gens, text_cluster)
+    for col in want:
+        assert got[col].tolist() == want[col].tolist(), col
+    # by hand: the first sample of every question represents its cluster
+    first = ~gens["question_id"].duplicated()
+    assert got.loc[first, "is_representative"].all()
+
+
+def test_reference_lists_equal_reference_list():
+    q = pd.DataFrame({"question_id": ["a", "b", "c", "d"],
+                      "incorrect_references": [["x", 1], None, [], np.array(["y"])]})
+    assert reference_lists(q, "incorrect_references") == [
+        reference_list(q, i, "incorrect_references") for i in q["question_id"]]
+    assert reference_lists(q, "incorrect_references") == [["x", "1"], [], [], ["y"]]
+    assert reference_lists(q, "references") == [[], [], [], []]
