@@ -140,10 +140,12 @@ class BuildSource:
                  text_cluster, sample_cluster, matrices, vector_of):
         self._data, self._text_cluster, self._sample_cluster = data, text_cluster, sample_cluster
         self._matrices, self._vector_of = matrices, vector_of
-        self._texts = {q: g["text"].tolist() for q, g in data.texts.groupby("question_id",
-                                                                           sort=False)}
-        self._judged = {q: g.iloc[0] for q, g in data.gens[data.gens["is_greedy"].astype(bool)]
-                        .groupby("question_id", sort=False)}
+        self._texts: dict[str, list[str]] = {}
+        for q, text in zip(data.texts["question_id"], data.texts["text"], strict=True):
+            self._texts.setdefault(q, []).append(text)
+        greedy = data.gens[data.gens["is_greedy"].astype(bool)].drop_duplicates("question_id")
+        # each judged answer's row as a mapping (one conversion, not a group per question)
+        self._judged = dict(zip(greedy["question_id"], greedy.to_dict("records"), strict=True))
         # text id -> row/column of the graph matrices (unique scored texts, first seen first)
         self._graph_pos = {q: {t: i for i, t in enumerate(dict.fromkeys(g["text_id"].tolist()))}
                            for q, g in scored_groups.items()}
