@@ -4,6 +4,11 @@ count, peak memory, and the rebuild time after a threshold change.
     python benchmarks/build.py                       # demo input + 10,000 × 10 synthetic
     python benchmarks/build.py --questions 1000      # a smaller synthetic scale-up
     python benchmarks/build.py --skip-demo --projection pca
+    python benchmarks/build.py --skip-demo --embedded --answers 1000000 --keep /tmp/big
+
+``--embedded``: every synthetic answer carries its own 16-number ``embedding`` and the build
+uses them (``--embedder provided``) with the cosine rules and a PCA map, so no model runs at
+any size. ``--answers N`` sets the size in answers (questions = N / (samples + 1)).
 
 Prints numbers; asserts nothing. Each build runs in a fresh subprocess so that its peak
 memory (ru_maxrss) is its own.
@@ -27,28 +32,43 @@ WORDS = ("Paris London Rome Berlin Madrid Vienna Prague Lisbon Dublin Oslo Athen
          "Helsinki Bern Brussels Amsterdam Budapest Sofia Zagreb Riga").split()
 
 
-def synthetic(path: Path, n_questions: int, n_samples: int, seed: int = 0) -> None:
+EMBED_DIM = 16
+
+
+def synthetic(path: Path, n_questions: int, n_samples: int, seed: int = 0,
+              embedded: bool = False) -> None:
     """Short answers drawn from a few candidates per question, with log-probs, so clusters,
-    methods and judges all have work to do."""
+    methods and judges all have work to do. ``embedded``: each answer also carries a vector,
+    its word's direction plus noise of the question (a word's answers agree within a
+    question, cosine about 0.9 across questions; two words about 0)."""
     rng = random.Random(seed)
+    direction = {w: _unit([rng.gauss(0, 1) for _ in range(EMBED_DIM)]) for w in WORDS}
     with path.open("w", encoding="utf-8") as handle:
         for q in range(n_questions):
             candidates = rng.sample(WORDS, 4)
             weights = [rng.random() ** 2 for _ in candidates]
             answers = rng.choices(candidates, weights=weights, k=n_samples + 1)
+            vector = {w: _unit([d + 0.35 * rng.gauss(0, 1) for d in direction[w]])
+                      for w in candidates} if embedded else {}
+            extra = (lambda a, v=vector: {"embedding": v[a]}) if embedded else (lambda a: {})
             record = {
-                "question_id": f"q{q:06d}",
+                "question_id": f"q{q:07d}",
                 "question": f"Synthetic question {q}: which city is meant?",
                 "references": [candidates[0]],
                 "greedy": {"text": answers[0], "logprob_sum": -rng.random(), "num_tokens": 1,
-                           "p_true": rng.random()},
+                           "p_true": rng.random(), **extra(answers[0])},
                 "samples": [
                     {"text": a, "logprob_sum": -3 * rng.random(), "num_tokens": 1,
-                     "temperature": 1.0}
+                     "temperature": 1.0, **extra(a)}
                     for a in answers[1:]
                 ],
             }
             handle.write(json.dumps(record) + "\n")
+
+
+def _unit(v: list[float]) -> list[float]:
+    norm = sum(x * x for x in v) ** 0.5
+    return [round(x / norm, 4) for x in v]
 
 
 RUNNER = """
@@ -94,18 +114,24 @@ def report(label: str, result: dict, naive: int) -> None:
     print(f"pairs: {computed}   naive all-pairs (ordered, per question): {naive:,}")
 
 
-def bench(label: str, inputs: list[Path], projection: str, keep: Path | None = None) -> None:
+def bench(label: str, inputs: list[Path], projection: str, keep: Path | None = None,
+          embedded: bool = False) -> None:
     naive = naive_pairs(inputs)
+    extra = {"embedder": "provided"} if embedded else {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        first = run_build(inputs, tmp / "run", tmp / "cache", {"projection": projection})
+        first = run_build(inputs, tmp / "run", tmp / "cache", {"projection": projection,
+                                                               **extra})
         report(f"{label}: cold build", first, naive)
         again = run_build(
             inputs, tmp / "run2", tmp / "cache",
-            {"projection": projection,
+            {"projection": projection, **extra,
              "rules": ["exact", "embedding:0.85:average", "threshold:0.85@cosine"]},
         )
         report(f"{label}: rebuild after a threshold change (warm cache)", again, naive)
+        n_q = again["manifest"]["counts"]["questions"]
+        print(f"rebuild: {again['wall']:.1f} s = {1000 * again['wall'] / n_q:.2f} s per 1,000 "
+              "questions")
         if keep is not None:  # e.g. for benchmarks/pages.py
             import shutil
 
@@ -117,20 +143,29 @@ def bench(label: str, inputs: list[Path], projection: str, keep: Path | None = N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--answers", type=int, default=None,
+                        help="size in answers instead (questions = ANSWERS / (samples + 1))")
     parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    parser.add_argument("--embedded", action="store_true",
+                        help="answers carry their own vectors: no model runs (default map: pca)")
+    parser.add_argument("--projection", choices=("umap", "pca"), default=None,
+                        help="default: umap, or pca with --embedded")
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--keep", type=Path, default=None,
                         help="copy the synthetic run here (for benchmarks/pages.py)")
     args = parser.parse_args()
+    projection = args.projection or ("pca" if args.embedded else "umap")
+    n_questions = args.questions if args.answers is None else max(
+        1, args.answers // (args.samples + 1))
     start = time.perf_counter()
     if not args.skip_demo and DEMO_INPUTS:
-        bench("demo input", DEMO_INPUTS, args.projection)
+        bench("demo input", DEMO_INPUTS, projection)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.jsonl"
-        synthetic(path, args.questions, args.samples)
-        bench(f"synthetic {args.questions:,} × {args.samples}", [path], args.projection,
-              keep=args.keep)
+        synthetic(path, n_questions, args.samples, embedded=args.embedded)
+        what = "with own embeddings, " if args.embedded else ""
+        bench(f"synthetic {n_questions:,} × ({args.samples} + 1) answers ({what}{projection})",
+              [path], projection, keep=args.keep, embedded=args.embedded)
     print(f"\ntotal benchmark time {time.perf_counter() - start:.0f} s")
 
 
