@@ -17,6 +17,10 @@ Layout (format ``uqlens-run/1``)::
                          optional; ``Run.table("embeddings")`` gives it per sample as float32)
     hidden_states.parquet    question_id, sample_id, hidden_state (float16; optional: only
                          when the generations carried the generating model's hidden states)
+    summaries/           query-ready summaries per rule and judge (optional; written by
+                         builds since format ``uqlens-summaries/1``, listed in
+                         ``manifest["summaries"]``; see :mod:`uqlens.run.summaries`). A run
+                         without them is read as before: the analyses compute them.
 
 ``rule`` is a rule key (see ``manifest["rules"]``: one
 :meth:`uqlens.core.views.RuleSpec.to_manifest` entry each, with the ``shortcut`` policy of
