@@ -48,3 +48,21 @@ def test_reference_lists_equal_reference_list():
         reference_list(q, i, "incorrect_references") for i in q["question_id"]]
     assert reference_lists(q, "incorrect_references") == [["x", "1"], [], [], ["y"]]
     assert reference_lists(q, "references") == [[], [], [], []]
+
+
+def test_flat_clusters_equal_scipy_fcluster():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        n = int(rng.integers(2, 14))
+        x = rng.normal(size=(n, 4)) + rng.normal(size=(1, 4)) * rng.uniform(0, 3)
+        x = np.round(x, int(rng.choice([1, 6])))  # equal distances (ties) now and then
+        dist = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
+        for method in ("average", "complete", "single", "centroid"):
+            z = linkage(dist, method=method) if method != "centroid" else linkage(x, method)
+            for cut in (0.0, 0.05, 0.1, 0.3, 1.0, float(rng.choice(z[:, 2]))):
+                want = clustering.renumber(fcluster(z, t=cut, criterion="distance"))
+                got = clustering.renumber(clustering.flat_clusters(z, cut))
+                assert got.tolist() == want.tolist(), (method, cut)

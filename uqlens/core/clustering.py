@@ -315,7 +315,7 @@ def _greedy_many(
 
 
 def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import pdist
 
     x = np.asarray(embeddings, dtype=float)
@@ -328,8 +328,30 @@ def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
     dist = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
     z = linkage(dist, method=str(rule.param("linkage")))
     # cosine >= tau  <=>  distance <= 1 - tau; small slack for round-off at the boundary
-    labels = fcluster(z, t=1.0 - float(rule.param("tau")) + 1e-9, criterion="distance")
-    return renumber(labels)
+    return renumber(flat_clusters(z, 1.0 - float(rule.param("tau")) + 1e-9))
+
+
+def flat_clusters(z: np.ndarray, cutoff: float) -> np.ndarray:
+    """``scipy.cluster.hierarchy.fcluster(z, cutoff, criterion="distance")`` up to the
+    numbering of the clusters, without its input checks (which cost most of a small
+    question's clustering): two answers share a flat cluster when the highest merge below
+    their lowest common ancestor is at most ``cutoff``."""
+    n = len(z) + 1
+    parent = list(range(2 * n - 1))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    height = [0.0] * (2 * n - 1)  # the highest merge within each node (fcluster's max dist)
+    for k, (a, b, dist, _) in enumerate(z.tolist()):
+        a, b = int(a), int(b)
+        height[n + k] = max(dist, height[a], height[b])
+        if height[n + k] <= cutoff:
+            parent[root(a)] = parent[root(b)] = n + k
+    return np.array([root(i) for i in range(n)], dtype=np.int64)
 
 
 def cluster(
