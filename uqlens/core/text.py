@@ -223,6 +223,7 @@ def _negation_cues(text: str) -> Counter:
     return Counter(w for w in words if w in _NEGATION or w.endswith(("n't", "n’t")))
 
 
+@lru_cache(maxsize=1 << 16)  # a reference is read once per answer and judge
 def polarity(text: str, question: str = "") -> int:
     """+1 affirmative, −1 negative: what a yes/no reading of the sentence says.
 
@@ -239,6 +240,7 @@ def polarity(text: str, question: str = "") -> int:
     return -1 if _negation_cues(text) - _negation_cues(question) else 1
 
 
+@lru_cache(maxsize=1 << 16)
 def bare_polarity(text: str) -> int:
     """+1 / −1 when the whole answer is a yes or a no ("Yes.", "no"), else 0."""
     words = normalize_answer(text).split()
