@@ -66,3 +66,34 @@ def test_flat_clusters_equal_scipy_fcluster():
                 want = clustering.renumber(fcluster(z, t=cut, criterion="distance"))
                 got = clustering.renumber(clustering.flat_clusters(z, cut))
                 assert got.tolist() == want.tolist(), (method, cut)
+
+
+def loop_texts_table(gens):
+    """The texts table as the build formed it before: a dictionary per question."""
+    gens = gens.copy()
+    text_ids, rows = [], []
+    for qid, group in gens.groupby("question_id", sort=False):
+        seen = {}
+        for text in group["text"]:
+            if text not in seen:
+                seen[text] = len(seen)
+                rows.append({"question_id": qid, "text_id": seen[text], "text": text})
+            text_ids.append(seen[text])
+    gens["text_id"] = np.asarray(text_ids, dtype=np.int64)
+    texts = pd.DataFrame(rows, columns=["question_id", "text_id", "text"])
+    counts = gens.groupby(["question_id", "text_id"]).size().rename("n_samples").reset_index()
+    return gens, texts.merge(counts, on=["question_id", "text_id"], how="left")
+
+
+def test_texts_table_equals_the_per_question_loop():
+    from uqlens.build.stages import _texts_table
+
+    rng = np.random.default_rng(9)
+    words = ["Paris", "paris", "Lyon", " Paris", "Nice", "é", ""]
+    gens = pd.DataFrame({
+        "question_id": np.repeat([f"q{i:02d}" for i in range(30)], 7),
+        "text": rng.choice(words, size=210)})
+    got_gens, got = _texts_table(gens)
+    want_gens, want = loop_texts_table(gens)
+    pd.testing.assert_frame_equal(got_gens, want_gens)
+    pd.testing.assert_frame_equal(got, want)

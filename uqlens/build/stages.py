@@ -54,18 +54,15 @@ def _order_generations(gens: pd.DataFrame) -> pd.DataFrame:
 
 
 def _texts_table(gens: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``gens`` with ``text_id`` (a text's index among its question's distinct texts, in
+    order of first appearance) and the ``texts`` table (one row per distinct text)."""
     gens = gens.copy()
-    text_ids = []
-    rows = []
-    for qid, group in gens.groupby("question_id", sort=False):
-        seen: dict[str, int] = {}
-        for text in group["text"]:
-            if text not in seen:
-                seen[text] = len(seen)
-                rows.append({"question_id": qid, "text_id": seen[text], "text": text})
-            text_ids.append(seen[text])
-    gens["text_id"] = np.asarray(text_ids, dtype=np.int64)
-    texts = pd.DataFrame(rows, columns=["question_id", "text_id", "text"])
+    # groups are numbered in order of first appearance; ranked within each question
+    first_seen = gens.groupby(["question_id", "text"], sort=False).ngroup()
+    text_ids = first_seen.groupby(gens["question_id"].to_numpy()).rank(method="dense") - 1
+    gens["text_id"] = text_ids.to_numpy(dtype=np.int64)
+    texts = gens.drop_duplicates(["question_id", "text_id"])[
+        ["question_id", "text_id", "text"]].reset_index(drop=True)
     counts = gens.groupby(["question_id", "text_id"]).size().rename("n_samples").reset_index()
     texts = texts.merge(counts, on=["question_id", "text_id"], how="left")
     return gens, texts
