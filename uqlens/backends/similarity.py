@@ -177,7 +177,8 @@ class HFNLIEntailment:
 
     def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
         """``keys``: (question, premise answer, hypothesis answer), any number of questions,
-        answered in forward passes of ``batch_size`` rows sorted by token length."""
+        answered in forward passes of ``batch_size`` rows sorted by token length;
+        ``progress(n)`` after each pass."""
         import torch
 
         if not keys:
@@ -196,6 +197,8 @@ class HFNLIEntailment:
             out[rows] = probs[:, self._order]
             self.forward_calls += 1
             self.rows += len(rows)
+            if progress is not None:
+                progress(len(rows))
         return out
 
 

@@ -120,6 +120,7 @@ class PairStore:
         self.alias, self.spec, self.cache, self.stats = alias, spec, cache, stats
         self._embedder, self._condition, self._batch_size = embedder, condition, batch_size
         self._nli_dtype = nli_dtype
+        self.progress = False  # a progress bar over the pairs each model call answers
         self._backend = None
         self._memo: dict[Key, tuple[float, float, float]] = {}
         # The cache key must not need the model loaded: spec, content fingerprint, conditioning.
@@ -198,7 +199,15 @@ class PairStore:
         for a backend without it)."""
         backend = self.backend
         if hasattr(backend, "predict_many"):
-            return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
+            if not (self.progress and self.persist):  # cosine pairs are instant
+                return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
+            from tqdm import tqdm
+
+            # one wavefront step may hold thousands of pairs: show them, not only questions
+            with tqdm(total=len(keys), desc=f"{self.alias} model pairs", unit="pair",
+                      leave=False) as bar:
+                probs = backend.predict_many(keys, progress=bar.update)
+            return np.asarray(probs, dtype=float).reshape(-1, 3)
         out = np.zeros((len(keys), 3))
         by_question: dict[str, list[int]] = {}
         for i, (q, _, _) in enumerate(keys):

@@ -112,6 +112,8 @@ def build(
     stage_notes: dict[str, str] = {}  # which stages ran and why, for the manifest
     text_vectors, vector_of = _embed_stage(config, data, embedder, stats, log, bar, stage_notes)
     stores = _pair_stores(config, embedder, cache, stats)
+    for store in stores.values():
+        store.progress = progress
     rules = rule_entries(config, {a: s.id for a, s in stores.items()}, gens, PAIR_SHORTCUT)
     chosen, provided, params_of, skipped = choose_methods(config, gens, scored, questions, log)
     scored_groups = {qid: g for qid, g in scored.groupby("question_id", sort=False)}
