@@ -46,6 +46,13 @@ def _no_bar(it, desc=None, total=None):
     return it
 
 
+def _progress(bar: Bar, items: Iterable, desc: str, total: int | None = None) -> Iterable:
+    """``items`` under a progress bar when there is more than one (a bar per small model call
+    would flicker under the clustering's own)."""
+    total = len(items) if total is None else total
+    return bar(items, desc, total=total) if total > 1 else items
+
+
 def make_engine(config, bar: Bar | None = None) -> LocalEngine | RayEngine:
     """The engine ``config`` asks for; a Ray engine connects (or starts Ray) here."""
     if config.engine == "ray":
@@ -68,7 +75,7 @@ class LocalEngine:
         if not chunks:
             return []
         model = local()
-        return [fn(model, chunk) for chunk in self._bar(chunks, desc, total=len(chunks))]
+        return [fn(model, chunk) for chunk in _progress(self._bar, chunks, desc)]
 
     def map_tasks(self, fn: Callable, batches: Iterable, *shared, desc: str = "") -> list:
         """``[fn(batch, *shared) for batch in batches]``."""
@@ -117,10 +124,14 @@ class RayEngine:
         # A Ray instance already running in this process (a test's, a notebook's) is reused.
         self._started = not ray.is_initialized()
         if self._started:
-            if address is None:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
-            else:
-                ray.init(address=address)
+            try:
+                if address is None:
+                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
+                else:
+                    ray.init(address=address)
+            except Exception as err:  # noqa: BLE001  (Ray raises many kinds; all mean: no cluster)
+                where = f"join the Ray cluster at {address}" if address else "start Ray here"
+                raise BuildError(f"could not {where}: {err}") from None
         resources = ray.cluster_resources()
         self.cpus, self.gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
         self._holder = ray.remote(ModelHolder)
@@ -139,7 +150,7 @@ class RayEngine:
         results = ActorPool(actors).map(lambda actor, chunk: actor.apply.remote(fn, chunk),
                                         chunks)
         try:
-            return list(self._bar(results, desc, total=len(chunks)))
+            return list(_progress(self._bar, results, desc, len(chunks)))
         except self._ray.exceptions.RayError as err:
             raise BuildError(f"Ray engine: {desc or key} failed on a worker: {err}") from None
 

@@ -148,7 +148,7 @@ class PairStore:
         self.engine = engine or LocalEngine()
         self._embedder, self._condition, self._batch_size = embedder, condition, batch_size
         self._nli_dtype = nli_dtype
-        self._backend = None
+        self._backend = self._recipe = None
         self._memo: dict[Key, tuple[float, float, float]] = {}
         # The cache key must not need the model loaded: spec, content fingerprint, conditioning.
         self.id = backend_id(spec, condition, cache, nli_dtype)
@@ -232,9 +232,10 @@ class PairStore:
 
         if self.spec.startswith("cosine"):
             return predict_chunk(self.backend, keys)
-        recipe = partial(load_backend, self.spec, self._condition, self._options())
+        if self._recipe is None:
+            self._recipe = partial(load_backend, self.spec, self._condition, self._options())
         parts = self.engine.run_model(
-            self.id, recipe, predict_chunk, chunked(keys, pair_chunk(self._batch_size)),
+            self.id, self._recipe, predict_chunk, chunked(keys, pair_chunk(self._batch_size)),
             local=lambda: self.backend, gpu=self.spec.startswith("nli:"),
             desc=f"pairs {self.alias}")
         return np.concatenate(parts) if parts else np.zeros((0, 3))
