@@ -497,11 +497,12 @@ def cmd_labels(args: argparse.Namespace) -> int:
 def _add_seed_cache(subparsers) -> None:
     p = subparsers.add_parser(
         "seed-cache",
-        help="put a built run's entailment pairs into the content cache (rebuilds reuse them)",
-        description="A run keeps every entailment pair its build asked a model for, with the "
-        "backend's content fingerprint. This writes them into the cache, so a rebuild of the "
-        "same inputs calls no model for them. A model whose files changed has another "
-        "fingerprint: its pairs are not seeded.",
+        help="put a built run's entailment pairs and LLM verdicts into the content cache "
+        "(rebuilds reuse them)",
+        description="A run keeps every entailment pair its build asked a model for and every "
+        "llm_reference verdict, with the model's content fingerprint. This writes them into "
+        "the cache, so a rebuild of the same inputs calls no model for them. A model whose "
+        "files changed has another fingerprint: its answers are not seeded.",
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--entailment", action="append", default=[], metavar="SPEC",
@@ -520,7 +521,8 @@ def cmd_seed_cache(args: argparse.Namespace) -> int:
     except (RunError, OSError) as exc:
         print(f"seed-cache: {exc}", file=sys.stderr)
         return EXIT_DATA
-    print(f"seeded {sum(seeded.values()):,} pairs" if seeded else "seeded no pairs")
+    print(f"seeded {sum(seeded.values()):,} pairs and verdicts" if seeded
+          else "seeded nothing")
     return EXIT_OK
 
 
