@@ -140,30 +140,6 @@ def test_pair_store_asks_one_batch_and_shares_unconditioned_pairs(tmp_path, monk
     assert len(fake.calls) == 1
 
 
-class FakeProgressNLI(FakeBatchNLI):
-    """Fake backend that reports its work in two halves, as the real ones do per pass."""
-
-    def predict_many(self, keys, progress=None):
-        out = super().predict_many(keys)
-        half = len(keys) // 2
-        progress(half)
-        progress(len(keys) - half)
-        return out
-
-
-def test_a_model_call_shows_a_bar_over_its_pairs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(build_pairs, "_make_backend", lambda *a, **k: FakeProgressNLI())
-    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # draw every update, however fast
-    store = build_pairs.PairStore("nli", "nli:fake", None, ModelCache(tmp_path), Stats(),
-                                  condition=True)
-    store.progress = True
-    store.get_many([("Q1", "apple", "banana"), ("Q1", "apple", "cherry"),
-                    ("Q2", "kiwi", "lime")])
-    err = capsys.readouterr().err
-    assert "nli model pairs:   0%|          | 0/3" in err
-    assert "1/3" in err and "3/3" in err
-
-
 def test_conditioned_pairs_are_keyed_by_question(tmp_path, monkeypatch):
     fake = FakeBatchNLI()
     monkeypatch.setattr(build_pairs, "_make_backend", lambda *a, **k: fake)

@@ -129,6 +129,13 @@ def _add_build(subparsers) -> None:
     p.add_argument("--nli-dtype", choices=("float32", "bfloat16"), default="float32",
                    help="precision of NLI models; bfloat16 is ~3x faster on CPUs with AMX or "
                    "AVX512-BF16, probabilities move by ~1e-3 (default float32)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where embedding, entailment and scoring run: this process, or Ray "
+                   "actors and tasks (pip install 'uqlens[ray]'; default local)")
+    p.add_argument("--address", default=None, metavar="ADDRESS",
+                   help="Ray cluster to join with --engine ray: auto (the cluster this "
+                   "machine belongs to), HOST:PORT or ray://HOST:10001 (default: start Ray "
+                   "on this machine with all its CPUs)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -158,6 +165,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             nli_dtype=args.nli_dtype,
             name=args.name,
             probe_judge=args.probe_judge,
+            engine=args.engine,
+            ray_address=args.address,
         )
         manifest = build(args.input, args.out, config, cache_dir=args.cache_dir,
                          progress=not args.quiet, log=log)

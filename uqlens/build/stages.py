@@ -177,18 +177,31 @@ class BuildSource:
 
 
 def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], source,
-              chosen, params_of: dict, provided: dict, question_ids, bar) -> pd.DataFrame:
+              chosen, params_of: dict, provided: dict, question_ids, bar,
+              engine=None) -> pd.DataFrame:
     """The ``scores`` table: every chosen method under every rule, plus the tool's own
     scores (one value per question repeated under every rule; NaN where it left a question
-    unscored)."""
-    rows = []
+    unscored). Views are made here; ``engine`` scores them in batches of
+    :data:`uqlens.build.engine.SCORE_CHUNK` (Ray tasks on the Ray engine)."""
+    from uqlens.build.engine import SCORE_CHUNK, LocalEngine
+
+    engine = engine or LocalEngine()
     ids = [m.id for m in chosen]
-    for entry in rules:
-        spec = RuleSpec.from_manifest(entry)
-        for qid, group in bar(scored_groups.items(), f"score {spec.key}"):
-            view = question_view(source, qid, spec, group)
-            rows.extend((qid, spec.key, m, u)
-                        for m, u in score_view(view, ids, params_of).items())
+
+    def batches():
+        for entry in rules:
+            spec = RuleSpec.from_manifest(entry)
+            batch = []
+            for qid, group in bar(scored_groups.items(), f"score {spec.key}"):
+                batch.append((spec.key, question_view(source, qid, spec, group)))
+                if len(batch) == SCORE_CHUNK:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    rows = [row for part in engine.map_tasks(score_views, batches(), ids, params_of,
+                                             desc="score tasks") for row in part]
     for method_id, values in provided.items():
         for entry in rules:
             rows.extend((qid, entry["key"], method_id, values.get(qid, float("nan")))
@@ -196,6 +209,12 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
     scores = pd.DataFrame(rows, columns=["question_id", "rule", "method", "uncertainty"])
     scores["params"] = scores["method"].map(lambda m: json.dumps(params_of[m], sort_keys=True))
     return scores
+
+
+def score_views(batch: list[tuple[str, object]], ids: list[str], params_of: dict) -> list:
+    """``(question id, rule key, method, uncertainty)`` rows of ``(rule key, view)`` items."""
+    return [(view.question_id, key, m, u) for key, view in batch
+            for m, u in score_view(view, ids, params_of).items()]
 
 
 def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
