@@ -31,9 +31,10 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
-# No model, no browser: the lane to run while editing (about a minute or two).
+# No model, no browser: the lane to run while editing, one worker per core; a test file's
+# tests stay on one worker so its module fixtures are built once.
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -m "not browser and not model"
+	$(BIN)/python -m pytest -m "not browser and not model" -n auto --dist loadfile
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

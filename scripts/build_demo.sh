@@ -22,7 +22,7 @@ SRC=data/demo-source
     --out data/demo --name "BIG-bench qa_wikidata + TruthfulQA + arithmetic × Qwen2.5-Coder-1.5B" \
     --entailment cosine --entailment "llm:$MODEL" \
     --rule threshold:0.75@llm --rule exact --rule embedding:0.9:average \
-    --rule threshold:0.9@cosine \
+    --rule threshold:0.9@cosine --graph-backend cosine \
     --judge "${DEFAULT_JUDGE:-llm_reference@llm}" --judge rouge_l --judge squad_f1 \
     --judge exact_match --judge embedding_similarity --judge program \
     --probe-judge "${PROBE_JUDGE:-rouge_l}" \

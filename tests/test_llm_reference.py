@@ -128,3 +128,50 @@ def test_build_judge_stage_refuses_a_non_llm_backend(tmp_path):
     with pytest.raises(BuildError, match="llm_reference@ALIAS"):
         judge_run(questions, gens, texts, ["llm_reference@cosine"], None,
                   {"cosine": FakeStore("cosine", None)})
+
+
+class FakeRun:
+    """Stands in for a built run: the tables and manifest seeding reads."""
+
+    def __init__(self, tables, manifest):
+        self._tables, self.manifest = tables, manifest
+
+    def table(self, name):
+        return self._tables[name]
+
+
+def test_seeding_a_fresh_cache_from_a_run_restores_its_llm_verdicts(tmp_path):
+    from uqlens.backends.llm import quick_fingerprint
+    from uqlens.build.seed import _seed_llm_verdicts
+
+    model_file = tmp_path / "judge.gguf"
+    model_file.write_bytes(b"the judge that built the run")
+    judge_id = ref.llm_reference_id(quick_fingerprint(model_file))
+    questions = pd.DataFrame({"question_id": ["q1"], "question": ["Capital of France?"],
+                              "references": [["Paris"]], "incorrect_references": [["Lyon"]]})
+    gens = pd.DataFrame({"question_id": ["q1"] * 3, "sample_id": ["greedy", "s0", "s1"],
+                         "text": ["Paris", "Lyon", "Paris"]})
+    correctness = pd.DataFrame({
+        "question_id": ["q1"] * 4, "sample_id": ["greedy", "s0", "s1", "greedy"],
+        "judge": ["llm_reference"] * 3 + ["rouge_l"], "value": [0.83, 0.07, 0.83, 1.0]})
+    run = FakeRun({"questions": questions, "generations": gens, "correctness": correctness},
+                  {"judge_info": {"llm_reference": {"backend": f"llm:{model_file}",
+                                                    "cache_id": judge_id}}})
+    cache = ModelCache(tmp_path / "cache")
+    notes = []
+    seeded = _seed_llm_verdicts(run, {"llm": f"llm:{model_file}"}, cache, notes.append)
+    assert seeded == {"llm_reference": 2}  # two distinct answers; rouge_l is not an LLM's
+
+    def no_model():
+        raise AssertionError("model loaded although the run's verdicts were seeded")
+
+    items = [("Capital of France?", ["Paris"], ["Lyon"], "Paris"),
+             ("Capital of France?", ["Paris"], ["Lyon"], "Lyon")]
+    np.testing.assert_allclose(ref.p_correct(items, judge_id, no_model, cache=cache),
+                               [0.83, 0.07])
+    # another model file: its judge id differs, nothing is seeded, and the log says why
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"a different judge")
+    assert _seed_llm_verdicts(run, {"llm": f"llm:{other}"}, cache, notes.append) == {}
+    assert "not the model that judged this run" in notes[-1]
+    cache.close()

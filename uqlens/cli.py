@@ -130,6 +130,13 @@ def _add_build(subparsers) -> None:
     p.add_argument("--nli-dtype", choices=("float32", "bfloat16"), default="float32",
                    help="precision of NLI models; bfloat16 is ~3x faster on CPUs with AMX or "
                    "AVX512-BF16, probabilities move by ~1e-3 (default float32)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where embedding, entailment and scoring run: this process, or Ray "
+                   "actors and tasks (pip install 'uqlens[ray]'; default local)")
+    p.add_argument("--address", default=None, metavar="ADDRESS",
+                   help="Ray cluster to join with --engine ray: auto (the cluster this "
+                   "machine belongs to), HOST:PORT or ray://HOST:10001 (default: start Ray "
+                   "on this machine with all its CPUs)")
     p.add_argument("--no-question", action="store_true",
                    help="do not prepend the question to answers for embeddings and entailment")
     p.add_argument("--cache-dir", default=None, help="model-output cache (default ~/.cache/uqlens)")
@@ -159,6 +166,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             nli_dtype=args.nli_dtype,
             name=args.name,
             probe_judge=args.probe_judge,
+            engine=args.engine,
+            ray_address=args.address,
         )
         manifest = build(args.input, args.out, config, cache_dir=args.cache_dir,
                          progress=not args.quiet, log=log)
@@ -489,11 +498,12 @@ def cmd_labels(args: argparse.Namespace) -> int:
 def _add_seed_cache(subparsers) -> None:
     p = subparsers.add_parser(
         "seed-cache",
-        help="put a built run's entailment pairs into the content cache (rebuilds reuse them)",
-        description="A run keeps every entailment pair its build asked a model for, with the "
-        "backend's content fingerprint. This writes them into the cache, so a rebuild of the "
-        "same inputs calls no model for them. A model whose files changed has another "
-        "fingerprint: its pairs are not seeded.",
+        help="put a built run's entailment pairs and LLM verdicts into the content cache "
+        "(rebuilds reuse them)",
+        description="A run keeps every entailment pair its build asked a model for and every "
+        "llm_reference verdict, with the model's content fingerprint. This writes them into "
+        "the cache, so a rebuild of the same inputs calls no model for them. A model whose "
+        "files changed has another fingerprint: its answers are not seeded.",
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--entailment", action="append", default=[], metavar="SPEC",
@@ -512,7 +522,8 @@ def cmd_seed_cache(args: argparse.Namespace) -> int:
     except (RunError, OSError) as exc:
         print(f"seed-cache: {exc}", file=sys.stderr)
         return EXIT_DATA
-    print(f"seeded {sum(seeded.values()):,} pairs" if seeded else "seeded no pairs")
+    print(f"seeded {sum(seeded.values()):,} pairs and verdicts" if seeded
+          else "seeded nothing")
     return EXIT_OK
 
 

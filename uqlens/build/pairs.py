@@ -4,6 +4,7 @@ the per-backend pair store that answers the clustering's and the graph methods' 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,13 +17,17 @@ if TYPE_CHECKING:
 
 
 class CachedEmbedder:
-    """Embeds through the content cache; loads the model only on the first miss.
+    """Embeds through the content cache; the engine embeds only the misses (this process
+    loads the model on the first miss under the local engine).
 
     Its id carries a fingerprint of the model folder's files, so another model at the same
     path or name gets its own cache entries."""
 
-    def __init__(self, name: str, cache: ModelCache, stats: Stats):
+    def __init__(self, name: str, cache: ModelCache, stats: Stats, engine=None):
+        from uqlens.build.engine import LocalEngine
+
         self.name, self.cache, self.stats = name, cache, stats
+        self.engine = engine or LocalEngine()
         self.id = f"st:{name}:{embedder_fingerprint(name, cache)}"
         self._model = None
         self._memo: dict[str, np.ndarray] = {}
@@ -34,15 +39,35 @@ class CachedEmbedder:
             missing = [t for t in wanted if t not in self._memo]
             self.stats.add("embeddings_from_cache", len(wanted) - len(missing))
             if missing:
-                if self._model is None:
-                    from uqlens.backends.similarity import SentenceTransformerEmbedder
-
-                    self._model = SentenceTransformerEmbedder(self.name)
-                vectors = self._model.embed(missing)
+                vectors = self._compute(missing)
                 self.cache.put_embeddings(self.id, missing, vectors)
                 self._memo.update(zip(missing, vectors, strict=True))
                 self.stats.add("embeddings_computed", len(missing))
         return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0))
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        from uqlens.build.engine import EMBED_CHUNK, chunked
+
+        parts = self.engine.run_model(self.id, partial(load_embedder, self.name), embed_chunk,
+                                      chunked(texts, EMBED_CHUNK), local=self._local_model,
+                                      gpu=True, desc="embed")
+        return np.concatenate(parts)
+
+    def _local_model(self):
+        if self._model is None:
+            self._model = load_embedder(self.name, "cpu")
+        return self._model
+
+
+def load_embedder(name: str, device: str):
+    """The sentence-transformers model ``name`` on ``device`` (a recipe for model actors)."""
+    from uqlens.backends.similarity import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(name, device=device)
+
+
+def embed_chunk(model, texts: list[str]) -> np.ndarray:
+    return model.embed(texts)
 
 
 def embedder_fingerprint(name: str, cache: ModelCache) -> str:
@@ -116,11 +141,14 @@ class PairStore:
     """
 
     def __init__(self, alias: str, spec: str, embedder, cache, stats, condition: bool,
-                 batch_size: int = 32, nli_dtype: str = "float32"):
+                 batch_size: int = 32, nli_dtype: str = "float32", engine=None):
+        from uqlens.build.engine import LocalEngine
+
         self.alias, self.spec, self.cache, self.stats = alias, spec, cache, stats
+        self.engine = engine or LocalEngine()
         self._embedder, self._condition, self._batch_size = embedder, condition, batch_size
         self._nli_dtype = nli_dtype
-        self._backend = None
+        self._backend = self._recipe = None
         self._memo: dict[Key, tuple[float, float, float]] = {}
         # The cache key must not need the model loaded: spec, content fingerprint, conditioning.
         self.id = backend_id(spec, condition, cache, nli_dtype)
@@ -131,12 +159,16 @@ class PairStore:
     @property
     def backend(self):
         if self._backend is None:
-            options = {}
-            if self.spec.startswith("nli:"):  # the fingerprint is remembered by the cache
-                options = {"batch_size": self._batch_size, "dtype": self._nli_dtype,
-                           "fingerprint": nli_fingerprint(self.spec[4:], self.cache)}
-            self._backend = _make_backend(self.spec, self._embedder, self._condition, **options)
+            self._backend = _make_backend(self.spec, self._embedder, self._condition,
+                                          **self._options())
         return self._backend
+
+    def _options(self) -> dict:
+        if not self.spec.startswith("nli:"):
+            return {}
+        # the fingerprint is remembered by the cache
+        return {"batch_size": self._batch_size, "dtype": self._nli_dtype,
+                "fingerprint": nli_fingerprint(self.spec[4:], self.cache)}
 
     @property
     def symmetric(self) -> bool:
@@ -194,22 +226,45 @@ class PairStore:
         return {key: found[ck] for ck, keys in by_cache_key.items() for key in keys}
 
     def _predict(self, keys: list[Key]) -> np.ndarray:
-        """One ``predict_many`` call for pairs of many questions (one ``predict`` per question
-        for a backend without it)."""
-        backend = self.backend
-        if hasattr(backend, "predict_many"):
-            return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
-        out = np.zeros((len(keys), 3))
-        by_question: dict[str, list[int]] = {}
-        for i, (q, _, _) in enumerate(keys):
-            by_question.setdefault(q, []).append(i)
-        for q, rows in by_question.items():
-            out[rows] = backend.predict(q, [keys[i][1:] for i in rows])
-        return out
+        """The backend's probabilities for ``keys``: cosine here, from the embeddings; a
+        model through the engine, in chunks of :func:`uqlens.build.engine.pair_chunk`."""
+        from uqlens.build.engine import chunked, pair_chunk
+
+        if self.spec.startswith("cosine"):
+            return predict_chunk(self.backend, keys)
+        if self._recipe is None:
+            self._recipe = partial(load_backend, self.spec, self._condition, self._options())
+        parts = self.engine.run_model(
+            self.id, self._recipe, predict_chunk, chunked(keys, pair_chunk(self._batch_size)),
+            local=lambda: self.backend, gpu=self.spec.startswith("nli:"),
+            desc=f"pairs {self.alias}")
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
 
     def matrix(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """entail[i, j], contradict[i, j] over all ordered pairs of ``texts``."""
         return matrices(self, [(question, texts)])[0]
+
+
+def load_backend(spec: str, condition: bool, options: dict, device: str):
+    """The entailment backend ``spec`` (not cosine), an NLI model on ``device`` (a recipe
+    for model actors)."""
+    if spec.startswith("nli:"):
+        options = {**options, "device": device}
+    return _make_backend(spec, None, condition, **options)
+
+
+def predict_chunk(backend, keys: list[Key]) -> np.ndarray:
+    """One ``predict_many`` call for pairs of many questions (one ``predict`` per question
+    for a backend without it)."""
+    if hasattr(backend, "predict_many"):
+        return np.asarray(backend.predict_many(keys), dtype=float).reshape(-1, 3)
+    out = np.zeros((len(keys), 3))
+    by_question: dict[str, list[int]] = {}
+    for i, (q, _, _) in enumerate(keys):
+        by_question.setdefault(q, []).append(i)
+    for q, rows in by_question.items():
+        out[rows] = backend.predict(q, [keys[i][1:] for i in rows])
+    return out
 
 
 def matrices(store: PairStore, items: list[tuple[str, list[str]]]

@@ -31,6 +31,7 @@ from uqlens.build.config import (  # noqa: F401  (re-exported: the build's publi
     DEFAULT_RULES,
     BuildConfig,
 )
+from uqlens.build.engine import make_engine
 from uqlens.build.errors import BuildError  # noqa: F401  (re-exported)
 from uqlens.build.manifest import make_manifest
 from uqlens.build.pairs import (
@@ -97,22 +98,30 @@ def build(
         Path(p) for p in input_path]
     out_dir = Path(out_dir)
     prepare_out_dir(out_dir)  # refuse a non-run folder before any work; clear dead leftovers
-    stats = Stats()
     started = time.perf_counter()
-    cache = ModelCache(cache_dir)
     bar = lambda it, desc, total=None: tqdm(  # noqa: E731
         it, desc=desc, total=total, disable=not progress, leave=False, unit="q"
     )
+    engine = make_engine(config, bar)  # Ray missing or unreachable: fail before any work
+    try:
+        return _build(inputs, out_dir, config, engine, cache_dir, bar, log, started)
+    finally:
+        engine.close()  # frees the Ray actors (and stops the Ray instance it started)
 
+
+def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dict:
+    """The stages of :func:`build`, their model calls and scoring run by ``engine``."""
+    stats = Stats()
+    cache = ModelCache(cache_dir)
     with stats.stage("ingest", log):
         data = ingest(inputs, stats)
         questions, gens, texts, qtext = data.questions, data.gens, data.texts, data.qtext
     scored = scored_samples(gens, config.sample_temperature)
 
-    embedder = _embedder(config, data, cache, stats)
+    embedder = _embedder(config, data, cache, stats, engine)
     stage_notes: dict[str, str] = {}  # which stages ran and why, for the manifest
-    text_vectors, vector_of = _embed_stage(config, data, embedder, stats, log, bar, stage_notes)
-    stores = _pair_stores(config, embedder, cache, stats)
+    text_vectors, vector_of = _embed_stage(config, data, embedder, stats, log, stage_notes)
+    stores = _pair_stores(config, embedder, cache, stats, engine)
     rules = rule_entries(config, {a: s.id for a, s in stores.items()}, gens, PAIR_SHORTCUT)
     chosen, provided, params_of, skipped = choose_methods(config, gens, scored, questions, log)
     scored_groups = {qid: g for qid, g in scored.groupby("question_id", sort=False)}
@@ -126,7 +135,7 @@ def build(
         source = BuildSource(data, scored_groups, text_cluster, sample_cluster, matrices,
                              vector_of)
         scores = score_all(rules, scored_groups, source, chosen, params_of, provided,
-                           questions["question_id"], bar)
+                           questions["question_id"], bar, engine)
 
     with stats.stage("judge", log):
         judge_info: dict = {}
@@ -150,7 +159,7 @@ def build(
         params_of=params_of, skipped=skipped, correct=correct, judge_info=judge_info,
         skipped_judges=skipped_judges,
         stores=stores, embedder_id=embedder.id, stats=stats, stage_notes=stage_notes,
-        probes=probes, hidden=hidden)
+        probes=probes, hidden=hidden, engine=engine.describe())
     manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
     tables = _tables(data, _pairs_table(stores, texts, qtext), clusters, scores, correct,
                      projection, text_vectors)
@@ -161,17 +170,17 @@ def build(
     return manifest
 
 
-def _embedder(config, data, cache, stats):
+def _embedder(config, data, cache, stats, engine):
     """The model behind the build's embeddings, or the input's own vectors."""
     from uqlens.build.provided_embeddings import PROVIDED, ProvidedEmbedder, answer_vectors
 
     if config.embedder != PROVIDED:
-        return CachedEmbedder(config.embedder, cache, stats)
+        return CachedEmbedder(config.embedder, cache, stats, engine)
     vectors = answer_vectors(data.gens, data.texts)
     return ProvidedEmbedder(data.texts, vectors, data.qtext, config.condition_on_question)
 
 
-def _embed_stage(config, data, embedder, stats, log, bar, stage_notes):
+def _embed_stage(config, data, embedder, stats, log, stage_notes):
     """``(question-conditioned vector per unique text, {(qid, text): vector})``, or
     ``(None, {})`` when nothing needs them (the stage is skipped, and says why)."""
     gens, texts, qtext = data.gens, data.texts, data.qtext
@@ -188,10 +197,8 @@ def _embed_stage(config, data, embedder, stats, log, bar, stage_notes):
         with stats.stage("embed", log):
             keys = [prefix(qtext[q]) + t
                     for q, t in zip(texts["question_id"], texts["text"], strict=True)]
-            text_vectors = np.concatenate(
-                [embedder.embed(keys[i : i + 512])
-                 for i in bar(range(0, len(keys), 512), "embed")]
-            ) if keys else np.zeros((0, 384), dtype=np.float32)
+            # one call: the engine embeds the cache misses in chunks (in parallel on Ray)
+            text_vectors = embedder.embed(keys) if keys else np.zeros((0, 384), dtype=np.float32)
             vector_of = {
                 (q, t): v
                 for q, t, v in zip(texts["question_id"], texts["text"], text_vectors, strict=True)
@@ -199,18 +206,13 @@ def _embed_stage(config, data, embedder, stats, log, bar, stage_notes):
     return text_vectors, vector_of
 
 
-def _pair_stores(config, embedder, cache, stats) -> dict[str, PairStore]:
+def _pair_stores(config, embedder, cache, stats, engine) -> dict[str, PairStore]:
     """One pair store per entailment backend alias, ``cosine`` always among them."""
     stores: dict[str, PairStore] = {}
-    for spec in config.entailment:
-        alias = spec.partition(":")[0]
+    for alias, spec in config.aliases.items():
         stores[alias] = PairStore(alias, spec, embedder, cache, stats,
                                   config.condition_on_question, config.batch_size,
-                                  config.nli_dtype)
-    if "cosine" not in stores:
-        stores["cosine"] = PairStore("cosine", "cosine", embedder, cache, stats,
-                                     config.condition_on_question, config.batch_size,
-                                  config.nli_dtype)
+                                  config.nli_dtype, engine)
     return stores
 
 

@@ -11,8 +11,9 @@ for value, with two savings:
   backend (the pairs its graph is built from): it is scored once per affinity backend and its
   scores are repeated under every rule that shares that backend.
 
-Everything else (graph methods, lexical similarity, ...) is scored one view at a time, as
-before.
+Everything else (graph methods, lexical similarity, ...) is scored one view at a time: the
+views are made here and scored through the build's engine in batches of
+:data:`uqlens.build.engine.SCORE_CHUNK` (Ray tasks on the Ray engine).
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlens.core.views import (
-    RuleSpec,
-    SampleRows,
-    greedy_cluster,
-    question_view,
-    score_view,
-)
+from uqlens.core.views import RuleSpec, SampleRows, greedy_cluster, question_view
 
 
 @dataclass
@@ -109,17 +104,20 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
 
 
 def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], source, chosen,
-                params_of: Mapping[str, Mapping], bar) -> pd.DataFrame:
+                params_of: Mapping[str, Mapping], bar, engine=None) -> pd.DataFrame:
     """``question_id, rule, method, uncertainty`` of every chosen method under every rule:
     for each rule in order, each question in ``groups`` order, each method in ``chosen``
     order (the rows a loop over :func:`score_view` would give)."""
+    from uqlens.build.engine import LocalEngine
+
+    engine = engine or LocalEngine()
     flat = flatten(groups)
     ids = [m.id for m in chosen]
     shared: dict[str, dict[str, np.ndarray]] = {}  # affinity backend -> rule-free scores
     frames = []
     for entry in rules:
         spec = RuleSpec.from_manifest(entry)
-        values = _rule_scores(spec, source, chosen, params_of, flat, shared, bar)
+        values = _rule_scores(spec, source, chosen, params_of, flat, shared, bar, engine)
         matrix = np.column_stack([values[m] for m in ids]) if ids else np.zeros((len(flat.
                                                                                question_ids),
                                                                                0))
@@ -132,8 +130,35 @@ def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], sourc
         columns=["question_id", "rule", "method", "uncertainty"])
 
 
+def _view_scores(spec: RuleSpec, source, flat: FlatSamples, methods: list[str], params_of,
+                 bar, engine) -> dict[str, np.ndarray]:
+    """``{method: score per question}`` of ``methods``, one view at a time: views made
+    here, scored by ``engine`` in batches (:func:`uqlens.build.stages.score_views`)."""
+    from uqlens.build.engine import SCORE_CHUNK
+    from uqlens.build.stages import score_views
+
+    def batches():
+        batch = []
+        for i, qid in enumerate(bar(flat.question_ids, f"score {spec.key}")):
+            batch.append((spec.key, question_view(source, qid, spec, flat.rows(i))))
+            if len(batch) == SCORE_CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    n = len(flat.question_ids)
+    got = {m: np.full(n, np.nan) for m in methods}
+    at = {q: i for i, q in enumerate(flat.question_ids)}
+    for part in engine.map_tasks(score_views, batches(), methods, params_of,
+                                 desc=f"score tasks {spec.key}"):
+        for qid, _, m, u in part:
+            got[m][at[qid]] = u
+    return got
+
+
 def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
-                 shared: dict, bar) -> dict[str, np.ndarray]:
+                 shared: dict, bar, engine) -> dict[str, np.ndarray]:
     """``{method: score per question}`` under one rule."""
     kwargs = {m.id: {**dict(m.defaults), **dict(params_of.get(m.id) or {})} for m in chosen}
     batched = [m for m in chosen if m.batch is not None and "clusters" in m.needs]
@@ -147,13 +172,7 @@ def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
         out.update({m.id: np.asarray(m.batch(cb, **kwargs[m.id]), dtype=float)
                     for m in batched})
     if per_view:
-        n = len(flat.question_ids)
-        got = {m: np.full(n, np.nan) for m in per_view}
-        for i, qid in enumerate(bar(flat.question_ids, f"score {spec.key}")):
-            view = question_view(source, qid, spec, flat.rows(i))
-            for m, u in score_view(view, per_view, params_of).items():
-                got[m][i] = u
-        out.update(got)
+        out.update(_view_scores(spec, source, flat, per_view, params_of, bar, engine))
     if reuse is None:
         shared[spec.affinity_backend] = {m.id: out[m.id] for m in rule_free}
     else:

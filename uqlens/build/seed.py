@@ -2,10 +2,12 @@
 
 A run folder keeps every entailment pair its build asked a model for (the ``pairs`` table)
 and the cache identity of the backend that answered (``manifest["entailment_backends"]``,
-a fingerprint of the model's content and prompt, not its path). Seeding the cache from the
-run lets a rebuild of the same inputs, on another machine or after the cache was cleared,
-call no model for those pairs. Pairs are seeded only under an identity the given model still
-produces: a model whose files changed has another fingerprint, and its old pairs stay out.
+a fingerprint of the model's content and prompt, not its path); likewise every LLM judge
+verdict (the ``correctness`` table) and its judge's cache identity (``judge_info``). Seeding
+the cache from the run lets a rebuild of the same inputs, on another machine or after the
+cache was cleared, call no model for those pairs and verdicts. They are seeded only under an
+identity the given model still produces: a model whose files changed has another
+fingerprint, and its old answers stay out.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def seed_cache(run, entailment: Sequence[str] = (), cache_dir: str | Path | None
             cache.put_pairs_many(store.id, keys, np.asarray(probs))
             seeded[alias] = len(keys)
             log(f"{alias}: {len(keys):,} pairs seeded under {store.id}")
+        seeded.update(_seed_llm_verdicts(run, specs, cache, log))
     finally:
         cache.close()
     return seeded
@@ -63,3 +66,30 @@ def _texts(run) -> dict[tuple[str, int], str]:
     texts = run.table("texts")
     return dict(zip(zip(texts["question_id"], texts["text_id"], strict=True), texts["text"],
                     strict=True))
+
+
+def _seed_llm_verdicts(run, specs: dict[str, str], cache, log) -> dict[str, int]:
+    """The ``llm_reference`` judges' P(correct) per (question, references, answer), seeded
+    under the judge identity the given model still produces; returns verdicts per judge."""
+    from uqlens.backends import llm_reference as ref
+
+    correct, seeded = run.table("correctness"), {}
+    gens = run.table("generations")
+    for judge, info in (run.manifest.get("judge_info") or {}).items():
+        recorded = str(info.get("cache_id", ""))
+        alias = str(info.get("backend", "")).partition(":")[0]
+        if not recorded.startswith("llm-reference:") or alias not in specs:
+            continue
+        judge_id = ref.llm_reference_id(ref.model_identity(specs[alias]))
+        if judge_id != recorded:
+            log(f"{judge}: {specs[alias]} is not the model that judged this run "
+                f"({judge_id} ≠ {recorded}); its verdicts were not seeded")
+            continue
+        rows = correct[(correct["judge"] == judge) & correct["value"].notna()]
+        rows = rows.merge(gens[["question_id", "sample_id", "text"]],
+                          on=["question_id", "sample_id"]).drop_duplicates(["question_id", "text"])
+        ref.remember(ref.judge_items(run.table("questions"), rows), rows["value"].to_numpy(),
+                     judge_id, cache)
+        seeded[judge] = len(rows)
+        log(f"{judge}: {len(rows):,} verdicts seeded under {judge_id}")
+    return seeded

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.build.config import BuildConfig, BuildError
-from uqlens.core.views import PROVIDED_RULE, MissingPair, RuleSpec
+from uqlens.core.views import PROVIDED_RULE, MissingPair, RuleSpec, score_view
 
 
 @dataclass
@@ -176,10 +176,13 @@ class BuildSource:
 
 
 def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], source,
-              chosen, params_of: dict, provided: dict, question_ids, bar) -> pd.DataFrame:
+              chosen, params_of: dict, provided: dict, question_ids, bar,
+              engine=None) -> pd.DataFrame:
     """The ``scores`` table: every chosen method under every rule, plus the tool's own
     scores (one value per question repeated under every rule; NaN where it left a question
-    unscored)."""
+    unscored). Methods with a batch form score a rule's questions at once; the others score
+    views, made here, in batches of :data:`uqlens.build.engine.SCORE_CHUNK` through
+    ``engine`` (Ray tasks on the Ray engine); see :mod:`uqlens.build.scoring`."""
     from uqlens.build.scoring import score_table
 
     rows = []
@@ -187,12 +190,19 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
         for entry in rules:
             rows.extend((qid, entry["key"], method_id, values.get(qid, float("nan")))
                         for qid in question_ids)
-    scores = pd.concat([score_table(rules, scored_groups, source, chosen, params_of, bar),
+    scores = pd.concat([score_table(rules, scored_groups, source, chosen, params_of, bar,
+                                    engine),
                         pd.DataFrame(rows, columns=["question_id", "rule", "method",
                                                     "uncertainty"])], ignore_index=True)
     params = {m: json.dumps(p, sort_keys=True) for m, p in params_of.items()}
     scores["params"] = scores["method"].map(params)
     return scores
+
+
+def score_views(batch: list[tuple[str, object]], ids: list[str], params_of: dict) -> list:
+    """``(question id, rule key, method, uncertainty)`` rows of ``(rule key, view)`` items."""
+    return [(view.question_id, key, m, u) for key, view in batch
+            for m, u in score_view(view, ids, params_of).items()]
 
 
 def project_stage(config: BuildConfig, data: Ingested, text_vectors: np.ndarray,
