@@ -27,8 +27,9 @@ whenever what a table holds or how it is computed changes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,8 +256,9 @@ def build_summaries(run) -> tuple[dict[str, pd.DataFrame], dict]:
     answers = _answers(run)
     judges = [j for j in run.judges if human_base(j) is None]
     correct = {j: _correct(run, answers, j) for j in judges}
-    index: dict = {"format": FORMAT, "id": uuid.uuid4().hex, "rules": {}, "judges": {},
-                   "source_rows": {t: len(_built(run, t)) for t in SOURCES}}
+    rows = {t: len(_built(run, t)) for t in SOURCES}
+    index: dict = {"format": FORMAT, "id": summaries_id(run.manifest, rows), "rules": {},
+                   "judges": {}, "source_rows": rows}
     files: dict[str, pd.DataFrame] = {}
     for j, judge in enumerate(judges):
         files[f"judge-{j}"] = _sample_correctness(answers, correct[judge])
@@ -274,6 +276,22 @@ def build_summaries(run) -> tuple[dict[str, pd.DataFrame], dict]:
 
 
 # --------------------------------------------------------------------------- storing, reading
+
+
+def summaries_id(manifest: dict, source_rows: dict) -> str:
+    """What the summaries were computed from: the inputs' hashes, the build's parameters
+    (not where it ran), its rules, judges and methods, the package versions and the tables'
+    row counts. Builds of the same inputs and settings share it (their summaries are equal);
+    any other build's summaries are refused."""
+    params = {k: v for k, v in (manifest.get("params") or {}).items()
+              if k not in ("engine", "ray_address")}
+    basis = {"format": FORMAT, "params": params, "rows": source_rows,
+             "input": [i.get("sha256") for i in manifest.get("input") or []
+                       if isinstance(i, dict)],
+             **{k: manifest.get(k) for k in ("rules", "judges", "methods", "versions")}}
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
 
 
 def write_summaries(folder: Path, manifest: dict) -> None:
