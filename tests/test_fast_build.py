@@ -97,3 +97,23 @@ def test_texts_table_equals_the_per_question_loop():
     want_gens, want = loop_texts_table(gens)
     pd.testing.assert_frame_equal(got_gens, want_gens)
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_flat_samples_from_one_frame_equal_the_glued_groups():
+    from uqlens.build.scoring import flatten
+
+    frame = pd.DataFrame({
+        "question_id": ["b", "b", "a", "a", "a", "c"], "sample_id": list("xyxyzx"),
+        "text_id": [0, 1, 0, 0, 1, 0],
+        "logprob_sum": [-1.0, -2.0, np.nan, -1.0, -0.5, -3.0],
+        "num_tokens": pd.array([1, 2, 1, None, 3, 1], dtype="Int64")})
+    groups = {q: g for q, g in frame.groupby("question_id", sort=False)}
+    glued, direct = flatten(groups), flatten(groups, frame)
+    for name in ("start", "text_id", "sample_id", "logprob_sum", "num_tokens", "has_logprob",
+                 "has_tokens"):
+        np.testing.assert_array_equal(getattr(direct, name), getattr(glued, name), name)
+    # by hand: b has every value; a misses a log-prob (so its tokens do not count); c has all
+    assert direct.has_logprob.tolist() == [True, False, True]
+    assert direct.has_tokens.tolist() == [True, False, True]
+    shuffled = frame.iloc[[0, 2, 1, 3, 4, 5]]  # b's rows apart: glued from the groups instead
+    np.testing.assert_array_equal(flatten(groups, shuffled).text_id, glued.text_id)

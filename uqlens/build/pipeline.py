@@ -135,7 +135,7 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
         source = BuildSource(data, scored_groups, text_cluster, sample_cluster, matrices,
                              vector_of)
         scores = score_all(rules, scored_groups, source, chosen, params_of, provided,
-                           questions["question_id"], bar, engine)
+                           questions["question_id"], bar, engine, samples=scored)
 
     with stats.stage("judge", log):
         judge_info: dict = {}

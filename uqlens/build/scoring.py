@@ -48,14 +48,19 @@ class FlatSamples:
                           self.num_tokens[a:b] if self.has_tokens[i] else None)
 
 
-def flatten(groups: Mapping[str, pd.DataFrame]) -> FlatSamples:
+def flatten(groups: Mapping[str, pd.DataFrame], samples: pd.DataFrame | None = None
+            ) -> FlatSamples:
     """``groups`` (``{question_id: its scored sample rows}``) as flat arrays; ``has_*`` say
-    whether every sample of a question has the value (as :func:`question_view` requires)."""
+    whether every sample of a question has the value (as :func:`question_view` requires).
+    ``samples``: the same rows as one frame, used as is when its questions' rows are
+    contiguous and in ``groups`` order (gluing many small frames is slow)."""
     qids = list(groups)
-    frames = list(groups.values())
-    sizes = np.array([len(g) for g in frames], dtype=np.int64)
-    flat = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["sample_id", "text_id"])
+    flat, sizes = _contiguous(samples, qids) if samples is not None else (None, None)
+    if flat is None:
+        frames = list(groups.values())
+        sizes = np.array([len(g) for g in frames], dtype=np.int64)
+        flat = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["sample_id", "text_id"])
     seg = np.repeat(np.arange(len(qids)), sizes)
 
     def column(name):
@@ -72,6 +77,16 @@ def flatten(groups: Mapping[str, pd.DataFrame]) -> FlatSamples:
                        flat["text_id"].to_numpy(dtype=np.int64),
                        flat["sample_id"].to_numpy(dtype=object), logprob, tokens,
                        has_logprob, has_tokens & has_logprob)
+
+
+def _contiguous(samples: pd.DataFrame, qids: list[str]):
+    """``(samples, rows per question)`` when ``samples`` holds ``qids``' rows as consecutive
+    blocks in that order, else ``(None, None)``."""
+    q = samples["question_id"].to_numpy()
+    first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]]) if len(q) else np.zeros(0, dtype=int)
+    if len(first) != len(qids) or q[first].tolist() != qids:
+        return None, None
+    return samples.reset_index(drop=True), np.diff(np.r_[first, len(q)]).astype(np.int64)
 
 
 def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
@@ -104,14 +119,15 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
 
 
 def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], source, chosen,
-                params_of: Mapping[str, Mapping], bar, engine=None) -> pd.DataFrame:
+                params_of: Mapping[str, Mapping], bar, engine=None,
+                samples: pd.DataFrame | None = None) -> pd.DataFrame:
     """``question_id, rule, method, uncertainty`` of every chosen method under every rule:
     for each rule in order, each question in ``groups`` order, each method in ``chosen``
     order (the rows a loop over :func:`score_view` would give)."""
     from uqlens.build.engine import LocalEngine
 
     engine = engine or LocalEngine()
-    flat = flatten(groups)
+    flat = flatten(groups, samples)
     ids = [m.id for m in chosen]
     shared: dict[str, dict[str, np.ndarray]] = {}  # affinity backend -> rule-free scores
     frames = []

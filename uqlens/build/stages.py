@@ -177,12 +177,13 @@ class BuildSource:
 
 def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], source,
               chosen, params_of: dict, provided: dict, question_ids, bar,
-              engine=None) -> pd.DataFrame:
+              engine=None, samples: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ``scores`` table: every chosen method under every rule, plus the tool's own
     scores (one value per question repeated under every rule; NaN where it left a question
     unscored). Methods with a batch form score a rule's questions at once; the others score
     views, made here, in batches of :data:`uqlens.build.engine.SCORE_CHUNK` through
-    ``engine`` (Ray tasks on the Ray engine); see :mod:`uqlens.build.scoring`."""
+    ``engine`` (Ray tasks on the Ray engine); see :mod:`uqlens.build.scoring`. ``samples``:
+    the rows of ``scored_groups`` as one frame, when the caller has it."""
     from uqlens.build.scoring import score_table
 
     rows = []
@@ -191,7 +192,7 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
             rows.extend((qid, entry["key"], method_id, values.get(qid, float("nan")))
                         for qid in question_ids)
     scores = pd.concat([score_table(rules, scored_groups, source, chosen, params_of, bar,
-                                    engine),
+                                    engine, samples),
                         pd.DataFrame(rows, columns=["question_id", "rule", "method",
                                                     "uncertainty"])], ignore_index=True)
     params = {m: json.dumps(p, sort_keys=True) for m, p in params_of.items()}
