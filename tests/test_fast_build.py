@@ -117,3 +117,43 @@ def test_flat_samples_from_one_frame_equal_the_glued_groups():
     assert direct.has_tokens.tolist() == [True, False, True]
     shuffled = frame.iloc[[0, 2, 1, 3, 4, 5]]  # b's rows apart: glued from the groups instead
     np.testing.assert_array_equal(flatten(groups, shuffled).text_id, glued.text_id)
+
+
+def test_replay_indexes_equal_the_per_group_ones():
+    """Replay's look-ups (texts, pairs, vectors, stored clusters) built from one sort equal
+    what a frame per group gave; on the demo run when present, else the tiny fixture."""
+    from pathlib import Path
+
+    from uqlens.run.folder import load_run
+    from uqlens.run.rescore import Replay
+
+    root = Path(__file__).resolve().parent.parent
+    demo = root / "data" / "demo"
+    run = load_run(demo if (demo / "manifest.json").is_file() else
+                   root / "tests" / "fixtures" / "tiny_run")
+    rp = Replay(run)
+    texts = run.table("texts").sort_values(["question_id", "text_id"])
+    assert rp._texts == {q: g["text"].tolist() for q, g in texts.groupby("question_id",
+                                                                        sort=False)}
+    pairs = run.table("pairs")
+    cols = ["p_entail", "p_neutral", "p_contradict"]
+    want = {(str(b), q): g for (b, q), g in pairs.groupby(["backend", "question_id"],
+                                                          sort=False)}
+    assert list(rp._pairs) == list(want)
+    for key, g in want.items():
+        a, b, p = rp._pairs[key]
+        assert a.tolist() == g["text_a"].tolist() and b.tolist() == g["text_b"].tolist()
+        np.testing.assert_array_equal(p, g[cols].to_numpy(float))
+    cl = run.table("clusters")
+    for (r, q), g in cl.groupby(["rule", "question_id"], sort=False):
+        assert rp.stored_clusters(r, q) == dict(zip(g["sample_id"],
+                                                    g["cluster_id"].astype(int), strict=True))
+    emb = run.table("embeddings")
+    if len(emb):
+        e = emb.merge(run.table("generations")[["question_id", "sample_id", "text_id"]],
+                      on=["question_id", "sample_id"])
+        first = {}
+        for q, t, v in zip(e["question_id"], e["text_id"], e["embedding"], strict=True):
+            first.setdefault((q, int(t)), np.asarray(v, dtype=float))
+        assert rp._vectors.keys() == first.keys()
+        assert all(np.array_equal(rp._vectors[k], v) for k, v in first.items())

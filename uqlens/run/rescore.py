@@ -203,9 +203,9 @@ class Replay:
         q = run.table("questions")
         self._question = dict(zip(q["question_id"], q["question"], strict=True))
         texts = run.table("texts").sort_values(["question_id", "text_id"])
+        all_texts = texts["text"].to_numpy(dtype=object)
         self._texts: dict[str, list[str]] = {
-            qid: g["text"].tolist() for qid, g in texts.groupby("question_id", sort=False)
-        }
+            key[0]: all_texts[rows].tolist() for key, rows in groups(texts, ["question_id"])}
         unrecorded = views.unrecorded_shortcut(m)
         self.rules: dict[str, RuleSpec] = {
             r["key"]: RuleSpec.from_manifest(r, unrecorded) for r in m.get("rules", [])}
@@ -386,11 +386,12 @@ class Replay:
         """``{sample_id: cluster_id}`` of ``qid`` as the run stored it under ``rule``."""
         key = self.resolve(rule).key
         if self._stored is None:
-            self._stored = {}
-            for (r, q), g in self.run.table("clusters").groupby(["rule", "question_id"],
-                                                                sort=False):
-                self._stored[(r, q)] = dict(zip(g["sample_id"], g["cluster_id"].astype(int),
-                                                strict=True))
+            cl = self.run.table("clusters")
+            sample = cl["sample_id"].to_numpy(dtype=object)
+            cluster = cl["cluster_id"].to_numpy(dtype=np.int64)
+            self._stored = {key: dict(zip(sample[rows].tolist(), cluster[rows].tolist(),
+                                          strict=True))
+                            for key, rows in groups(cl, ["rule", "question_id"])}
         return self._stored.get((key, qid), {})
 
     # ---- views ----------------------------------------------------------------------------
@@ -412,16 +413,30 @@ class Replay:
                               graph=graph)
 
 
+def groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, np.ndarray]]:
+    """``(key values, row positions)`` of every group of ``keys`` in ``frame``: groups in
+    order of first appearance, rows in table order, as ``groupby(keys, sort=False)`` gives
+    them (rows with a missing key are left out), from one sort instead of a frame per group."""
+    if not len(frame):
+        return []
+    code = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    order = np.argsort(code, kind="stable")
+    order = order[code[order] >= 0]
+    cut = np.flatnonzero(np.diff(code[order])) + 1
+    parts = np.split(order, cut)
+    firsts = [int(p[0]) for p in parts]
+    values = [frame[k].to_numpy(dtype=object)[firsts] for k in keys]
+    return [(tuple(v[i] for v in values), part) for i, part in enumerate(parts)]
+
+
 def _pairs_by_question(pairs: pd.DataFrame) -> dict[tuple[str, str], tuple]:
     """``{(backend, question_id): (text_a ids, text_b ids, (n, 3) probabilities)}``."""
-    out: dict[tuple[str, str], tuple] = {}
     if not len(pairs):
-        return out
-    cols = ["p_entail", "p_neutral", "p_contradict"]
-    for (backend, qid), g in pairs.groupby(["backend", "question_id"], sort=False):
-        out[(str(backend), qid)] = (g["text_a"].to_numpy(np.int64),
-                                    g["text_b"].to_numpy(np.int64), g[cols].to_numpy(float))
-    return out
+        return {}
+    a, b = pairs["text_a"].to_numpy(np.int64), pairs["text_b"].to_numpy(np.int64)
+    probs = pairs[["p_entail", "p_neutral", "p_contradict"]].to_numpy(float)
+    return {(str(backend), qid): (a[rows], b[rows], probs[rows])
+            for (backend, qid), rows in groups(pairs, ["backend", "question_id"])}
 
 
 def _vectors_by_text(emb: pd.DataFrame, gens: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
@@ -430,6 +445,7 @@ def _vectors_by_text(emb: pd.DataFrame, gens: pd.DataFrame) -> dict[tuple[str, i
     if not len(emb) or "embedding" not in emb:
         return out
     e = emb.merge(gens[["question_id", "sample_id", "text_id"]], on=["question_id", "sample_id"])
+    e = e.drop_duplicates(["question_id", "text_id"])  # a text's first vector, converted once
     for qid, tid, vec in zip(e["question_id"], e["text_id"], e["embedding"], strict=True):
         out.setdefault((qid, int(tid)), np.asarray(vec, dtype=float))
     return out
