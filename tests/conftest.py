@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_RUN = ROOT / "tests" / "fixtures" / "tiny_run"
 
 
+def pytest_configure(config):
+    """numba's on-disk cache, as the app and CLI use it, set before any test imports numba:
+    UMAP's compiled code then survives from one test run to the next (each worker would
+    otherwise compile it again, ~40 s)."""
+    from uqlens.core.projection import use_numba_cache
+
+    use_numba_cache()
+
+
 @pytest.fixture(scope="session")
 def tiny_run_path() -> Path:
     """The committed synthetic fixture run (see tests/fixtures/make_tiny_run.py)."""
