@@ -40,12 +40,31 @@ def require_ray():
     return ray
 
 
+def test_closing_a_ray_engine_it_started_restores_print():
+    """Ray 2.60's shutdown leaves builtins.print replaced by its wrapper (a later pickle of
+    print changed bytes); the engine puts the caller's back. Runs before the module's Ray
+    instance starts, so the engine starts and stops its own."""
+    import builtins
+
+    ray = require_ray()
+    assert not ray.is_initialized()
+    from uqlens.build.engine import RayEngine
+
+    before = builtins.print
+    RayEngine(None).close()
+    assert not ray.is_initialized() and builtins.print is before
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
+    import builtins
+
     ray = require_ray()
+    own_print = builtins.print
     ray.init(num_cpus=2, include_dashboard=False)
     yield ray
     ray.shutdown()
+    builtins.print = own_print  # Ray leaves its wrapper behind; later tests pickle print
 
 
 def save_random_nli(folder: Path) -> str:

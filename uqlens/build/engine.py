@@ -119,8 +119,13 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, address: str | None = None, bar: Bar | None = None):
+        import builtins
+
         ray = import_ray()
         self._ray, self._bar, self.address = ray, bar or _no_bar, address
+        # ray.shutdown() leaves builtins.print replaced by its own wrapper (Ray 2.60): keep
+        # the caller's print to put it back
+        self._print = builtins.print
         # A Ray instance already running in this process (a test's, a notebook's) is reused.
         self._started = not ray.is_initialized()
         if self._started:
@@ -193,4 +198,7 @@ class RayEngine:
         for key in list(self._actors):
             self._free(key)
         if self._started:
+            import builtins
+
             self._ray.shutdown()
+            builtins.print = self._print
