@@ -337,6 +337,7 @@ def _question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
         s = s[s["method"] == method]
     s["uncertainty"] = s["uncertainty"].astype(float)
     from uqlens.analysis.evaluation import mid_ranks, rounded, tie_note
+    from uqlens.core.ranking import certainty_ranks
 
     s["percentile"], s["n_tied"] = np.nan, np.nan
     for _, idx in s.groupby("method").groups.items():
@@ -344,15 +345,7 @@ def _question_scores(run, rule: str, method: str | None = None) -> pd.DataFrame:
         s.loc[idx, "percentile"], s.loc[idx, "n_tied"] = pct, tied
     s["tie"] = [tie_note(t) for t in s["n_tied"]]
     s = s.assign(_u=rounded(s["uncertainty"].to_numpy()))  # float noise is a tie, not an order
-    s = s.sort_values(["method", "_u", "question_id"], na_position="last")
-    s["certainty_rank"] = s.groupby("method").cumcount() + 1
-    s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
-    # what a reader is shown: tied questions share one (mid) rank, never an order by id
-    s["shared_rank"] = s.groupby(["method", "_u"])["certainty_rank"].transform("mean")
-    s = s.drop(columns="_u")
-    n_scored = s.groupby("method")["uncertainty"].transform("count")
-    s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
-    return s.sort_values(["method", "question_id"]).reset_index(drop=True)
+    return certainty_ranks(s)
 
 
 def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:

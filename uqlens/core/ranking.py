@@ -27,3 +27,19 @@ def tie_note(n_tied) -> str:
         return ""
     n = int(n_tied)
     return f"tied with {n} other{'s' if n > 1 else ''}"
+
+
+def certainty_ranks(s):
+    """Per-method ranks of a frame of ``question_id, method, uncertainty`` plus ``_u`` (the
+    :func:`rounded` uncertainty): ``certainty_rank`` (1 = least uncertain; ties in question-id
+    order, NaN unscored), ``shared_rank`` (tied questions share their mean rank) and
+    ``rank_percentile``; sorted by method and question, ``_u`` dropped."""
+    s = s.sort_values(["method", "_u", "question_id"], na_position="last")
+    s["certainty_rank"] = s.groupby("method").cumcount() + 1
+    s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
+    # what a reader is shown: tied questions share one (mid) rank, never an order by id
+    s["shared_rank"] = s.groupby(["method", "_u"])["certainty_rank"].transform("mean")
+    s = s.drop(columns="_u")
+    n_scored = s.groupby("method")["uncertainty"].transform("count")
+    s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
+    return s.sort_values(["method", "question_id"]).reset_index(drop=True)

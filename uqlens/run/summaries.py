@@ -222,7 +222,7 @@ def _sample_correctness(answers: _Answers, correct: pd.Series) -> pd.DataFrame:
 def _scores(run, rule: str) -> pd.DataFrame:
     """:func:`uqlens.analysis.overview.question_scores` of every method, ranked per method
     with grouped operations."""
-    from uqlens.core.ranking import rounded
+    from uqlens.core.ranking import certainty_ranks, rounded
 
     s = run.table("scores")
     s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]].copy()
@@ -239,14 +239,7 @@ def _scores(run, rule: str) -> pd.DataFrame:
     many = np.where(s["n_tied"] > 1, "s", "")
     words = "tied with " + s["n_tied"].fillna(0).astype(int).astype(str) + " other" + many
     s["tie"] = np.where(s["n_tied"] >= 1, words, "")
-    s = s.sort_values(["method", "_u", "question_id"], na_position="last")
-    s["certainty_rank"] = s.groupby("method").cumcount() + 1
-    s.loc[s["uncertainty"].isna(), "certainty_rank"] = np.nan
-    s["shared_rank"] = s.groupby(["method", "_u"])["certainty_rank"].transform("mean")
-    s = s.drop(columns="_u")
-    n_scored = s.groupby("method")["uncertainty"].transform("count")
-    s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
-    return s.sort_values(["method", "question_id"]).reset_index(drop=True)
+    return certainty_ranks(s)
 
 
 def build_summaries(run) -> tuple[dict[str, pd.DataFrame], dict]:
