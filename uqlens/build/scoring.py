@@ -187,10 +187,48 @@ def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
         cb = cluster_batch(source, spec, flat)
         out.update({m.id: np.asarray(m.batch(cb, **kwargs[m.id]), dtype=float)
                     for m in batched})
+    stackable = [m for m in chosen if m.id in per_view and m.stack is not None
+                 and kwargs[m.id].get("affinity") != "jaccard"]
+    if stackable:
+        out.update(_stacked_scores(spec, source, flat, stackable, kwargs))
+        per_view = [m for m in per_view if m not in out]
     if per_view:
         out.update(_view_scores(spec, source, flat, per_view, params_of, bar, engine))
     if reuse is None:
         shared[spec.affinity_backend] = {m.id: out[m.id] for m in rule_free}
     else:
         out.update(reuse)
+    return out
+
+
+def _stacked_scores(spec: RuleSpec, source, flat: FlatSamples, methods, kwargs
+                    ) -> dict[str, np.ndarray]:
+    """``{method: score per question}`` of the graph methods with a
+    :attr:`~uqlens.core.methods.base.Method.stack` form: each question's entail/contradict
+    matrices (as its view would hold them), stacked by sample count and scored a stack at a
+    time. NaN where a view's score is NaN for want of data (fewer than two samples, a missing
+    pair); a method whose stack raises is left out (scored one view at a time instead)."""
+    from uqlens.core.views import SCORE_ERRORS, graph_matrices
+
+    n = len(flat.question_ids)
+    sizes = np.diff(flat.start).tolist()
+    by_size: dict[int, list[int]] = {}
+    pairs: list = [None] * n
+    for i, qid in enumerate(flat.question_ids):
+        if sizes[i] < 2:
+            continue
+        a, b = flat.start[i], flat.start[i + 1]
+        e, c = graph_matrices(source, spec.affinity_backend, qid, flat.text_id[a:b].tolist())
+        if e is not None:
+            pairs[i] = (e, c)
+            by_size.setdefault(sizes[i], []).append(i)
+    out = {m.id: np.full(n, np.nan) for m in methods}
+    for rows in by_size.values():
+        entail = np.stack([pairs[i][0] for i in rows])
+        contradict = np.stack([pairs[i][1] for i in rows])
+        for m in [m for m in methods if m.id in out]:
+            try:
+                out[m.id][rows] = m.stack(entail, contradict, **kwargs[m.id])
+            except SCORE_ERRORS:  # e.g. non-finite pairs: let the views say which question
+                del out[m.id]
     return out

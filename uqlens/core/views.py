@@ -235,7 +235,7 @@ def _sample_clusters(source: ViewSource, qid: str, rule: RuleSpec, samples: Samp
     return ids, None if judged is None else cluster_of.get(int(judged["text_id"]))
 
 
-def _graph(source: ViewSource, backend: str, qid: str, tids: list[int]):
+def graph_matrices(source: ViewSource, backend: str, qid: str, tids: list[int]):
     """Entail and contradict matrices over the samples' text ids; (None, None) when a pair is
     missing (the graph methods then give NaN)."""
     if not tids:
@@ -279,7 +279,7 @@ def question_view(source: ViewSource, qid: str, rule: RuleSpec,
     judged = source.judged(qid)
     cluster_ids, judged_of = _sample_clusters(source, qid, rule, samples, judged, cluster_of)
     tids = samples.text_id
-    entail, contradict = _graph(source, rule.affinity_backend, qid, tids) if graph else (
+    entail, contradict = graph_matrices(source, rule.affinity_backend, qid, tids) if graph else (
         None, None)
     logprob, num = samples.logprob_sum, samples.num_tokens
     texts = source.texts(qid)
@@ -327,7 +327,7 @@ def sub_view(full, source: ViewSource, qid: str, rule: RuleSpec, samples: pd.Dat
             rows = np.ix_(pick, pick)
             entail, contradict = full.entail[rows], full.contradict[rows]
         else:  # the full graph missed a pair; this sub-sample may not need it
-            entail, contradict = _graph(source, rule.affinity_backend, qid, tids)
+            entail, contradict = graph_matrices(source, rule.affinity_backend, qid, tids)
     logprob, num = _logprobs(sub)
     texts = source.texts(qid)
     view = dataclasses.replace(

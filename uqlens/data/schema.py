@@ -379,6 +379,10 @@ def _to_float_list(value: object) -> list[float]:
         items = list(value)
     else:
         raise _Bad(f"expected a list of numbers, got {_describe(value)}")
+    # Fast path for the common case (JSON floats, all finite): no per-item checks needed;
+    # embeddings and hidden states make this the bulk of a large input's checks.
+    if items and all(type(item) is float for item in items) and np.isfinite(items).all():
+        return items
     out = []
     for i, item in enumerate(items):
         try:

@@ -95,6 +95,10 @@ class Method:
     ``batch(batch, **params)``, when given, scores every question of a :class:`ClusterBatch`
     at once and returns exactly (bit for bit) what ``score`` gives each question's view; the
     build uses it to score a rule over all questions in grouped array operations.
+    ``stack(entail, contradict, **params)``, when given, scores a stack of questions with the
+    same number of samples (matrices of shape ``(k, m, m)``, ``m >= 2``, every pair present)
+    exactly as ``score`` scores each, for the graph methods; it raises ``ValueError`` for
+    parameters it has no stacked form of (``affinity="jaccard"``).
     """
 
     id: str
@@ -106,6 +110,7 @@ class Method:
     flipped: bool = False
     description: str = ""
     batch: Callable[..., np.ndarray] | None = None
+    stack: Callable[..., np.ndarray] | None = None
 
     def missing(self, available: set[str] | frozenset[str]) -> list[str]:
         """Needs this method has that the data cannot meet, sorted for stable messages."""

@@ -8,6 +8,7 @@ Defaults as for :mod:`uqlens.core.methods.eigv` (affinity ``contra``, temperatur
 
 from __future__ import annotations
 
+from uqlens.core.methods import _graph_stack
 from uqlens.core.methods._common import NAN, affinity_matrix, enough_samples
 from uqlens.core.methods.base import Method, QuestionView, register
 from uqlens.core.methods.eigv import DEFAULTS
@@ -30,6 +31,7 @@ METHOD = register(
         needs=frozenset({"samples", "entailment"}),
         citation="Lin, Trivedi & Sun (2024), TMLR",
         score=score,
+        stack=_graph_stack.deg,
         defaults=DEFAULTS,
         description="One minus the average similarity between sampled answers.",
     )

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from uqlens.core.methods import _graph_stack
 from uqlens.core.methods._common import NAN, affinity_matrix, enough_samples, normalized_laplacian
 from uqlens.core.methods.base import Method, QuestionView, register
 
@@ -44,6 +45,7 @@ METHOD = register(
         needs=frozenset({"samples", "entailment"}),
         citation="Lin, Trivedi & Sun (2024), TMLR",
         score=score,
+        stack=_graph_stack.ecc,
         defaults=MappingProxyType({"affinity": "contra", "temperature": 3.0,
                                    "eigv_threshold": 0.9}),
         description="Spread of the answers' spectral embeddings of the similarity graph.",

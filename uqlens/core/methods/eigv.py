@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from uqlens.core.methods import _graph_stack
 from uqlens.core.methods._common import NAN, affinity_matrix, enough_samples, normalized_laplacian
 from uqlens.core.methods.base import Method, QuestionView, register
 
@@ -51,6 +52,7 @@ METHOD = register(
         needs=frozenset({"samples", "entailment"}),
         citation="Lin, Trivedi & Sun (2024), TMLR",
         score=score,
+        stack=_graph_stack.eigv,
         defaults=DEFAULTS,
         description="Continuous number of meaning clusters from the similarity graph's spectrum.",
     )

@@ -22,6 +22,7 @@ from types import MappingProxyType
 import numpy as np
 from scipy.linalg import expm
 
+from uqlens.core.methods import _graph_stack
 from uqlens.core.methods._common import NAN, affinity_matrix, enough_samples, tempered
 from uqlens.core.methods.base import Method, QuestionView, register
 
@@ -66,6 +67,7 @@ METHOD = register(
         needs=frozenset({"samples", "entailment"}),
         citation="Nikitin, Kossen, Gal & Marttinen (2024), NeurIPS",
         score=score,
+        stack=_graph_stack.kernel_language_entropy,
         defaults=MappingProxyType({"t": 0.3, "affinity": "nli", "scale": False}),
         description="Von Neumann entropy of a heat kernel over the answers' semantic graph.",
     )
