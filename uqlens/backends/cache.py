@@ -49,6 +49,10 @@ class ModelCache:
             "CREATE TABLE IF NOT EXISTS file_digests (path TEXT PRIMARY KEY, stamp TEXT,"
             " digest TEXT)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS arrays (kind TEXT, key TEXT, value BLOB,"
+            " PRIMARY KEY (kind, key))"
+        )
         self._db.commit()
 
     def close(self) -> None:
@@ -77,6 +81,24 @@ class ModelCache:
         tmp = folder / f".{key}.{os.getpid()}.npy"
         np.save(tmp, np.asarray(coords), allow_pickle=False)
         os.replace(tmp, folder / f"{key}.npy")
+
+    # computed arrays -------------------------------------------------------------------
+    # Pure functions of their inputs that cost more than their key (the supervised probes'
+    # fits): ``kind`` names the function, ``key`` is a digest of everything it reads.
+    def get_array(self, kind: str, key: str) -> np.ndarray | None:
+        row = self._db.execute("SELECT value FROM arrays WHERE kind=? AND key=?",
+                               (kind, key)).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float64)
+
+    def put_array(self, kind: str, key: str, values: np.ndarray) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)",
+                             (kind, key, np.ascontiguousarray(values, dtype=np.float64)
+                              .tobytes()))
+
+    def memo(self, kind: str):
+        """``get(key)`` / ``put(key, values)`` over the arrays of one ``kind``."""
+        return _ArrayMemo(self, kind)
 
     # entailment pairs ------------------------------------------------------------------
     def get_pairs(
@@ -173,6 +195,17 @@ class ModelCache:
 
     def folder_fingerprint(self, folder: str | Path) -> str:
         return folder_fingerprint(folder, self.file_digest)
+
+
+class _ArrayMemo:
+    def __init__(self, cache: ModelCache, kind: str):
+        self.cache, self.kind = cache, kind
+
+    def get(self, key: str) -> np.ndarray | None:
+        return self.cache.get_array(self.kind, key)
+
+    def put(self, key: str, values: np.ndarray) -> None:
+        self.cache.put_array(self.kind, key, values)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -43,6 +43,7 @@ from uqlens.build.pairs import (
 )
 from uqlens.build.stages import (  # noqa: F401  (re-exported)
     BuildSource,
+    QuestionRows,
     choose_methods,
     ingest,
     judge_run,
@@ -124,7 +125,7 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
     stores = _pair_stores(config, embedder, cache, stats, engine)
     rules = rule_entries(config, {a: s.id for a, s in stores.items()}, gens, PAIR_SHORTCUT)
     chosen, provided, params_of, skipped = choose_methods(config, gens, scored, questions, log)
-    scored_groups = {qid: g for qid, g in scored.groupby("question_id", sort=False)}
+    scored_groups = QuestionRows(scored)
     with stats.stage("cluster", log):
         clusters, text_cluster, sample_cluster = _cluster_stage(rules, data, stores, vector_of,
                                                                 stats, bar)
@@ -146,7 +147,8 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
             log(f"skipped judge {judge_label}: {reason}")
 
     with stats.stage("supervised", log):
-        hidden, probes = _supervised_stage(config, data, correct, scores, rules, log)
+        hidden, probes = _supervised_stage(config, data, correct, scores, rules, log, cache,
+                                           stats, stage_notes)
         scores = pd.concat([scores, probes.scores], ignore_index=True)
 
     with stats.stage("project", log):
@@ -222,16 +224,15 @@ def _cluster_stage(rules, data, stores, vector_of, stats, bar):
     from uqlens.core import clustering
 
     gens = data.gens
-    grouped = {qid: g for qid, g in gens.groupby("question_id", sort=False)}
-    text_lists = {qid: g["text"].tolist()
-                  for qid, g in data.texts.groupby("question_id", sort=False)}
+    text_lists = {qid: texts.tolist() for qid, texts in QuestionRows(
+        data.texts[["question_id", "text"]]).column("text").items()}
     cluster_rows = []
     text_cluster = cluster_all([r for r in rules if r["rule"] != PROVIDED_RULE], text_lists,
                                data.qtext, stores, vector_of, bar)
     sample_cluster: dict[str, dict[str, int]] = {}
     for spec in rules:
         if spec["rule"] == PROVIDED_RULE:
-            for qid, group in grouped.items():
+            for qid, group in QuestionRows(gens).items():
                 ids = provided_clusters(group)
                 sample_cluster[qid] = dict(zip(group["sample_id"], ids.tolist(), strict=True))
                 cluster_rows.append(pd.DataFrame({
@@ -279,21 +280,31 @@ def _graph_stage(config, chosen, rules, stores, scored_groups, qtext, stats, log
         with stats.stage("entailment", log):
             matrices = graph_matrices(
                 stores, sorted({r["affinity_backend"] for r in rules}),
-                {q: list(dict.fromkeys(g["text"])) for q, g in scored_groups.items()}, qtext, bar)
+                {q: list(dict.fromkeys(texts.tolist()))
+                 for q, texts in scored_groups.column("text").items()}, qtext, bar)
     return matrices
 
 
-def _supervised_stage(config, data, correct, scores, rules, log):
+def _supervised_stage(config, data, correct, scores, rules, log, cache, stats, stage_notes):
     """``(hidden-state table or None, probes)``: the supervised probes' scores, method info
-    and skipped methods (see :mod:`uqlens.build.probes`)."""
+    and skipped methods (see :mod:`uqlens.build.probes`); fits whose inputs are unchanged
+    are read from ``cache`` (counted in the manifest, said in its stage notes)."""
     from uqlens.build.probes import hidden_state_table, supervised_stage
 
     hidden = hidden_state_table(data.gens)
+    fits: dict[str, int] = {}
     probes = supervised_stage(
         data.gens, hidden, correct, scores, data.questions["question_id"],
         [r["key"] for r in rules],
         judge=config.probe_judge or (correct["judge"].iloc[0] if len(correct) else None),
-        wanted=config.methods, params=config.method_params)
+        wanted=config.methods, params=config.method_params,
+        memo=cache.memo("probe_fit"), stats=fits)
+    stats.counts.update(fits)
+    if fits:
+        stage_notes["supervised"] = (
+            f"ran: {fits.get('probe_fits_computed', 0)} probe fits computed, "
+            f"{fits.get('probe_fits_from_cache', 0)} read from the cache (same hidden states, "
+            "labels and settings)")
     for method_id, reason in probes.skipped.items():
         log(f"skipped method {method_id}: {reason}")
     return hidden, probes

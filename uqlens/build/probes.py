@@ -58,18 +58,23 @@ def supervised_stage(
     judge: str | None,
     wanted: Iterable[str] | None = None,
     params: Mapping[str, Mapping] | None = None,
+    memo: supervised.FitMemo | None = None,
+    stats: dict | None = None,
 ) -> supervised.RunProbes:
     """Score the supervised methods (all, or those in ``wanted``) over the whole run.
 
     ``judge``: the labels ``hidden_state_probe`` learns (the build's ``probe_judge``, else
-    its default judge)."""
+    its default judge). ``memo``: fitted predictions kept between builds (the content cache),
+    so that a rebuild refits only the probes whose hidden states, labels or settings changed;
+    ``stats`` counts the fits computed and read back."""
     methods = [m for m in supervised.SUPERVISED if wanted is None or m in set(wanted)]
     states = pd.DataFrame({"question_id": [], "hidden_state": []})
     if hidden is not None:
         states = supervised.judged_hidden_states(hidden, judged_rows(gens))
     labels = judged_correct(gens, correct, judge) if judge else None
     return supervised.score_run(states, question_ids, list(rules), labels=labels, judge=judge,
-                                scores=scores, methods=methods, params=params)
+                                scores=scores, methods=methods, params=params, memo=memo,
+                                stats=stats)
 
 
 def hidden_state_summary(questions: pd.DataFrame, hidden: pd.DataFrame | None) -> dict | None:

@@ -152,11 +152,15 @@ def _view_scores(spec: RuleSpec, source, flat: FlatSamples, methods: list[str], 
     here, scored by ``engine`` in batches (:func:`uqlens.build.stages.score_views`)."""
     from uqlens.build.engine import SCORE_CHUNK
     from uqlens.build.stages import score_views
+    from uqlens.core.methods import REGISTRY
+
+    graph = any("entailment" in REGISTRY[m].needs for m in methods if m in REGISTRY)
 
     def batches():
         batch = []
         for i, qid in enumerate(bar(flat.question_ids, f"score {spec.key}")):
-            batch.append((spec.key, question_view(source, qid, spec, flat.rows(i))))
+            batch.append((spec.key, question_view(source, qid, spec, flat.rows(i),
+                                                  graph=graph)))
             if len(batch) == SCORE_CHUNK:
                 yield batch
                 batch = []

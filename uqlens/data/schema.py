@@ -451,7 +451,7 @@ def _field_converter(source: str, row: dict, rec: str, errs: list[RecordError]):
 
     def convert(name, fn, *, required=False):
         value = row.get(name)
-        if _is_missing(value):
+        if value is None or (type(value) is not str and _is_missing(value)):
             if required:
                 errs.append(RecordError(source, rec, name, "is missing"))
             return None

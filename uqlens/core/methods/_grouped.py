@@ -3,8 +3,9 @@ floating-point operations a method applies to one question's arrays, applied to 
 questions' concatenated arrays, so that the results are identical bit for bit.
 
 Element-wise steps run over the whole concatenation. Sums run segment by segment through
-``np.sum`` on each segment (the pairwise summation of a single question's array; a grouped
-``reduceat`` would add in another order and can differ in the last bit).
+``np.sum`` on each segment, or as rows of a matrix of equal-length segments (the same
+pairwise summation of a single question's array; a grouped ``reduceat`` would add in
+another order and can differ in the last bit).
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ import numpy as np
 def segment_sums(values: np.ndarray, start: np.ndarray) -> np.ndarray:
     """``np.sum(values[start[i]:start[i + 1]])`` for every segment ``i`` (0.0 when empty)."""
     values = np.ascontiguousarray(values, dtype=float)
-    return np.array([np.sum(values[a:b]) for a, b in zip(start[:-1].tolist(),
-                                                          start[1:].tolist(), strict=True)],
-                    dtype=float)
+    start = np.asarray(start, dtype=np.int64)
+    sizes = np.diff(start)
+    out = np.zeros(len(sizes), dtype=float)
+    # Segments of one length are summed as the rows of one matrix: a row sum over the last
+    # axis is the same pairwise sum np.sum gives that row on its own.
+    for size in np.unique(sizes[sizes > 0]).tolist():
+        rows = np.flatnonzero(sizes == size)
+        out[rows] = values[start[rows][:, None] + np.arange(size)].sum(axis=1)
+    return out
 
 
 def segment_logsumexp(values: np.ndarray, start: np.ndarray) -> np.ndarray:

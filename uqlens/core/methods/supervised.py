@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -125,9 +126,67 @@ def _fit_predict(x_train, y_train, x_test, c: float) -> np.ndarray:
     return model.predict_proba(x_test)[:, 1]
 
 
-def choose_c(x: np.ndarray, y: np.ndarray, c_grid, inner_folds: int, seed: int) -> float:
+PROBE_RECIPE = "StandardScaler + LogisticRegression(C, class_weight=balanced, max_iter=2000)"
+"""What :func:`_model` fits; part of every memo key (change it when :func:`_model` changes)."""
+
+
+class FitMemo(Protocol):
+    """Where fitted probes' predictions are kept between builds (the build's content cache):
+    ``get(key)`` gives the stored float64 array or None, ``put(key, values)`` stores one."""
+
+    def get(self, key: str) -> np.ndarray | None: ...
+
+    def put(self, key: str, values: np.ndarray) -> None: ...
+
+
+class _Fits:
+    """:func:`_fit_predict` on rows of ``x`` (integer positions), through ``memo`` when given.
+
+    A fit is a pure function of its training rows, labels, test rows and C (the solver is
+    deterministic), so its key is a digest of those and of the model recipe with the
+    scikit-learn version: a rebuild whose labels and hidden states did not change reads
+    every prediction back, bit for bit, instead of refitting."""
+
+    def __init__(self, x: np.ndarray, memo: FitMemo | None, stats: dict | None = None):
+        import hashlib
+
+        self.x, self.memo, self.stats = x, memo, stats if stats is not None else {}
+        self._base = None
+        if memo is not None:
+            import sklearn
+
+            digest = hashlib.sha256(f"{PROBE_RECIPE} sklearn {sklearn.__version__} "
+                                    f"{x.dtype} {x.shape}".encode())
+            digest.update(np.ascontiguousarray(x).tobytes())
+            self._base = digest.digest()
+
+    def __call__(self, train_rows, y_train, test_rows, c: float) -> np.ndarray:
+        if self.memo is None:
+            return _fit_predict(self.x[train_rows], y_train, self.x[test_rows], c)
+        import hashlib
+
+        digest = hashlib.sha256(self._base)
+        for part in (np.asarray(train_rows, dtype=np.int64), np.asarray(y_train, dtype=float),
+                     np.asarray(test_rows, dtype=np.int64), np.array([c], dtype=float)):
+            digest.update(part.tobytes() + b"|")
+        key = digest.hexdigest()
+        got = self.memo.get(key)
+        if got is not None and len(got) == len(test_rows):
+            self.stats["probe_fits_from_cache"] = self.stats.get("probe_fits_from_cache", 0) + 1
+            return got
+        got = _fit_predict(self.x[train_rows], y_train, self.x[test_rows], c)
+        self.memo.put(key, np.asarray(got, dtype=np.float64))
+        self.stats["probe_fits_computed"] = self.stats.get("probe_fits_computed", 0) + 1
+        return got
+
+
+def choose_c(x: np.ndarray, y: np.ndarray, c_grid, inner_folds: int, seed: int,
+             fit=None) -> float:
     """The C of ``c_grid`` with the lowest mean inner-CV log-loss on (x, y) alone; ties and
-    degenerate inner splits (one class) fall to the smaller C."""
+    degenerate inner splits (one class) fall to the smaller C. ``fit(train rows, labels, test
+    rows, C)`` (positions into x) replaces :func:`_fit_predict` (a memo, see :class:`_Fits`)."""
+    if fit is None:
+        fit = lambda tr, y_tr, te, c: _fit_predict(x[tr], y_tr, x[te], c)  # noqa: E731
     grid = sorted(float(c) for c in c_grid)
     if len(grid) == 1 or len(y) < 2 * inner_folds:
         return grid[len(grid) // 2]
@@ -140,7 +199,8 @@ def choose_c(x: np.ndarray, y: np.ndarray, c_grid, inner_folds: int, seed: int) 
             continue
         used += 1
         for i, c in enumerate(grid):
-            p = np.clip(_fit_predict(x[train], y[train], x[test], c), 1e-12, 1 - 1e-12)
+            p = np.clip(fit(np.flatnonzero(train), y[train], np.flatnonzero(test), c),
+                        1e-12, 1 - 1e-12)
             losses[i] += -np.mean(y[test] * np.log(p) + (1 - y[test]) * np.log(1 - p))
     if used == 0:
         return grid[len(grid) // 2]
@@ -157,14 +217,18 @@ def cross_fit(
     seed: int = 0,
     c_grid=C_GRID,
     binarize_at_training_median: bool = False,
+    memo: FitMemo | None = None,
+    stats: dict | None = None,
 ) -> CrossFit:
     """Out-of-fold P(target) for every row of ``features`` (rows = questions, ids their ids).
 
     ``target``: 0/1 (NaN = unlabelled: scored, never trained on), or with
     ``binarize_at_training_median`` a real value (semantic entropy) cut per outer fold at the
-    median of that fold's training rows (1 = strictly above).
+    median of that fold's training rows (1 = strictly above). ``memo``: fitted predictions
+    kept between builds (:class:`_Fits`); ``stats`` counts fits computed and read back.
     """
     x = np.asarray(features, dtype=np.float64)
+    fits = _Fits(x, memo, stats)
     t = np.asarray(target, dtype=np.float64)
     fold = assign_folds(ids, folds, seed)
     prob = np.full(len(x), np.nan)
@@ -187,9 +251,11 @@ def cross_fit(
             chosen.append(float("nan"))
             notes.append(f"fold {k}: training labels of one class only; predicts {y[0]:g}")
             continue
-        c = choose_c(x[train], y, c_grid, inner_folds, seed)
+        rows = np.flatnonzero(train)
+        c = choose_c(x[train], y, c_grid, inner_folds, seed,
+                     fit=lambda tr, y_tr, te, c, rows=rows: fits(rows[tr], y_tr, rows[te], c))
         chosen.append(c)
-        prob[test] = _fit_predict(x[train], y, x[test], c)
+        prob[test] = fits(rows, y, np.flatnonzero(test), c)
     return CrossFit(prob, fold, tuple(chosen), tuple(notes))
 
 
@@ -237,6 +303,8 @@ def score_run(
     scores: pd.DataFrame,
     methods=tuple(SUPERVISED),
     params: Mapping[str, Mapping] | None = None,
+    memo: FitMemo | None = None,
+    stats: dict | None = None,
 ) -> RunProbes:
     """Cross-fitted scores of the supervised ``methods`` for every question under every rule.
 
@@ -244,6 +312,7 @@ def score_run(
     judged answers under ``judge``, indexed by question id; ``scores``: the run's
     unsupervised scores (``question_id, rule, method, uncertainty``), the semantic entropy
     probe's target. A method that cannot be fitted is in ``skipped`` with the reason.
+    ``memo``/``stats``: see :func:`cross_fit`.
     """
     import json
 
@@ -260,9 +329,9 @@ def score_run(
             continue
         ids = judged_states["question_id"].to_numpy()[ok]
         if method.target == "incorrect":
-            result = _incorrectness_probe(x, ids, labels, judge, p, method_id)
+            result = _incorrectness_probe(x, ids, labels, judge, p, method_id, memo, stats)
         else:
-            result = _entropy_probe(x, ids, scores, rules, p)
+            result = _entropy_probe(x, ids, scores, rules, p, memo, stats)
         if isinstance(result, str):
             skipped[method_id] = result
             continue
@@ -283,19 +352,19 @@ def score_run(
     return RunProbes(out[SCORE_COLUMNS], info, skipped)
 
 
-def _incorrectness_probe(x, ids, labels, judge, p, method_id):
+def _incorrectness_probe(x, ids, labels, judge, p, method_id, memo=None, stats=None):
     if labels is None or judge is None or labels.empty:
         return f"{method_id} needs judged labels; this run has no judge labels"
     incorrect = (~labels.astype(bool)).astype(float).reindex(ids).to_numpy(dtype=float)
     fit = cross_fit(x, incorrect, ids, folds=int(p["folds"]), inner_folds=int(p["inner_folds"]),
-                    seed=int(p["seed"]), c_grid=p["c_grid"])
+                    seed=int(p["seed"]), c_grid=p["c_grid"], memo=memo, stats=stats)
     values = dict(zip(ids, fit.probability.tolist(), strict=True))
     extra = {"judge": judge, "trained_questions": int(np.sum(~np.isnan(incorrect))),
              "chosen_c": list(fit.chosen_c), "notes": list(fit.notes)}
     return {None: values}, extra
 
 
-def _entropy_probe(x, ids, scores, rules, p):
+def _entropy_probe(x, ids, scores, rules, p, memo=None, stats=None):
     have = set(scores["method"]) if len(scores) else set()
     target = next((m for m in SE_TARGETS if m in have), None)
     if target is None:
@@ -307,7 +376,7 @@ def _entropy_probe(x, ids, scores, rules, p):
         fit = cross_fit(x, se.reindex(ids).to_numpy(dtype=float), ids,
                         folds=int(p["folds"]), inner_folds=int(p["inner_folds"]),
                         seed=int(p["seed"]), c_grid=p["c_grid"],
-                        binarize_at_training_median=True)
+                        binarize_at_training_median=True, memo=memo, stats=stats)
         per_rule[rule] = dict(zip(ids, fit.probability.tolist(), strict=True))
         chosen[rule] = list(fit.chosen_c)
         notes += [f"{rule}: {n}" for n in fit.notes]
