@@ -327,6 +327,8 @@ def _to_str_list(value: object, *, required: bool) -> list[str]:
 
 
 def _to_float(value: object) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, checked first
+        return value
     if value is EXPLICIT_NAN:
         raise _Bad("is NaN; expected a finite number")
     if isinstance(value, bool | np.bool_):
@@ -381,7 +383,7 @@ def _to_float_list(value: object) -> list[float]:
         raise _Bad(f"expected a list of numbers, got {_describe(value)}")
     # Fast path for the common case (JSON floats, all finite): no per-item checks needed;
     # embeddings and hidden states make this the bulk of a large input's checks.
-    if items and all(type(item) is float for item in items) and np.isfinite(items).all():
+    if items and set(map(type, items)) == {float} and np.isfinite(items).all():
         return items
     out = []
     for i, item in enumerate(items):

@@ -196,6 +196,18 @@ def _labels(struct: _Structure, correct: pd.Series) -> pd.DataFrame:
                          "share_correct": share[struct.order]})
 
 
+def _grouped_lists(keys: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``values`` as one list per key, keys and values in first-seen order (what
+    ``groupby(sort=False).agg(list)`` gives), cut by position when each key's values are
+    consecutive (a build's tables are in question order)."""
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(
+        0, dtype=np.int64)
+    if len(set(keys[start].tolist())) != len(start):
+        return pd.Series(values).groupby(keys, sort=False).agg(list)
+    return pd.Series(_lists(values, np.diff(np.r_[start, len(keys)])), index=keys[start],
+                     dtype=object)
+
+
 def _sample_correctness(answers: _Answers, correct: pd.Series) -> pd.DataFrame:
     """Per question with samples: ``any_correct``, ``share_correct`` (NaN when none is
     labelled) and ``correct_answers`` (distinct correct sample texts, first seen first)."""
@@ -211,7 +223,7 @@ def _sample_correctness(answers: _Answers, correct: pd.Series) -> pd.DataFrame:
         out["share_correct"] = np.where(out["_n"] > 0, out["_n_right"] / out["_n"], np.nan)
     good = pd.DataFrame({"question_id": qid[right],
                          "text": answers.gen["text"].to_numpy()[rows][right]}).drop_duplicates()
-    texts = good.groupby("question_id", sort=False)["text"].agg(list)
+    texts = _grouped_lists(good["question_id"].to_numpy(), good["text"].to_numpy())
     out["correct_answers"] = texts.reindex(out.index)
     out["correct_answers"] = [v if isinstance(v, list) else [] for v in out["correct_answers"]]
     out = out.drop(columns=["_n_right", "_n"]).reset_index()
