@@ -142,7 +142,9 @@ def _representatives(group: np.ndarray, text: pd.Series, marked: np.ndarray) -> 
 
 def _lists(values: np.ndarray, sizes: np.ndarray) -> list[list]:
     """``values`` (already in group order) cut into consecutive lists of ``sizes``."""
-    return [part.tolist() for part in np.split(values, np.cumsum(sizes)[:-1])]
+    flat = np.asarray(values).tolist()  # one conversion; slicing lists beats np.split
+    ends = np.cumsum(sizes).tolist()
+    return [flat[a:b] for a, b in zip([0, *ends][:len(ends)], ends, strict=True)]
 
 
 def _structure(answers: _Answers, cid: np.ndarray, marked: np.ndarray) -> _Structure:
