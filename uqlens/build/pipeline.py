@@ -55,6 +55,7 @@ from uqlens.build.stages import (  # noqa: F401  (re-exported)
     scored_samples,
 )
 from uqlens.build.write import _exchange, prepare_out_dir, write_run  # noqa: F401
+from uqlens.core.threads import small_matrix_threads
 from uqlens.core.views import PROVIDED_RULE, SAME_TEXT
 from uqlens.run.summaries import write_summaries
 
@@ -132,7 +133,7 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
     matrices = _graph_stage(config, chosen, rules, stores, scored_groups, qtext, stats, log,
                             bar, stage_notes)
 
-    with stats.stage("score", log):
+    with stats.stage("score", log), small_matrix_threads():  # many tiny matrices
         source = BuildSource(data, scored_groups, text_cluster, sample_cluster, matrices,
                              vector_of)
         scores = score_all(rules, scored_groups, source, chosen, params_of, provided,
