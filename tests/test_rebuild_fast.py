@@ -260,3 +260,33 @@ def test_a_rebuild_reads_unchanged_probe_fits_and_equals_a_cold_build(tmp_path):
     assert counts["probe_fits_from_cache"] >= 2 * 80
     assert "read from the cache" in again["stages"]["supervised"]
     pd.testing.assert_frame_equal(warm, cold)
+
+
+def test_clean_numeric_columns_are_read_as_they_are_and_still_range_checked():
+    from uqlens.data.schema import DataError, _clean_fields, _rows, normalise
+
+    q = pd.DataFrame({"question_id": ["q1"], "question": ["Which?"], "references": [["a"]]},
+                     dtype=object)
+    g = pd.DataFrame({"question_id": ["q1"] * 4, "text": ["a", "b", "c", "d"],
+                      "temperature": [1.0, -0.5, None, 0.7],
+                      "p_true": [None, None, 1.5, 0.2],
+                      "logprob_sum": [-1.0, -2.0, 0.5, -0.25],
+                      "num_tokens": [1, 2, 3, 4],
+                      "provided_cluster": [0, None, 1, True]}, dtype=object)
+    clean = _clean_fields(_rows(g, tuple(g.columns)))
+    # every value finite / whole: no per-record conversion; a boolean among the cluster
+    # ids is not a whole number, so that column goes through the per-record checks
+    assert {"temperature", "p_true", "logprob_sum", "num_tokens"} <= clean
+    assert "provided_cluster" not in clean
+    with pytest.raises(DataError) as info:
+        normalise(q, g, source="mem")
+    got = {(e.record, e.field) for e in info.value.errors}
+    assert got == {("generations row 2", "temperature"), ("generations row 3", "p_true"),
+                   ("generations row 3", "logprob_sum"),
+                   ("generations row 4", "provided_cluster")}
+    ok = normalise(q, g.iloc[[0, 3]][["question_id", "text", "temperature", "logprob_sum",
+                                      "num_tokens"]].reset_index(drop=True), source="mem")
+    gens = ok.generations
+    assert gens["temperature"].tolist() == [1.0, 0.7]
+    assert gens["logprob_sum"].tolist() == [-1.0, -0.25]
+    assert gens["num_tokens"].tolist() == [1, 4]

@@ -604,30 +604,36 @@ def _question_record(convert, rec: str) -> dict:
     return out
 
 
-def _finite_float(value) -> bool:
-    return type(value) is float and math.isfinite(value)
+def _clean_floats(values: list) -> bool:
+    # a sum of floats is finite exactly when every one is (inf and NaN propagate)
+    return set(map(type, values)) <= {float} and math.isfinite(sum(values))
 
 
-def _whole(value) -> bool:
-    return type(value) is int and 0 <= value <= _MAX_INT
+def _clean_whole(values: list) -> bool:
+    return set(map(type, values)) <= {int} and (not values or (
+        min(values) >= 0 and max(values) <= _MAX_INT))
 
 
-def _is_bool(value) -> bool:
-    return type(value) is bool
+def _clean_bools(values: list) -> bool:
+    return set(map(type, values)) <= {bool}
 
 
-# What each check gives back unchanged: a finite float (_to_float), a whole number in range
-# (_to_int), a boolean (_to_bool).
-_CLEAN_CHECKS = {**{name: _finite_float for name in _FLOAT_FIELDS}, "num_tokens": _whole,
-                 "provided_cluster": _whole, "provided_correct": _is_bool}
+# What each check passes comes back unchanged from its conversion: finite floats (_to_float),
+# whole numbers in range (_to_int), booleans (_to_bool).
+_CLEAN_CHECKS = {**{name: _clean_floats for name in _FLOAT_FIELDS}, "num_tokens": _clean_whole,
+                 "provided_cluster": _clean_whole, "provided_correct": _clean_bools}
 
 
 def _clean_fields(rows: list[dict]) -> frozenset[str]:
     """The optional numeric fields whose every value is missing (None) or already what its
     conversion would return unchanged: one pass over a column instead of a conversion call
     per record (most of a large input's checking time)."""
-    return frozenset(name for name, ok in _CLEAN_CHECKS.items()
-                     if all(v is None or ok(v) for v in [r.get(name) for r in rows]))
+    clean = []
+    for name, ok in _CLEAN_CHECKS.items():
+        values = [r.get(name) for r in rows]
+        if ok([v for v in values if v is not None]):
+            clean.append(name)
+    return frozenset(clean)
 
 
 def _generation_records(g_rows, g_records, source, errors, good_q_pos, first_seen,
