@@ -32,6 +32,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from uqlens.analysis.evaluation import (
     expected_top_k_jaccard,
@@ -40,6 +41,7 @@ from uqlens.analysis.evaluation import (
     top_k_chance,
     top_k_jaccard,
 )
+from uqlens.core.frames import first_seen
 
 DEFAULT_KS = (0.1, 0.2, 0.3)
 COLUMNS = ["method_a", "method_b", "k", "n", "m", "jaccard", "jaccard_expected",
@@ -92,9 +94,11 @@ def agreement_table(
     Undefined values (no shared question) are NaN.
     """
     if methods is None:
-        methods = list(dict.fromkeys(scores["method"]))
+        methods = first_seen(scores["method"])
     wide = wide_scores(scores, methods)
-    ids = wide.index.to_numpy().astype(str)
+    # question id order as integers, ranked once (top_k_jaccard would rank the strings anew
+    # for every pair and k)
+    ids = rankdata(wide.index.to_numpy().astype(str), method="ordinal")
     rows = []
     for a, b in combinations([m for m in methods if m in wide.columns], 2):
         ua, ub = wide[a].to_numpy(), wide[b].to_numpy()

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.core import clustering, views
+from uqlens.core.frames import first_seen
 from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of the views)
     PROVIDED_RULE,
     SAME_TEXT,
@@ -160,7 +161,7 @@ def score_methods(run, rule: str | None = None) -> list[str]:
     s = run.table("scores")
     if rule is not None:
         s = s[s["rule"] == rule]
-    found = list(dict.fromkeys(s["method"]))
+    found = first_seen(s["method"])
     listed = [m for m in run.manifest.get("methods", []) if m in found]
     return listed + [m for m in found if m not in listed]
 
