@@ -173,3 +173,19 @@ def test_exact_expected_jaccard_on_large_ties_agrees_with_monte_carlo(monkeypatc
     mc = E.expected_top_k_jaccard(a, b, 0.3, n_draws=4000, seed=1)
     assert mc.how.startswith("monte carlo")
     assert exact.value == pytest.approx(mc.value, abs=0.005)
+
+
+def test_rankdata_equals_scipy_average_and_ordinal():
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from uqlens.core.ranking import rankdata
+
+    # by hand: [3, 1, 3, 2] → 1 is 1st, 2 is 2nd, the two 3s share (3 + 4)/2
+    assert rankdata([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert rankdata(["b", "a", "b"], method="ordinal").tolist() == [2, 1, 3]
+    assert rankdata([]).tolist() == []
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        v = rng.integers(0, int(rng.integers(1, 30)), int(rng.integers(1, 200))).astype(float)
+        assert np.array_equal(rankdata(v), scipy_rankdata(v))
+        assert np.array_equal(rankdata(v, "ordinal"), scipy_rankdata(v, method="ordinal"))

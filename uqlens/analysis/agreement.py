@@ -32,7 +32,6 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from uqlens.analysis.evaluation import (
     expected_top_k_jaccard,
@@ -42,6 +41,7 @@ from uqlens.analysis.evaluation import (
     top_k_jaccard,
 )
 from uqlens.core.frames import first_seen
+from uqlens.core.ranking import rankdata
 
 DEFAULT_KS = (0.1, 0.2, 0.3)
 COLUMNS = ["method_a", "method_b", "k", "n", "m", "jaccard", "jaccard_expected",

@@ -21,16 +21,18 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau, rankdata
 
+from uqlens.core.frames import isin
 from uqlens.core.ranking import (  # noqa: F401  (re-exported: every ranking rounds alike)
     RANK_DECIMALS,
+    rankdata,
     rounded,
     tie_note,
 )
@@ -287,13 +289,13 @@ class BootstrapCI:
 def _boot_counts(key: np.ndarray, y: np.ndarray, idx: np.ndarray, n_keys: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per resample (row of ``idx``) and distinct score (``key``, 0 = most uncertain): how
-    many incorrect (``pos``) and correct (``neg``) answers the resample drew."""
+    many incorrect (``pos``) and correct (``neg``) answers the resample drew (one integer
+    count over (resample, score, class) cells)."""
     b = idx.shape[0]
-    flat = (np.arange(b)[:, None] * n_keys + key[idx]).ravel()
-    w = y[idx].ravel().astype(float)
-    pos = np.bincount(flat, weights=w, minlength=b * n_keys).reshape(b, n_keys)
-    tot = np.bincount(flat, minlength=b * n_keys).reshape(b, n_keys).astype(float)
-    return pos, tot - pos
+    cell = (key.astype(np.int64) * 2 + y)[idx]
+    cell += (np.arange(b, dtype=np.int64) * (2 * n_keys))[:, None]
+    counts = np.bincount(cell.ravel(), minlength=2 * b * n_keys).reshape(b, n_keys, 2)
+    return counts[:, :, 1].astype(float), counts[:, :, 0].astype(float)
 
 
 def _boot_metrics(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
@@ -353,6 +355,17 @@ def _boot_metrics(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The ``n_boot × n`` resampling indices of ``seed`` (what
+    ``default_rng(seed).integers(0, n, size=(n_boot, n))`` draws), kept for the next call
+    with the same arguments: a page bootstraps many methods and thresholds over the same n
+    questions. Read-only."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx.flags.writeable = False
+    return idx
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float | None],
     u: Array,
@@ -372,13 +385,12 @@ def bootstrap_ci(
     ``vectorised=False`` calls ``metric`` once per resample (any other metric always is).
     """
     u, y = _clean(u, incorrect)
-    rng = np.random.default_rng(seed)
     n = len(u)
     values: list[float] = []
     dropped = 0
     if n == 0:
         return BootstrapCI(None, None, 0, n_boot)
-    idx = rng.integers(0, n, size=(n_boot, n))
+    idx = _resamples(n, n_boot, seed)
     name = next((k for k, fn in METRICS.items() if fn is metric), None)
     if vectorised and name is not None:
         return _percentile_ci(_boot_chunks(u, y, idx, (name,))[name], level)
@@ -586,6 +598,8 @@ def kendall_tau(u1: Array, u2: Array) -> float | None:
     keep = ~(np.isnan(a) | np.isnan(b))
     if keep.sum() < 2:
         return None
+    from scipy.stats import kendalltau  # a second to import: only where it is used
+
     res = kendalltau(a[keep], b[keep])
     tau = float(res.statistic)
     return None if math.isnan(tau) else tau
@@ -609,9 +623,9 @@ def _bootstrap_all(u: np.ndarray, y: np.ndarray, n_boot: int, level: float,
     """:func:`bootstrap_ci` of every metric in :data:`METRICS`, on one shared set of
     resamples (the same resamples each separate call would draw with this ``seed``)."""
     u, y = _clean(u, y)
-    if len(u) == 0:
+    if len(u) == 0 or n_boot == 0:  # n_boot 0: the point values alone
         return {name: BootstrapCI(None, None, 0, n_boot) for name in METRICS}
-    idx = np.random.default_rng(seed).integers(0, len(u), size=(n_boot, len(u)))
+    idx = _resamples(len(u), n_boot, seed)
     values = _boot_chunks(u, y, idx, tuple(METRICS))
     return {name: _percentile_ci(values[name], level) for name in METRICS}
 
@@ -640,9 +654,9 @@ def method_table(
     labels = incorrect.dropna().astype(bool)
     rows = []
     for method, g in scores.groupby("method", sort=False):
-        g = g[g["question_id"].isin(labels.index)].sort_values("question_id")
+        g = g[isin(g["question_id"], labels.index)].sort_values("question_id")
         u = g["uncertainty"].to_numpy(dtype=float)
-        y = labels.loc[g["question_id"]].to_numpy(dtype=bool)
+        y = labels.reindex(g["question_id"]).to_numpy(dtype=bool)
         u, y = _clean(u, y)
         row: dict[str, object] = {"method": method, "n": int(len(u)),
                                   "n_incorrect": int(y.sum())}
