@@ -5,7 +5,7 @@ import streamlit as st
 from components import reproject, shell
 from components.cache import cached
 from components.tables import label_text, visible
-from components.url import link
+from components.url import question_links
 from components.widgets import persist
 from uqlens.analysis import overview as analysis
 from uqlens.analysis.marks import map_marks, selected_ids
@@ -73,7 +73,7 @@ else:
     st.subheader("Selected answers")
     table = answers.assign(
         correct=label_text(answers["correct"]),
-        open=[link("question", view, q=q) for q in answers["question_id"]],
+        open=question_links(view, answers["question_id"]),
     )
     for col in ("question", "text"):
         if col in table:

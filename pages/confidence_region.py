@@ -7,7 +7,7 @@ import streamlit as st
 from components import shell
 from components.cache import cached
 from components.tables import visible
-from components.url import link
+from components.url import question_links
 from components.widgets import persist
 from uqlens.analysis import probes, regions
 from uqlens.viz import regions as region_figures
@@ -98,7 +98,7 @@ if wrong.empty:
 else:
     st.dataframe(pd.DataFrame({
         "uncertainty": wrong["uncertainty"],
-        "open": [link("question", view, q=q) for q in wrong["question_id"]],
+        "open": question_links(view, wrong["question_id"]),
         "question_id": wrong["question_id"], "question": visible(wrong["question"]),
         "answer": visible(wrong["text"]), "judged": wrong["is_judged"],
     }), hide_index=True, width="stretch", key="region.wrong", column_config={

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis import stored
+from uqlens.core.frames import isin
 from uqlens.core.projection import (  # noqa: F401  (map point ids, used across the app)
     ID_SEP,
     parse_point_ids,
@@ -88,7 +89,7 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
-    rest = gen[~gen["question_id"].isin(greedy["question_id"])]
+    rest = gen[~isin(gen["question_id"], greedy["question_id"])]
     first = rest.drop_duplicates("question_id", keep="first")
     judged = pd.concat([greedy, first], ignore_index=True)
     cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in judged]
@@ -98,8 +99,12 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
     out = judged.merge(corr, on=["question_id", "sample_id"], how="left")
     out = out.rename(columns={"label": "correct"})
     out["correct"] = _boolean(out["correct"])
-    order = run.table("questions")["question_id"].tolist()
-    out["_o"] = out["question_id"].map({q: i for i, q in enumerate(order)})
+    listed = pd.Index(run.table("questions")["question_id"])
+    position = pd.Series(np.arange(len(listed)), index=listed)
+    position = position[~listed.duplicated(keep="last")]  # a repeated id: its last place
+    order = position.index.get_indexer(out["question_id"])
+    order = np.where(order < 0, -1, position.to_numpy()[order])
+    out["_o"] = np.where(order < 0, np.nan, order)  # a question not listed: last, by id
     return out.sort_values(["_o", "question_id"]).drop(columns="_o").reset_index(drop=True)
 
 
@@ -157,9 +162,9 @@ def _samples(answers: pd.DataFrame) -> pd.DataFrame:
     """The scored samples; a question with none keeps its other non-greedy rows, and a
     question with only a greedy answer keeps that."""
     scored = answers[answers["is_scored"]] if "is_scored" in answers else answers.iloc[0:0]
-    rest = answers[~answers["question_id"].isin(scored["question_id"])]
+    rest = answers[~isin(answers["question_id"], scored["question_id"])]
     sampled = rest[~rest["is_greedy"]]
-    only = rest[~rest["question_id"].isin(sampled["question_id"])]
+    only = rest[~isin(rest["question_id"], sampled["question_id"])]
     return pd.concat([scored, sampled, only], ignore_index=True)
 
 
@@ -353,13 +358,15 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
 
     ``scores`` is uncertainty indexed by question id; undefined scores are never accepted.
     """
+    from uqlens.core.ranking import rounded
+
     s = scores.dropna()
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    items = zip(s.index.tolist(), s.to_numpy(dtype=float).tolist(), strict=True)
-    ordered = sorted(items, key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
-    return {q for q, _ in ordered[:k]}
+    ids = np.asarray(s.index.astype(str), dtype=str)
+    order = np.lexsort((ids, rounded(s.to_numpy(dtype=float))))  # noise is a tie, then id
+    return set(s.index[order[:k]].tolist())
 
 
 def confident_hallucinations(
@@ -393,7 +400,7 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
             if c in scores]
     dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
-    dom["accepted"] = dom["question_id"].isin(accepted)
+    dom["accepted"] = isin(dom["question_id"], accepted)
     mask = _confidently_wrong(dom, dominance)
     # most confident first; ties: the more dominant cluster first, then question id
     out = order_with_ties(dom[mask].sort_values("question_id"),
@@ -471,7 +478,7 @@ def quadrant_table(
         accepted = accepted_questions(part.set_index("question_id")["uncertainty"],
                                       operating_point)
         n = int(part["uncertainty"].notna().sum())
-        part["accepted"] = part["question_id"].isin(accepted)
+        part["accepted"] = isin(part["question_id"], accepted)
         part["cut"] = 100.0 * len(accepted) / n if n else 0.0
         frames.append(part)
     out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.core import clustering, views
-from uqlens.core.frames import first_seen
+from uqlens.core.frames import first_seen, isin
 from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of the views)
     PROVIDED_RULE,
     SAME_TEXT,
@@ -103,7 +103,7 @@ def judged_rows(run) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
-    rest = gen[~gen["question_id"].isin(greedy["question_id"])]
+    rest = gen[~isin(gen["question_id"], greedy["question_id"])]
     first = rest.drop_duplicates("question_id", keep="first")
     return pd.concat([greedy, first], ignore_index=True)[["question_id", "sample_id"]]
 

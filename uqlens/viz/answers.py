@@ -266,6 +266,34 @@ def eigenvalue_bars(eigs: np.ndarray) -> go.Figure:
     return fig
 
 
+WEBGL_POINTS = 5_000
+"""Above this many points in all panels the quadrant panels draw with WebGL (SVG markers by
+the ten thousand make a browser crawl)."""
+
+
+QUADRANT_QUESTIONS = 2_000
+"""At most this many questions per panel of :func:`quadrant_figure` (the same random ones in
+every panel): 10,000 questions × 13 methods are 12 MB of points for the browser."""
+
+
+def quadrant_figure(run, rule: str, judge: str, dominance: float, operating_point: float,
+                    cap: int | None = QUADRANT_QUESTIONS, seed: int = 0
+                    ) -> tuple[go.Figure, int, int]:
+    """:func:`quadrants` of :func:`uqlens.analysis.overview.quadrant_table`, drawing at most
+    ``cap`` questions chosen at random (``seed``; the gate and shares are those of all
+    questions). Returns ``(figure, questions drawn, questions)``."""
+    from uqlens.analysis.overview import quadrant_table
+    from uqlens.core.frames import isin
+
+    quad = quadrant_table(run, rule, judge, dominance, operating_point)
+    ids = np.sort(quad["question_id"].unique().astype(str))
+    if cap is not None and len(ids) > cap:
+        drawn = np.random.default_rng(seed).choice(ids, cap, replace=False)
+        quad = quad[isin(quad["question_id"], drawn)]
+    frames = {m: part for m, part in quad.groupby("method", sort=False)}
+    return quadrants(frames), min(len(ids), cap or len(ids)), len(ids)
+
+
 def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
     """Per method: certainty rank as a percentile (x) against the share of correct samples (y).
 
@@ -274,6 +302,9 @@ def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
     is what the gate (x <= cut) accepts although most samples are wrong.
     """
     methods = list(frames)
+    total = sum(len(f) for f in frames.values())
+    scatter = go.Scattergl if total > WEBGL_POINTS else go.Scatter
+    hover: dict = {}  # every method repeats each question: escape it once
     cols = min(3, max(1, len(methods)))
     rows = int(np.ceil(len(methods) / cols)) or 1
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(m) for m in methods],
@@ -289,11 +320,12 @@ def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
         fig.add_vline(x=x_cut, line_dash="dot", line_color="#888", row=r, col=c)
         for flag, color in colors.items():
             part = df[df["flag"] == flag]
-            fig.add_trace(go.Scatter(
+            text = [hover.get(q) or hover.setdefault(q, f"{escape(q)}: {escape(t, limit=120)}")
+                    for q, t in zip(part["question_id"], part["question"], strict=True)]
+            fig.add_trace(scatter(
                 x=part["rank_percentile"], y=part["share_correct"], mode="markers", name=flag,
                 legendgroup=flag, showlegend=i == 0, customdata=part["question_id"],
-                text=[f"{escape(q)}: {escape(t, limit=120)}"
-                      for q, t in zip(part["question_id"], part["question"], strict=True)],
+                text=text,
                 hovertemplate="%{text}<br>percentile %{x:.0f} · correct share %{y:.2f}"
                               "<extra></extra>",
                 marker={"color": color, "size": 8, "opacity": 0.8},
