@@ -3,7 +3,7 @@ written back, so that a link reproduces a view."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import streamlit as st
 
@@ -72,4 +72,5 @@ def question_links(view, question_ids) -> list[str]:
     table of 10,000 questions would resolve the run's path 10,000 times)."""
     base = _params(view, {})
     base.pop("q", None)
-    return [f"question?{urlencode({**base, 'q': str(q)})}" for q in question_ids]
+    prefix = f"question?{urlencode(base)}&q=" if base else "question?q="
+    return [prefix + quote_plus(str(q)) for q in question_ids]  # what urlencode writes

@@ -51,8 +51,12 @@ where = regions.space_label(view.run, used) + (
     "" if used == "hidden_state" or has_hidden else " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")
-st.caption(f"Space: **{where}**. {len(points)} answers. Colour shows the {color_by}, the symbol "
-           f"the other attribute: {symbols}. Larger markers are judged answers.")
+drawn = len(region_figures.drawn_points(points))
+st.caption(f"Space: **{where}**. {len(points):,} answers"
+           + (f" (the map draws {drawn:,} of them, chosen at random; the numbers below count all)"
+              if drawn < len(points) else "")
+           + f". Colour shows the {color_by}, the symbol the other attribute: {symbols}. "
+           "Larger markers are judged answers.")
 
 
 def pct(v: float) -> str:

@@ -50,6 +50,33 @@ def _boolean(series: pd.Series) -> pd.Series:
     return series.astype("boolean")
 
 
+MEMO_ENTRIES = 6
+"""Frames kept per run object and function by :func:`_memo` (a 110,000-answer map's points
+are about 50 MB)."""
+
+
+def _memo(run, name: str, key: tuple, compute):
+    """``compute()`` once per run object, ``key`` and state of the human labels: the pages'
+    calls share :func:`judged_answers`, :func:`answer_table` and :func:`map_points` (each a
+    second at 110,000 answers) instead of recomputing them inside every other call. A shallow
+    copy is returned (pandas copies on write); objects without attributes are not memoised."""
+    from uqlens.run.labels import labels_stamp
+
+    try:
+        memo = vars(run).setdefault("_analysis_memo", {})
+    except TypeError:
+        return compute()
+    path = getattr(run, "path", None)
+    full = (key, labels_stamp(path) if path is not None else None,
+            tuple(getattr(run, "human_judges", ())))
+    kept = memo.setdefault(name, {})
+    if full not in kept:
+        while len(kept) >= MEMO_ENTRIES:
+            kept.pop(next(iter(kept)))
+        kept[full] = compute()
+    return kept[full].copy(deep=False)
+
+
 def rule_backend(manifest: dict, rule: str) -> str | None:
     """The backend whose pairs feed the rule's graph methods (its ``affinity_backend``; an
     ``exact`` or ``embedding`` rule has cosine there), else the rule's own backend."""
@@ -86,6 +113,10 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
     Columns: ``question_id, sample_id, text, text_id, is_greedy, correct, value``
     (``correct`` is nullable boolean: missing when the judge has no label for it).
     """
+    return _memo(run, "judged_answers", (judge,), lambda: _judged_answers(run, judge))
+
+
+def _judged_answers(run, judge: str) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
@@ -115,6 +146,10 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     correct``. ``cluster_id`` is -1 when the answer is in no cluster; ``is_scored`` marks the
     samples the methods score (:func:`scored_sample_mask`).
     """
+    return _memo(run, "answer_table", (rule, judge), lambda: _answer_table(run, rule, judge))
+
+
+def _answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     out = _answer_rows(run, judge)
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule][["question_id", "sample_id", "cluster_id"]]
@@ -611,6 +646,11 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     the question: "largest", "2nd", "3rd+", "judged only"), ``cluster_id`` (NaN when none),
     ``uncertainty, is_judged``.
     """
+    return _memo(run, "map_points", (rule, method, judge),
+                 lambda: _map_points(run, rule, method, judge))
+
+
+def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     proj = run.table("projection")[["question_id", "sample_id", "x", "y"]]
     answers = answer_table(run, rule, judge)
     clusters = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "rank"]]
@@ -629,7 +669,8 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
         [rank.isna(), rank == 1, rank == 2], ["no cluster", "largest", "2nd largest"],
         default="3rd or smaller",
     )
-    out["id"] = [point_id(a, b) for a, b in zip(out["question_id"], out["sample_id"], strict=True)]
+    # point_id of every row, as one string operation
+    out["id"] = out["question_id"].astype(str) + ID_SEP + out["sample_id"].astype(str)
     cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
             "cluster", "cluster_id", "uncertainty", "is_judged"]
     return out[cols].reset_index(drop=True)
