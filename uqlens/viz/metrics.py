@@ -47,7 +47,10 @@ def curve_figure(curve: pd.DataFrame, title: str, xlabel: str, numeric: bool = T
             error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["auroc"]).clip(lower=0),
                          arrayminus=(g["auroc"] - g["lo"]).clip(lower=0))))
     fig.add_hline(y=0.5, line_dash="dot", line_color="grey")
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title="AUROC (95 % bootstrap CI)",
+    has_ci = bool(curve[["lo", "hi"]].notna().any().any()) if {"lo", "hi"} <= set(curve) \
+        else False
+    fig.update_layout(title=title, xaxis_title=xlabel,
+                      yaxis_title="AUROC (95 % bootstrap CI)" if has_ci else "AUROC",
                       height=420, margin=dict(l=10, r=10, t=40))
     if numeric:
         fig.update_xaxes(**_integer_axis(curve["value"]))
