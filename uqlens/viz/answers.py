@@ -108,6 +108,17 @@ def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
     return answer_hover(marks, method, tags)
 
 
+def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
+    """:func:`uqlens.analysis.marks.map_marks` with each mark's hover text (``hover``) and
+    ids (``customdata``) made once, so that the page caches them with the marks and
+    :func:`mark_map` only picks them up when a widget changes (a second at 40,000 marks)."""
+    from uqlens.analysis.marks import map_marks
+
+    marks = map_marks(run, rule, method, judge)
+    return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
+                        customdata=mark_customdata(marks["ids"]))
+
+
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
                  **marker) -> list[go.Scattergl]:
     """The circles of ``marks`` and, as a second trace in the same legend entry, the
@@ -127,8 +138,10 @@ def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
         traces.append(go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=name, legendgroup=name,
             showlegend=first or not (~judged).any(),
-            customdata=mark_customdata(part["ids"]),
-            text=np.asarray(_mark_hover(part, method), dtype=object),
+            customdata=(part["customdata"].to_numpy(object) if "customdata" in part
+                        else mark_customdata(part["ids"])),
+            text=(part["hover"].to_numpy(object) if "hover" in part
+                  else np.asarray(_mark_hover(part, method), dtype=object)),
             hovertemplate="%{text}<extra></extra>",
             marker={"size": mark_sizes(part["count"]), "symbol": symbol, "opacity": opacity,
                     "line": {"width": 0.5, "color": "white"}, **extra},
