@@ -235,3 +235,4 @@ def test_region_map_draws_at_most_cap_random_points_in_order():
     assert kept["id"].is_unique and set(kept["id"]) <= set(points["id"])
     fig = region_map(points, cap=10)
     assert sum(len(t.x) for t in fig.data) == 10
+

@@ -48,3 +48,13 @@ def test_run_level_tables(tiny_run):
     assert (np.diff(oracle) >= -1e-12).all()  # oracle accuracy never falls
     roc = tail.run_roc(tiny_run, rule, judge)
     assert isinstance(roc, pd.DataFrame)
+
+
+def test_thinned_curve_keeps_ends_and_at_most_max_points():
+    from uqlens.viz.metrics import thinned
+
+    g = pd.DataFrame({"x": np.arange(10_001)})
+    t = thinned(g, 1_000)
+    assert len(t) == 1_000 and t["x"].iloc[0] == 0 and t["x"].iloc[-1] == 10_000
+    assert t["x"].is_monotonic_increasing
+    assert thinned(g.iloc[:5], 1_000) is not None and len(thinned(g.iloc[:5], 1_000)) == 5

@@ -89,10 +89,24 @@ def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Fi
     return fig
 
 
+CURVE_POINTS = 1_000
+"""Points per method a rejection curve is drawn with (a chart is about 1,000 pixels wide;
+10,000 questions × 15 curves would ship 4 MB on every change of a widget)."""
+
+
+def thinned(g: pd.DataFrame, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most ``max_points`` rows of ``g``, evenly spaced in row order, the first and last
+    always kept (the curve is drawn through these exact values)."""
+    if len(g) <= max_points:
+        return g
+    return g.iloc[np.unique(np.linspace(0, len(g) - 1, max_points).round().astype(int))]
+
+
 def rejection_figure(curves: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
     colors = {**method_colors(curves["method"]), **(colors or {})}
     fig = go.Figure()
     for method, g in curves.groupby("method", sort=False):
+        g = thinned(g)
         dash = "dot" if method in ("oracle", "random") else None
         fig.add_trace(go.Scatter(x=g["fraction_rejected"], y=g["accuracy"], mode="lines",
                                  name=_name(method),
