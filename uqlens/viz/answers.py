@@ -98,7 +98,17 @@ def mark_customdata(ids: pd.Series) -> np.ndarray:
     """Each mark's answer ids as one JSON list string: a flat string array passes Plotly's
     validation in milliseconds where nested lists take seconds at 100,000 answers.
     :func:`uqlens.analysis.marks.selected_ids` reads them back."""
-    return np.asarray([json.dumps(list(i)) for i in ids], dtype=object)
+    lists = [list(i) for i in ids]
+    try:
+        plain = "".join(i for part in lists for i in part)
+    except TypeError:  # ids that are not strings
+        plain = None
+    if plain is not None and plain.isascii() and plain.isprintable() and '"' not in plain \
+            and "\\" not in plain:
+        # what json.dumps writes for plain ASCII strings, without its per-list overhead
+        return np.asarray(['["' + '", "'.join(part) + '"]' if part else "[]"
+                           for part in lists], dtype=object)
+    return np.asarray([json.dumps(part) for part in lists], dtype=object)
 
 
 def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
