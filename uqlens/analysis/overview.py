@@ -37,6 +37,7 @@ from uqlens.core.projection import (  # noqa: F401  (map point ids, used across 
     parse_point_ids,
     point_id,
 )
+from uqlens.run.memo import memo as _memo
 from uqlens.run.rescore import (  # noqa: F401  (re-exported: which samples are scored)
     scored_sample_mask,
     scored_temperature,
@@ -48,33 +49,6 @@ from uqlens.run.rescore import (  # noqa: F401  (re-exported: which samples are 
 def _boolean(series: pd.Series) -> pd.Series:
     """A nullable boolean copy of a label column (NaN/None stay missing)."""
     return series.astype("boolean")
-
-
-MEMO_ENTRIES = 6
-"""Frames kept per run object and function by :func:`_memo` (a 110,000-answer map's points
-are about 50 MB)."""
-
-
-def _memo(run, name: str, key: tuple, compute):
-    """``compute()`` once per run object, ``key`` and state of the human labels: the pages'
-    calls share :func:`judged_answers`, :func:`answer_table` and :func:`map_points` (each a
-    second at 110,000 answers) instead of recomputing them inside every other call. A shallow
-    copy is returned (pandas copies on write); objects without attributes are not memoised."""
-    from uqlens.run.labels import labels_stamp
-
-    try:
-        memo = vars(run).setdefault("_analysis_memo", {})
-    except TypeError:
-        return compute()
-    path = getattr(run, "path", None)
-    full = (key, labels_stamp(path) if path is not None else None,
-            tuple(getattr(run, "human_judges", ())))
-    kept = memo.setdefault(name, {})
-    if full not in kept:
-        while len(kept) >= MEMO_ENTRIES:
-            kept.pop(next(iter(kept)))
-        kept[full] = compute()
-    return kept[full].copy(deep=False)
 
 
 def rule_backend(manifest: dict, rule: str) -> str | None:
@@ -318,6 +292,11 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     dominant_share, dominant_representative, dominant_correct, any_correct`` (some sample
     labelled correct), ``judged_text, judged_correct, judged_in_dominant``.
     """
+    return _memo(run, "dominant_clusters", (rule, judge),
+                 lambda: _dominant_clusters(run, rule, judge))
+
+
+def _dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     clusters = cluster_summary(run, rule, judge)
     top = clusters[clusters["rank"] == 1].set_index("question_id")
     counts = clusters.groupby("question_id").agg(

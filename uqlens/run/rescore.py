@@ -100,6 +100,12 @@ def judged_rows(run) -> pd.DataFrame:
 
     Columns ``question_id, sample_id``, one row per question.
     """
+    from uqlens.run.memo import memo
+
+    return memo(run, "judged_rows", (), lambda: _judged_rows(run))
+
+
+def _judged_rows(run) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
