@@ -74,11 +74,31 @@ def bump_figure(ranks: pd.DataFrame, title: str, xlabel: str, numeric: bool = Tr
     return fig
 
 
+CURVE_POINTS = 1_000
+"""Points per method a rejection curve is drawn with (a chart is about 1,000 pixels wide;
+10,000 questions × 15 curves would ship 4 MB on every change of a widget)."""
+
+
+def thinned_log(g: pd.DataFrame, column: str = "fpr", bins: int = CURVE_POINTS
+                ) -> pd.DataFrame:
+    """Rows of ``g`` (sorted by ``column`` > 0, drawn on a log axis) reduced to the first and
+    last of each of ``bins`` equal steps of log ``column``: at most 2 · ``bins`` points that
+    trace the same steps at a chart's resolution (the low false-positive rates keep every
+    point they have)."""
+    if len(g) <= 2 * bins:
+        return g
+    logs = np.log10(g[column].to_numpy(dtype=float))
+    span = logs[-1] - logs[0]
+    b = np.floor((logs - logs[0]) / (span if span > 0 else 1.0) * (bins - 1e-9)).astype(int)
+    edge = np.r_[True, b[1:] != b[:-1]] | np.r_[b[:-1] != b[1:], True]
+    return g[edge]
+
+
 def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
     colors = {**method_colors(roc["method"]), **(colors or {})}
     fig = go.Figure()
     for method, g in roc.groupby("method", sort=False):
-        g = g[g["on_log_axis"]]
+        g = thinned_log(g[g["on_log_axis"]])
         fig.add_trace(go.Scatter(x=g["fpr"], y=g["tpr"], mode="lines+markers", name=_name(method),
                                  line_shape="hv", line=dict(color=colors[str(method)])))
     for f in DEFAULT_FPRS:
@@ -87,11 +107,6 @@ def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Fi
     fig.update_layout(title="ROC, log-scale FPR", yaxis_title="TPR (incorrect answers flagged)",
                       height=420, margin=dict(l=10, r=10, t=40))
     return fig
-
-
-CURVE_POINTS = 1_000
-"""Points per method a rejection curve is drawn with (a chart is about 1,000 pixels wide;
-10,000 questions × 15 curves would ship 4 MB on every change of a widget)."""
 
 
 def thinned(g: pd.DataFrame, max_points: int = CURVE_POINTS) -> pd.DataFrame:
