@@ -15,9 +15,9 @@ from uqlens.analysis import ground_truth
 from uqlens.analysis import overview as analysis
 
 N_BOOT = 200  # bootstrap resamples behind the intervals of the method table
+# Question × method pairs up to which the intervals come with the table (about a second);
+# above, they wait for the "Bootstrap intervals" toggle (10,000 questions × 13 methods: 2-4 s).
 AUTO_INTERVALS = 40_000
-"""Question × method pairs up to which the intervals come with the table (about a second);
-above, they wait for the "Bootstrap intervals" toggle (10,000 questions × 13 methods: 2-4 s)."""
 
 view = shell.start("Overview")
 st.title("Overview")

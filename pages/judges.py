@@ -10,9 +10,9 @@ from uqlens.viz.common import method_colors
 from uqlens.viz.metrics import judge_sweep_figure
 
 SWEEP_BOOT = 100  # bootstrap resamples behind the sweep's intervals
+# Questions × methods × thresholds up to which the sweep's intervals are computed at once
+# (the demo: 804 × 15 × 9); above, they wait for the toggle.
 AUTO_BAND = 400_000
-"""Questions × methods × thresholds up to which the sweep's intervals are computed at once
-(the demo: 599 × 13 × 9); above, they wait for the toggle."""
 
 view = shell.start("Judge audit")
 st.title("Correctness-judge audit")
