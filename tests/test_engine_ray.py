@@ -154,6 +154,24 @@ def test_ray_engine_writes_the_run_the_local_engine_writes(tmp_path, ray_instanc
     assert (sizes > 1).any() and (sizes.groupby("question_id").size() > 1).any()
 
 
+def test_a_model_actor_gives_llama_the_cpus_it_holds(ray_instance):
+    """Each actor holds one CPU; a llama.cpp model in it must not take every CPU of the node
+    (two actors on this 2-CPU instance would each have taken 2 threads)."""
+    from uqlens.backends.llm import default_threads
+    from uqlens.build.engine import RayEngine
+
+    # A fake model: the thread count a llama.cpp model would take in the actor (a lambda,
+    # so Ray ships it by value to workers that cannot import this test module).
+    threads_here = lambda device: default_threads()  # noqa: E731
+    engine = RayEngine(None)
+    try:
+        got = engine.run_model("llm", threads_here, lambda threads, chunk: threads, [0, 1],
+                               desc="threads")
+    finally:
+        engine.close()
+    assert got == [1, 1]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"engine": "spark"}, "unknown engine 'spark'; expected one of local, ray"),
     ({"ray_address": "auto"}, "a Ray address ('auto') needs engine 'ray'"),

@@ -5,6 +5,7 @@ sharing a decoded prefix do not see each other's branches."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,15 @@ def test_batched_probabilities_match_one_prompt_at_a_time(smollm2):
     # Two short prompts go through the same kernels either way.
     np.testing.assert_allclose(batched, single, atol=1e-4)
     assert smollm2.choice_probabilities([], " Yes", " No").shape == (0,)
+
+
+def test_llama_threads_come_from_the_environment_or_the_cpus_the_process_may_use(monkeypatch):
+    from uqlens.backends.llm import THREADS_ENV, default_threads
+
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert default_threads() == 3
+    monkeypatch.setenv(THREADS_ENV, "two")
+    with pytest.raises(ValueError, match="UQLENS_LLM_THREADS must be a whole number"):
+        default_threads()
+    monkeypatch.delenv(THREADS_ENV)
+    assert default_threads() == len(os.sched_getaffinity(0))

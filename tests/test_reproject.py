@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,3 +64,38 @@ def test_umap_keeps_the_blobs_apart():
     assert gap > 2 * spread
     again = reproject(run, list(reversed(ids)), n_neighbors=40, min_dist=0.1, seed=0)
     assert again.method == "umap"
+
+
+UNCACHED_UMAP_KERNELS = """
+import sys
+import numpy as np
+from numba.core.caching import NullCache
+from numba.core.dispatcher import Dispatcher
+from uqlens.core.projection import project, use_numba_cache
+use_numba_cache()
+project(np.random.default_rng(0).normal(size=(30, 8)), n_neighbors=10)
+for name, module in list(sys.modules.items()):
+    if name.startswith("umap"):
+        for key, value in vars(module).items():
+            if (isinstance(value, Dispatcher) and value.signatures
+                    and isinstance(value._cache, NullCache)):
+                print(key)
+"""
+
+
+def test_umaps_parallel_kernels_are_compiled_into_the_cache():
+    """umap-learn declares these kernels without cache=True, so every process compiled them
+    (~20 s before the first map); a fresh process must find them in numba's cache."""
+    import os
+    import subprocess
+    import sys
+
+    # The session's numba cache (tests/conftest.py), so a warm cache keeps this quick.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for _ in range(2):  # the first process fills the cache, the second must only read it
+        out = subprocess.run([sys.executable, "-c", UNCACHED_UMAP_KERNELS], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+    slow = {"smooth_knn_dist", "compute_membership_strengths", "fast_knn_indices",
+            "_nb_optimize_layout_euclidean_single_epoch", "euclidean"}
+    assert not slow & set(out), out
+    assert any(Path(os.environ["NUMBA_CACHE_DIR"]).rglob("*smooth_knn_dist*.nbi"))

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis.evaluation import auroc, bootstrap_ci
+from uqlens.core.threads import small_matrix_threads
 from uqlens.run.rescore import (
     MissingPair,
     NotRecomputable,
@@ -592,7 +593,8 @@ def one_sweep(run, judge: str, name: str, n_boot: int = 200, seed: int = 0, n_dr
     if name not in jobs:
         raise ValueError(f"unknown sweep {name!r}; one of {', '.join(jobs)}")
     try:
-        sweep = jobs[name]()
+        with small_matrix_threads():  # re-scores every question's tiny matrices
+            sweep = jobs[name]()
     except (ValueError, KeyError) as exc:
         return None, str(exc)
     if sweep.curve.empty or sweep.curve["auroc"].isna().all():

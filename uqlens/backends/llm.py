@@ -43,6 +43,25 @@ def quick_fingerprint(path: str | Path) -> str:
     return f"{path.name}:{size}:{digest.hexdigest()[:16]}"
 
 
+THREADS_ENV = "UQLENS_LLM_THREADS"
+
+
+def default_threads() -> int:
+    """Threads for llama.cpp when the caller names none: ``UQLENS_LLM_THREADS`` if set (a Ray
+    model actor sets it to the CPUs it holds, so actors sharing a node do not oversubscribe
+    it), else every CPU this process may run on."""
+    if os.environ.get(THREADS_ENV, "").strip():
+        try:
+            return max(1, int(os.environ[THREADS_ENV]))
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a whole number of threads, not "
+                             f"{os.environ[THREADS_ENV]!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -108,7 +127,7 @@ class LocalLLM:
         self._c = c
         self._model = self._ctx = self._batch = None
         self._embedder: _EmbeddingContext | None = None  # made on first hidden_states()
-        self.n_threads = n_threads or min(2, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self._model = c.llama_model_load_from_file(
             str(self.path).encode(), c.llama_model_default_params()
         )

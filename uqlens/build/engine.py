@@ -103,6 +103,11 @@ class ModelHolder:
     def __init__(self, recipe: Callable[[str], Any]):
         import ray
 
+        from uqlens.backends.llm import THREADS_ENV
+
+        # A llama.cpp model would otherwise take every CPU of the node in each actor.
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        os.environ[THREADS_ENV] = str(max(1, int(cpus)))
         self.model = recipe("cuda" if ray.get_gpu_ids() else "cpu")
 
     def apply(self, fn: Callable, chunk):

@@ -46,6 +46,7 @@ def project(
     use_numba_cache()
     import umap
 
+    cache_umap_kernels()
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(n_neighbors, n - 1),
@@ -78,6 +79,46 @@ def use_numba_cache() -> Path | None:
             return None  # unwritable cache: numba keeps its own default
         os.environ["NUMBA_CACHE_DIR"] = str(folder)
     return Path(os.environ["NUMBA_CACHE_DIR"])
+
+
+_UMAP_MODULES = ("umap.umap_", "umap.utils", "umap.layouts", "umap.distances")
+
+
+def cache_umap_kernels() -> int:
+    """Give umap-learn's jitted kernels that lack ``cache=True`` an on-disk cache.
+
+    umap-learn 0.5 declares its parallel kernels (``smooth_knn_dist``,
+    ``compute_membership_strengths``, the layout epoch, ``fast_knn_indices``, ...) without a
+    cache, so every new process compiled them again: ~20 s before the first map, even of 30
+    points. Each such dispatcher is re-created from its Python function with the same options
+    plus ``cache=True`` and put wherever umap refers to it (module globals and the distance
+    tables), before anything calls it. Returns how many were replaced (0 on a second call).
+    """
+    import importlib
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    modules = [importlib.import_module(name) for name in _UMAP_MODULES]
+    replaced: dict[int, Any] = {}
+    for module in modules:
+        for value in list(vars(module).values()):
+            if (isinstance(value, CPUDispatcher) and id(value) not in replaced
+                    and isinstance(value._cache, NullCache) and not value.signatures):
+                options = {k: v for k, v in value.targetoptions.items() if k != "nopython"}
+                try:
+                    fresh = type(value)(value.py_func, locals=value.locals,
+                                        targetoptions={**options, "nopython": True})
+                    fresh.enable_caching()
+                except Exception:  # an unusual kernel keeps numba's own (uncached) dispatcher
+                    continue
+                replaced[id(value)] = fresh
+    for module in modules:
+        for holder in [vars(module)] + [v for v in vars(module).values() if isinstance(v, dict)]:
+            for key, value in list(holder.items()):
+                if id(value) in replaced:
+                    holder[key] = replaced[id(value)]
+    return len(replaced)
 
 
 def _pca(vectors: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ import pandas as pd
 
 from uqlens.core import clustering, views
 from uqlens.core.frames import first_seen, isin
+from uqlens.core.threads import small_matrix_threads
 from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of the views)
     PROVIDED_RULE,
     SAME_TEXT,
@@ -468,9 +469,11 @@ def rescore(run, rules: Sequence[str] | None = None,
     params = {m: method_params(run, m) for m in methods}
     samples_of = {q: g for q, g in rp.scored().groupby("question_id", sort=False)}
     rows = []
-    for key in rules or run.rules:
-        spec = rp.resolve(key)
-        for qid, group in samples_of.items():
-            for m, u in views.score_view(rp.view(qid, spec, group), methods, params).items():
-                rows.append((qid, key, m, u))
+    with small_matrix_threads():
+        for key in rules or run.rules:
+            spec = rp.resolve(key)
+            for qid, group in samples_of.items():
+                for m, u in views.score_view(rp.view(qid, spec, group), methods,
+                                             params).items():
+                    rows.append((qid, key, m, u))
     return pd.DataFrame(rows, columns=["question_id", "rule", "method", "uncertainty"])
