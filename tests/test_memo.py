@@ -39,6 +39,9 @@ def test_memo_keeps_a_bounded_number_of_frames(tmp_path):
     for i in range(MEMO_ENTRIES + 3):
         memo(run, "t", (i,), lambda: pd.DataFrame({"x": [0]}))
     assert len(run._analysis_memo["t"]) == MEMO_ENTRIES
+    for i in range(3):
+        memo(run, "u", (i,), lambda: pd.DataFrame({"x": [0]}), keep=2)
+    assert list(run._analysis_memo["u"]) == [((1,), None, ()), ((2,), None, ())]
 
 
 def test_objects_without_attributes_are_computed_every_time():

@@ -625,8 +625,9 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     the question: "largest", "2nd", "3rd+", "judged only"), ``cluster_id`` (NaN when none),
     ``uncertainty, is_judged``.
     """
+    # two kept: at 1,000,000 answers a method's points are half a gigabyte
     return _memo(run, "map_points", (rule, method, judge),
-                 lambda: _map_points(run, rule, method, judge))
+                 lambda: _map_points(run, rule, method, judge), keep=2)
 
 
 def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:

@@ -12,12 +12,13 @@ MEMO_ENTRIES = 6
 are about 50 MB)."""
 
 
-def memo(run, name: str, key: tuple, compute):
+def memo(run, name: str, key: tuple, compute, keep: int = MEMO_ENTRIES):
     """``compute()`` once per run object, ``name``, ``key`` and state of the human labels: a
     page's calls share the frames many analyses start from (judged answers, the answer table,
     map points: each a second at 110,000 answers) instead of recomputing them inside every
-    other call. A shallow copy is returned (pandas copies on write); objects without
-    attributes are not memoised."""
+    other call. At most ``keep`` keys of ``name`` are kept (the oldest goes first). A shallow
+    copy is returned (pandas copies on write); objects without attributes are not
+    memoised."""
     from uqlens.run.labels import labels_stamp
 
     try:
@@ -29,7 +30,7 @@ def memo(run, name: str, key: tuple, compute):
             tuple(getattr(run, "human_judges", ())))
     kept = store.setdefault(name, {})
     if full not in kept:
-        while len(kept) >= MEMO_ENTRIES:
+        while len(kept) >= max(1, keep):
             kept.pop(next(iter(kept)))
         kept[full] = compute()
     return kept[full].copy(deep=False)
