@@ -15,6 +15,9 @@ from uqlens.analysis import ground_truth
 from uqlens.analysis import overview as analysis
 
 N_BOOT = 200  # bootstrap resamples behind the intervals of the method table
+# Question × method pairs up to which the intervals come with the table (about a second);
+# above, they wait for the "Bootstrap intervals" toggle (10,000 questions × 13 methods: 2-4 s).
+AUTO_INTERVALS = 40_000
 
 view = shell.start("Overview")
 st.title("Overview")
@@ -43,7 +46,13 @@ labelling.human_caption(view)
 shell.require_correctness(view)  # the rest compares scores with correctness
 
 st.subheader("How well each method flags wrong answers")
-table = cached(analysis.method_metrics, view.run, view.rule, view.judge, N_BOOT)
+pairs = summary["questions"] * max(1, len(view.run.methods))
+intervals = pairs <= AUTO_INTERVALS or st.toggle(
+    "Bootstrap intervals", key="w.ov.boot",
+    help=f"{N_BOOT} resamples of {summary['questions']:,} questions for every method: a few "
+         "seconds on a run this size, so they wait to be asked for.")
+table = cached(analysis.method_metrics, view.run, view.rule, view.judge,
+               N_BOOT if intervals else 0)
 if table is not None:
     shown = metric_table(table.drop(columns=["boot_dropped", "tpr_warning"], errors="ignore"))
     shown = shown.rename(columns={"n": "questions", "n_incorrect": "wrong", "auroc": "AUROC",
@@ -53,8 +62,10 @@ if table is not None:
     for w in warnings:
         st.caption(f"TPR@1%FPR: {w}")
     st.caption(
-        "Positive class: the judged answer is incorrect. Intervals: bootstrap over questions "
-        f"({N_BOOT} resamples). *undefined* where only one class is present."
+        "Positive class: the judged answer is incorrect. "
+        + (f"Intervals: bootstrap over questions ({N_BOOT} resamples). " if intervals else
+           "No intervals yet: turn on *Bootstrap intervals* above. ")
+        + "*undefined* where only one class is present."
     )
 
 verifiable = cached(ground_truth.verifiable_metrics, view.run, view.rule, n_boot=N_BOOT)

@@ -11,7 +11,8 @@ or in a temporary folder, then benchmarks it.
 
 Each page is rendered twice in one AppTest session (Streamlit's script runner, no browser):
 "first" includes loading the run and filling the app's caches, "again" is a rerun with warm
-caches, which is what a user waits for when changing a widget. Then, with warm caches:
+caches, which is what a user waits for when changing a widget; each with the CPU seconds the
+process spent (all threads), which a busy machine does not inflate. Then, with warm caches:
 "selection → detail" is the library call behind the Answer map's list of a lasso of 1,000
 answers (``selection_summary``), and "question → question" the Question page's rerun after
 moving to another question. Prints numbers; asserts nothing.
@@ -63,18 +64,20 @@ def page_times(run_path: Path, pages, timeout: float) -> None:
             continue
         # an absolute path: AppTest resolves a relative one against this file's folder
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         at.run()
         if script != "app.py":  # app.py is the Overview itself
             at.switch_page(script)
             at.run()
-        first = time.perf_counter() - start
-        start = time.perf_counter()
+        first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
         at.run()
-        again = time.perf_counter() - start
+        again, again_cpu = time.perf_counter() - start, time.process_time() - cpu
         errors = len(at.exception)
-        print(f"{title:28s} first {first:7.2f} s   again {again:6.2f} s"
-              + (f"   EXCEPTIONS: {errors}" if errors else ""))
+        # CPU seconds of this process (all its threads): what the page costs whatever else
+        # runs on the machine
+        print(f"{title:28s} first {first:7.2f} s ({first_cpu:5.2f} cpu)   again {again:6.2f} s "
+              f"({again_cpu:5.2f} cpu)" + (f"   EXCEPTIONS: {errors}" if errors else ""))
 
 
 def detail_times(run_path: Path, timeout: float) -> None:

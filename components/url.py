@@ -3,7 +3,7 @@ written back, so that a link reproduces a view."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import streamlit as st
 
@@ -65,3 +65,12 @@ def sync(view, **extra: str | None) -> None:
 def link(page: str, view, **extra: str) -> str:
     """A relative link to ``page`` (its url path) that reproduces ``view`` plus ``extra``."""
     return f"{page}?{urlencode(_params(view, extra))}"
+
+
+def question_links(view, question_ids) -> list[str]:
+    """``link("question", view, q=q)`` for every id, the view's part worked out once (a
+    table of 10,000 questions would resolve the run's path 10,000 times)."""
+    base = _params(view, {})
+    base.pop("q", None)
+    prefix = f"question?{urlencode(base)}&q=" if base else "question?q="
+    return [prefix + quote_plus(str(q)) for q in question_ids]  # what urlencode writes

@@ -5,10 +5,10 @@ import streamlit as st
 from components import reproject, shell
 from components.cache import cached
 from components.tables import label_text, visible
-from components.url import link
+from components.url import question_links
 from components.widgets import persist
 from uqlens.analysis import overview as analysis
-from uqlens.analysis.marks import map_marks, selected_ids
+from uqlens.analysis.marks import selected_ids
 from uqlens.viz import answers as figures
 
 view = shell.start("Answer map")
@@ -29,7 +29,7 @@ opacity = c2.slider("Opacity", 0.1, 1.0, step=0.05, help="Lower it to see throug
                     **persist("w.map.opacity", 0.7))
 
 points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
-marks = cached(map_marks, view.run, view.rule, view.method, view.judge)
+marks = cached(figures.map_marks_drawn, view.run, view.rule, view.method, view.judge)
 fig = figures.mark_map(marks, color_by=color_by, method=view.method, opacity=opacity)
 layers = ""
 if color_by in ("correctness", "cluster"):
@@ -73,7 +73,7 @@ else:
     st.subheader("Selected answers")
     table = answers.assign(
         correct=label_text(answers["correct"]),
-        open=[link("question", view, q=q) for q in answers["question_id"]],
+        open=question_links(view, answers["question_id"]),
     )
     for col in ("question", "text"):
         if col in table:

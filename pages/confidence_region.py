@@ -7,7 +7,7 @@ import streamlit as st
 from components import shell
 from components.cache import cached
 from components.tables import visible
-from components.url import link
+from components.url import question_links
 from components.widgets import persist
 from uqlens.analysis import probes, regions
 from uqlens.viz import regions as region_figures
@@ -51,8 +51,12 @@ where = regions.space_label(view.run, used) + (
     "" if used == "hidden_state" or has_hidden else " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")
-st.caption(f"Space: **{where}**. {len(points)} answers. Colour shows the {color_by}, the symbol "
-           f"the other attribute: {symbols}. Larger markers are judged answers.")
+drawn = len(region_figures.drawn_points(points))
+st.caption(f"Space: **{where}**. {len(points):,} answers"
+           + (f" (the map draws {drawn:,} of them, chosen at random; the numbers below count all)"
+              if drawn < len(points) else "")
+           + f". Colour shows the {color_by}, the symbol the other attribute: {symbols}. "
+           "Larger markers are judged answers.")
 
 
 def pct(v: float) -> str:
@@ -98,7 +102,7 @@ if wrong.empty:
 else:
     st.dataframe(pd.DataFrame({
         "uncertainty": wrong["uncertainty"],
-        "open": [link("question", view, q=q) for q in wrong["question_id"]],
+        "open": question_links(view, wrong["question_id"]),
         "question_id": wrong["question_id"], "question": visible(wrong["question"]),
         "answer": visible(wrong["text"]), "judged": wrong["is_judged"],
     }), hide_index=True, width="stretch", key="region.wrong", column_config={

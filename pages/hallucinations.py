@@ -6,7 +6,7 @@ import streamlit as st
 from components import labelling, shell
 from components.cache import cached
 from components.tables import label_text, visible
-from components.url import link
+from components.url import question_links
 from components.widgets import persist
 from uqlens.analysis import overview as analysis
 from uqlens.analysis import review
@@ -49,7 +49,7 @@ else:
         "tie": ch["tie"],
         "accepted": ch["accepted"],
         "share": ch["dominant_share"],
-        "open": [link("question", view, q=q) for q in ch["question_id"]],
+        "open": question_links(view, ch["question_id"]),
         "flags": ch["question_id"].map(flags["flags"]).fillna(""),
         "question": visible(ch["question"]),
         "dominant answer": visible(ch["dominant_representative"]),
@@ -84,11 +84,13 @@ else:
     labelling.list_review(view, ch["question_id"].tolist(), key="ch.lab")
 
 st.subheader("Uncertainty against correctness, per method")
-quad = cached(analysis.quadrant_table, view.run, view.rule, view.judge, dom, op)
-frames = {m: part for m, part in quad.groupby("method", sort=False)}
-st.plotly_chart(figures.quadrants(frames), width="stretch", key="ch.quadrants")
+quad_fig, drawn, n_questions = cached(figures.quadrant_figure, view.run, view.rule, view.judge,
+                                     dom, op)
+st.plotly_chart(quad_fig, width="stretch", key="ch.quadrants")
 st.caption("Shaded: questions a gate at this operating point accepts although fewer than half "
-           "of their sampled answers are correct.")
+           "of their sampled answers are correct."
+           + (f" Each panel draws the same {drawn:,} of the {n_questions:,} questions, chosen "
+              "at random; the gate is that of all of them." if drawn < n_questions else ""))
 
 st.subheader("Correct but outvoted")
 st.caption("Some sampled answer was right, but the largest cluster was wrong.")
@@ -97,7 +99,7 @@ if out.empty:
     st.info("None in this run under the current rule and judge.")
 else:
     st.dataframe(pd.DataFrame({
-        "open": [link("question", view, q=q) for q in out["question_id"]],
+        "open": question_links(view, out["question_id"]),
         "question_id": out["question_id"],
         "question": visible(out["question"]),
         "dominant answer": visible(out["dominant_representative"]),

@@ -9,6 +9,11 @@ from uqlens.analysis import judge_audit
 from uqlens.viz.common import method_colors
 from uqlens.viz.metrics import judge_sweep_figure
 
+SWEEP_BOOT = 100  # bootstrap resamples behind the sweep's intervals
+# Questions × methods × thresholds up to which the sweep's intervals are computed at once
+# (the demo: 804 × 15 × 9); above, they wait for the toggle.
+AUTO_BAND = 400_000
+
 view = shell.start("Judge audit")
 st.title("Correctness-judge audit")
 shell.require_correctness(view)  # off, with the reason, when the run has no labels
@@ -54,7 +59,14 @@ st.subheader("Re-threshold a graded judge")
 graded = cached(judge_audit.thresholdable, view.run)
 if graded:
     j = st.selectbox("Judge", graded, key="w.j.sweep")
-    sw = cached(judge_audit.threshold_sweep, view.run, view.rule, j, n_boot=100)
+    n_cuts = len(judge_audit.DEFAULT_GRIDS.get(judge_audit.base_threshold(j)[0], ())) + 1
+    work = len(labels) * max(1, len(view.run.methods)) * n_cuts
+    band = work <= AUTO_BAND or st.toggle(
+        "Bootstrap intervals", key="w.j.boot",
+        help=f"{SWEEP_BOOT} resamples of {len(labels):,} questions for every method and "
+             "threshold: seconds on a run this size, so they wait to be asked for.")
+    sw = cached(judge_audit.threshold_sweep, view.run, view.rule, j,
+                n_boot=SWEEP_BOOT if band else 0)
     methods = list(dict.fromkeys(sw["curve"]["method"]))
     shown = st.multiselect("Methods in the chart", methods, key="w.j.methods",
                            placeholder="all methods", help="Leave empty to show every method.")

@@ -119,3 +119,16 @@ def test_map_marks_on_the_tiny_run(tiny_run):
     assert got == [("Charlotte Bronte", 1, False), ("Charlotte Brontë", 1, True),
                    ("Charlotte Brontë", 2, False), ("Jane Austen", 2, False)]
     assert set(m.loc[m["text"] == "Jane Austen", "correctness"]) == {"correct"}
+
+
+def test_mark_customdata_is_json_of_each_marks_ids():
+    import json
+
+    from uqlens.viz.answers import mark_customdata
+
+    cases = [[["q1|s1", "q1|s2"], ["q2|a"]], [['q"x|1']], [["ü|1", "a|2"]], [["a\\b|1"]],
+             [[]], [["tab\t|1"]], [[1, 2]]]
+    for ids in cases:
+        got = list(mark_customdata(pd.Series(ids, dtype=object)))
+        assert got == [json.dumps(list(x)) for x in ids]
+        assert [json.loads(g) for g in got] == [list(x) for x in ids]

@@ -4,6 +4,8 @@ by hand in the comments."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,62 @@ def test_reliability_diagram_uses_the_same_bins_as_ece():
     bins, e = tail.reliability([1 - 0.9, 0.19], [True, False], n_bins=10)
     assert bins["n"].tolist() == [0, 2] + [0] * 8
     assert e == pytest.approx(0.355)
+
+
+def _enumerated_expected_jaccard(a, b, k):
+    """E[J] by listing every way each method can fill its top-m from its tie at the cut
+    (the definition, for small inputs)."""
+    from itertools import combinations as subsets
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    m = max(1, math.ceil(k * len(a) - 1e-9))
+
+    def tops(u):
+        cut = np.sort(u)[::-1][m - 1]
+        forced, tied = set(np.flatnonzero(u > cut)), np.flatnonzero(u == cut)
+        return [forced | set(pick) for pick in subsets(tied, m - len(forced))]
+
+    values = [len(x & y) / len(x | y) for x in tops(a) for y in tops(b)]
+    return sum(values) / len(values)
+
+
+def test_exact_expected_jaccard_equals_enumeration_of_every_tie_break():
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n = int(rng.integers(2, 11))
+        a = rng.integers(0, int(rng.integers(1, 4)), n).astype(float)
+        b = rng.integers(0, int(rng.integers(1, 4)), n).astype(float)
+        k = float(rng.choice([0.1, 0.25, 0.4, 0.5, 0.8]))
+        got = E.expected_top_k_jaccard(a, b, k)
+        assert got.how == "exact"
+        assert got.value == pytest.approx(_enumerated_expected_jaccard(a, b, k), abs=1e-12)
+
+
+def test_exact_expected_jaccard_on_large_ties_agrees_with_monte_carlo(monkeypatch):
+    # 3,000 questions on 4 score levels: ties of hundreds at every cut. The exact sum (FFT
+    # over the shared tie) and a 4,000-draw Monte Carlo must agree within MC error (≈ 0.001).
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 4, 3000).astype(float)
+    b = np.where(rng.random(3000) < 0.6, a, rng.integers(0, 4, 3000)).astype(float)
+    exact = E.expected_top_k_jaccard(a, b, 0.3)
+    assert exact.how == "exact"
+    monkeypatch.setattr(E, "EXACT_TERMS", 0)
+    mc = E.expected_top_k_jaccard(a, b, 0.3, n_draws=4000, seed=1)
+    assert mc.how.startswith("monte carlo")
+    assert exact.value == pytest.approx(mc.value, abs=0.005)
+
+
+def test_rankdata_equals_scipy_average_and_ordinal():
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from uqlens.core.ranking import rankdata
+
+    # by hand: [3, 1, 3, 2] → 1 is 1st, 2 is 2nd, the two 3s share (3 + 4)/2
+    assert rankdata([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
+    assert rankdata(["b", "a", "b"], method="ordinal").tolist() == [2, 1, 3]
+    assert rankdata([]).tolist() == []
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        v = rng.integers(0, int(rng.integers(1, 30)), int(rng.integers(1, 200))).astype(float)
+        assert np.array_equal(rankdata(v), scipy_rankdata(v))
+        assert np.array_equal(rankdata(v, "ordinal"), scipy_rankdata(v, method="ordinal"))

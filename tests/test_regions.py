@@ -219,3 +219,20 @@ def test_space_label_says_how_the_hidden_states_were_made():
         manifest = {}
 
     assert regions.space_label(Bare(), "hidden_state") == regions.SPACE_LABELS["hidden_state"]
+
+
+def test_region_map_draws_at_most_cap_random_points_in_order():
+    from uqlens.viz.regions import drawn_points, region_map
+
+    points = pd.DataFrame({
+        "id": [f"q{i}|s" for i in range(50)], "question_id": [f"q{i}" for i in range(50)],
+        "x": np.arange(50.0), "y": np.zeros(50), "question": "?", "text": "a",
+        "band": "confident", "correctness": "correct", "uncertainty": 0.1,
+        "is_judged": False})
+    assert drawn_points(points, cap=None) is points and drawn_points(points, 50) is points
+    kept = drawn_points(points, cap=10, seed=3)
+    assert len(kept) == 10 and kept.index.is_monotonic_increasing
+    assert kept["id"].is_unique and set(kept["id"]) <= set(points["id"])
+    fig = region_map(points, cap=10)
+    assert sum(len(t.x) for t in fig.data) == 10
+

@@ -48,3 +48,25 @@ def test_run_level_tables(tiny_run):
     assert (np.diff(oracle) >= -1e-12).all()  # oracle accuracy never falls
     roc = tail.run_roc(tiny_run, rule, judge)
     assert isinstance(roc, pd.DataFrame)
+
+
+def test_thinned_curve_keeps_ends_and_at_most_max_points():
+    from uqlens.viz.metrics import thinned
+
+    g = pd.DataFrame({"x": np.arange(10_001)})
+    t = thinned(g, 1_000)
+    assert len(t) == 1_000 and t["x"].iloc[0] == 0 and t["x"].iloc[-1] == 10_000
+    assert t["x"].is_monotonic_increasing
+    assert thinned(g.iloc[:5], 1_000) is not None and len(thinned(g.iloc[:5], 1_000)) == 5
+
+
+def test_thinned_log_keeps_every_low_fpr_point_and_each_steps_ends():
+    from uqlens.viz.metrics import thinned_log
+
+    fpr = np.r_[np.arange(1, 101) / 100_000, np.linspace(0.002, 1.0, 20_000)]
+    g = pd.DataFrame({"fpr": fpr, "tpr": np.linspace(0, 1, len(fpr))})
+    t = thinned_log(g, bins=1_000)
+    assert len(t) <= 2_000
+    assert t["fpr"].iloc[0] == fpr[0] and t["fpr"].iloc[-1] == 1.0
+    assert set(fpr[:100]) <= set(t["fpr"])  # 1e-5 … 1e-3: one step per point, all kept
+    assert len(thinned_log(g.iloc[:50], bins=1_000)) == 50

@@ -40,6 +40,8 @@ from uqlens.analysis.evaluation import (
     top_k_chance,
     top_k_jaccard,
 )
+from uqlens.core.frames import first_seen
+from uqlens.core.ranking import rankdata
 
 DEFAULT_KS = (0.1, 0.2, 0.3)
 COLUMNS = ["method_a", "method_b", "k", "n", "m", "jaccard", "jaccard_expected",
@@ -55,6 +57,24 @@ def _ties_at_cut(u: np.ndarray, k: float) -> bool:
         return False
     s = np.sort(rounded(u))[::-1]
     return bool(s[m - 1] == s[m])
+
+
+def _jaccard(ua: np.ndarray, ub: np.ndarray, k: float, ids: np.ndarray, n: int,
+             orders: dict[str, np.ndarray], a: str, b: str) -> float | None:
+    """:func:`top_k_jaccard` of two methods; when neither has a NaN score, from each
+    method's own order (most uncertain first, ties by question id), sorted once and kept in
+    ``orders`` for its other pairs: the same sets, one sort per method instead of two per
+    pair and k."""
+    if n != len(ua):
+        return top_k_jaccard(ua, ub, k, ids=ids)
+    for name, u in ((a, ua), (b, ub)):
+        if name not in orders:
+            orders[name] = np.lexsort((ids, -rounded(u)))
+    m = max(1, math.ceil(k * n - 1e-9))
+    in_a = np.zeros(n, dtype=bool)
+    in_a[orders[a][:m]] = True
+    inter = int(in_a[orders[b][:m]].sum())
+    return inter / (2 * m - inter)
 
 
 def wide_scores(scores: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
@@ -92,9 +112,12 @@ def agreement_table(
     Undefined values (no shared question) are NaN.
     """
     if methods is None:
-        methods = list(dict.fromkeys(scores["method"]))
+        methods = first_seen(scores["method"])
     wide = wide_scores(scores, methods)
-    ids = wide.index.to_numpy().astype(str)
+    # question id order as integers, ranked once (top_k_jaccard would rank the strings anew
+    # for every pair and k)
+    ids = rankdata(wide.index.to_numpy().astype(str), method="ordinal")
+    orders: dict[str, np.ndarray] = {}
     rows = []
     for a, b in combinations([m for m in methods if m in wide.columns], 2):
         ua, ub = wide[a].to_numpy(), wide[b].to_numpy()
@@ -102,7 +125,7 @@ def agreement_table(
         n = int(keep.sum())
         tau = kendall_tau(ua, ub)
         for k in ks:
-            j = top_k_jaccard(ua, ub, k, ids=ids) if n else None
+            j = _jaccard(ua, ub, k, ids, n, orders, a, b) if n else None
             ej = expected_top_k_jaccard(ua, ub, k)
             chance = top_k_chance(k)
             rows.append({

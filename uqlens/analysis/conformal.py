@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis.evaluation import uncertainty_to_confidence
+from uqlens.core.frames import first_seen, isin
 
 
 @dataclass
@@ -71,10 +72,11 @@ class ConformalResult:
 def candidates(run, rule: str, judge: str) -> pd.DataFrame:
     """One row per (question, cluster) over the scored samples: ``question_id, cluster_id,
     size, mass, correct`` (the representative's label), ``n_samples``."""
-    from uqlens.run.rescore import Replay
+    from uqlens.run.rescore import scored_sample_mask, scored_temperature
 
-    rp = Replay(run)
-    scored = rp.scored()[["question_id", "sample_id"]]
+    gen = run.table("generations")
+    scored = gen[scored_sample_mask(gen, scored_temperature(run)).to_numpy()]
+    scored = scored[["question_id", "sample_id"]]
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule]
     corr = run.table("correctness")
@@ -113,15 +115,15 @@ def conformal_quantile(scores, alpha: float) -> float:
 
 
 def _scored_candidates(cands: pd.DataFrame, confidence: pd.Series) -> pd.DataFrame:
-    c = cands[cands["question_id"].isin(confidence.index)].copy()
-    c["confidence"] = confidence.loc[c["question_id"]].to_numpy()
+    c = cands[isin(cands["question_id"], confidence.index)].copy()
+    c["confidence"] = confidence.reindex(c["question_id"]).to_numpy()
     c["score"] = nonconformity(c["mass"], c["confidence"])
     return c
 
 
 def calibrate(c: pd.DataFrame, calib_ids, alpha: float) -> float:
     """q̂ from the candidates (with ``score``) of the calibration questions."""
-    cal = c[c["question_id"].isin(set(calib_ids))]
+    cal = c[isin(c["question_id"], set(calib_ids))]
     true = cal[cal["correct"]].groupby("question_id")["score"].min()
     s = true.reindex(pd.Index(sorted(set(cal["question_id"])))).fillna(math.inf)
     return conformal_quantile(s.to_numpy(), alpha)
@@ -129,7 +131,7 @@ def calibrate(c: pd.DataFrame, calib_ids, alpha: float) -> float:
 
 def predict(c: pd.DataFrame, test_ids, qhat: float) -> pd.DataFrame:
     """Per test question: ``set_size, covered, coverable, n_clusters``."""
-    t = c[c["question_id"].isin(set(test_ids))].assign(
+    t = c[isin(c["question_id"], set(test_ids))].assign(
         in_set=lambda d: d["score"] <= qhat + 1e-12)
     g = t.groupby("question_id")
     out = pd.DataFrame({
@@ -178,7 +180,7 @@ def split_conformal(
 def _confidence(cands: pd.DataFrame, uncertainty: pd.Series | None, notes: list[str]):
     """Per-question confidence (rank-transformed uncertainty; 1 for the frequency baseline);
     questions without a score are left out, with a note."""
-    qids = sorted(set(cands["question_id"]))
+    qids = sorted(first_seen(cands["question_id"]))
     if uncertainty is None:
         return pd.Series(1.0, index=qids)
     u = uncertainty.reindex(qids).astype(float)
@@ -219,7 +221,7 @@ class _QuestionArrays:
                    n_clusters=np.bincount(code, minlength=nq).astype(np.int64),
                    coverable=np.bincount(code[correct], minlength=nq) > 0, true_min=true_min,
                    qid_col=pd.array(list(qids), dtype=c["question_id"].dtype),
-                   is_hall=np.asarray(qindex.isin(hall), dtype=bool))
+                   is_hall=isin(qindex, hall))
 
 
 def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int):
@@ -321,6 +323,27 @@ def summary_table(results: dict[str, ConformalResult]) -> pd.DataFrame:
     return pd.DataFrame([r.summary for r in results.values()])
 
 
+def _set_sizes(results: dict[str, ConformalResult]) -> pd.DataFrame:
+    """``(split, question_id) × method`` set sizes over the pairs every method tested."""
+    frames = [r.sets for r in results.values()]
+    first = frames[0]
+    if all(f["split"].equals(first["split"]) and f["question_id"].equals(first["question_id"])
+           for f in frames[1:]):
+        # the usual case: every method tested the same questions in the same order
+        index = pd.MultiIndex.from_arrays([first["split"], first["question_id"]])
+        return pd.DataFrame({m: r.sets["set_size"].to_numpy() for m, r in results.items()},
+                            index=index)
+    return pd.concat(
+        [r.sets.set_index(["split", "question_id"])["set_size"].rename(m)
+         for m, r in results.items()], axis=1, join="inner")
+
+
+def _all_equal(sizes: pd.DataFrame) -> np.ndarray:
+    """Per row: are all the methods' set sizes equal (the row-wise ``nunique == 1``)?"""
+    values = sizes.to_numpy()
+    return (values == values[:, :1]).all(axis=1)
+
+
 def set_agreement(results: dict[str, ConformalResult]) -> dict:
     """How far the methods' sets agree, to explain identical rows.
 
@@ -339,10 +362,8 @@ def set_agreement(results: dict[str, ConformalResult]) -> dict:
         return {"n_single": 0, "n_methods": 0, "n_pairs": 0, "n_same": 0, "n_questions": 0,
                 "n_questions_same": 0, "all_infinite": [], "attainable": float("nan"),
                 "target": float("nan")}
-    sizes = pd.concat(
-        [r.sets.set_index(["split", "question_id"])["set_size"].rename(m)
-         for m, r in results.items()], axis=1, join="inner")
-    same = sizes.nunique(axis=1) == 1
+    sizes = _set_sizes(results)
+    same = pd.Series(_all_equal(sizes), index=sizes.index)
     per_q = same.groupby(level="question_id").all()
     first = results[names[0]]
     single = first.sets.groupby("question_id")["n_clusters"].first() == 1
@@ -385,10 +406,8 @@ def differing_sets(results: dict[str, ConformalResult]) -> pd.DataFrame:
     method with its mean set size over the splits that tested the question."""
     if not results:
         return pd.DataFrame()
-    sizes = pd.concat(
-        [r.sets.set_index(["split", "question_id"])["set_size"].rename(m)
-         for m, r in results.items()], axis=1, join="inner")
-    differ = sizes.nunique(axis=1) > 1
+    sizes = _set_sizes(results)
+    differ = ~_all_equal(sizes)
     qids = sizes.index[differ].get_level_values("question_id").unique()
     rows = sizes[sizes.index.get_level_values("question_id").isin(qids)]
     return rows.groupby(level="question_id").mean().reset_index()

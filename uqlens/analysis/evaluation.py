@@ -21,16 +21,18 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau, rankdata
 
+from uqlens.core.frames import isin
 from uqlens.core.ranking import (  # noqa: F401  (re-exported: every ranking rounds alike)
     RANK_DECIMALS,
+    rankdata,
     rounded,
     tie_note,
 )
@@ -287,13 +289,13 @@ class BootstrapCI:
 def _boot_counts(key: np.ndarray, y: np.ndarray, idx: np.ndarray, n_keys: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per resample (row of ``idx``) and distinct score (``key``, 0 = most uncertain): how
-    many incorrect (``pos``) and correct (``neg``) answers the resample drew."""
+    many incorrect (``pos``) and correct (``neg``) answers the resample drew (one integer
+    count over (resample, score, class) cells)."""
     b = idx.shape[0]
-    flat = (np.arange(b)[:, None] * n_keys + key[idx]).ravel()
-    w = y[idx].ravel().astype(float)
-    pos = np.bincount(flat, weights=w, minlength=b * n_keys).reshape(b, n_keys)
-    tot = np.bincount(flat, minlength=b * n_keys).reshape(b, n_keys).astype(float)
-    return pos, tot - pos
+    cell = (key.astype(np.int64) * 2 + y)[idx]
+    cell += (np.arange(b, dtype=np.int64) * (2 * n_keys))[:, None]
+    counts = np.bincount(cell.ravel(), minlength=2 * b * n_keys).reshape(b, n_keys, 2)
+    return counts[:, :, 1].astype(float), counts[:, :, 0].astype(float)
 
 
 def _boot_metrics(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
@@ -353,6 +355,17 @@ def _boot_metrics(u: np.ndarray, y: np.ndarray, idx: np.ndarray,
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The ``n_boot × n`` resampling indices of ``seed`` (what
+    ``default_rng(seed).integers(0, n, size=(n_boot, n))`` draws), kept for the next call
+    with the same arguments: a page bootstraps many methods and thresholds over the same n
+    questions. Read-only."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx.flags.writeable = False
+    return idx
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float | None],
     u: Array,
@@ -372,13 +385,12 @@ def bootstrap_ci(
     ``vectorised=False`` calls ``metric`` once per resample (any other metric always is).
     """
     u, y = _clean(u, incorrect)
-    rng = np.random.default_rng(seed)
     n = len(u)
     values: list[float] = []
     dropped = 0
     if n == 0:
         return BootstrapCI(None, None, 0, n_boot)
-    idx = rng.integers(0, n, size=(n_boot, n))
+    idx = _resamples(n, n_boot, seed)
     name = next((k for k, fn in METRICS.items() if fn is metric), None)
     if vectorised and name is not None:
         return _percentile_ci(_boot_chunks(u, y, idx, (name,))[name], level)
@@ -455,8 +467,9 @@ class ExpectedJaccard:
     how: str
 
 
-EXACT_TERMS = 20_000_000
-"""Above this many terms the exact sum gives way to a Monte Carlo estimate."""
+EXACT_TERMS = 50_000_000
+"""Above this many terms (FFT length × shared-tie counts) the exact sum gives way to a
+Monte Carlo estimate."""
 
 
 def _top_split(u: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -467,52 +480,70 @@ def _top_split(u: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, int]:
     return forced, tied, m - int(forced.sum())
 
 
-def _log_comb(n, r):
+def _log_factorials(n: int) -> np.ndarray:
     from scipy.special import gammaln
 
-    return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+    return gammaln(np.arange(n + 1, dtype=float) + 1.0)
 
 
-def _cell_pmf(sizes: tuple[int, int, int], draws: int) -> np.ndarray:
-    """P(i1, i2): drawing ``draws`` of ``sum(sizes)`` without replacement, i1 from the first
-    cell and i2 from the second (multivariate hypergeometric)."""
-    n1, n2, n3 = sizes
-    i1 = np.arange(min(n1, draws) + 1)[:, None]
-    i2 = np.arange(min(n2, draws) + 1)[None, :]
-    i3 = draws - i1 - i2
-    ok = (i3 >= 0) & (i3 <= n3)
-    logp = (_log_comb(n1, i1) + _log_comb(n2, i2) + _log_comb(n3, np.clip(i3, 0, n3))
-            - _log_comb(n1 + n2 + n3, draws))
-    return np.where(ok, np.exp(logp), 0.0)
+TAIL = 40.0
+"""Hoeffding's bound for drawing without replacement, P(|X − E X| ≥ t) ≤ 2·exp(−2t²/draws),
+is below 2·e⁻⁸⁰ ≈ 4e-35 at t = √(TAIL · draws): counts that far from their mean are left
+out of the exact sum (their total probability is below float precision)."""
+
+
+def _near_mean(draws: int, share: float, low: int, high: int) -> np.ndarray:
+    """The counts in [low, high] within Hoeffding's ``TAIL`` distance of ``draws · share``."""
+    t = math.ceil(math.sqrt(TAIL * max(draws, 1)))
+    mean = draws * share
+    return np.arange(max(low, math.floor(mean) - t), min(high, math.ceil(mean) + t) + 1)
 
 
 def _exact_expected(fa, ta, ra, fb, tb, rb, m) -> float | None:
     """E[J] when each method fills its top-m with an independent uniformly random subset of
-    its tie at the cut: I = |F_a∩F_b| + i1 + j1 + z, with (i1, i2) how many of A's random
-    picks fall in F_b and in T_b, (j1, j2) likewise for B, and z ~ Hypergeom(|T_a∩T_b|, i2,
-    j2) the overlap of two independent random subsets of the shared tie; J = I / (2m − I).
-    None when the sum would take more than :data:`EXACT_TERMS` terms."""
-    both = int((ta & tb).sum())
-    pa = _cell_pmf((int((ta & fb).sum()), both, int((ta & ~fb & ~tb).sum())), ra)
-    pb = _cell_pmf((int((tb & fa).sum()), both, int((tb & ~fa & ~ta).sum())), rb)
-    cols_a = np.flatnonzero(pa.sum(axis=0) > 0)
-    cols_b = np.flatnonzero(pb.sum(axis=0) > 0)
-    la, lb = pa.shape[0], pb.shape[0]
-    cost = len(cols_a) * len(cols_b) * (la * lb + (la + lb) * (min(ra, rb) + 1) + 50)
-    if cost > EXACT_TERMS:
+    its tie at the cut (A takes ``ra`` of ``ta``, B ``rb`` of ``tb``).
+
+    I = |F_a∩F_b| + i1 + y: i1 of A's picks fall in F_b and i2 in the shared tie T_a∩T_b
+    (multivariate hypergeometric), and y, the B picks landing in A's top (in F_a or among
+    A's i2 picks of the shared tie), is hypergeometric given i2: rb draws from |T_b| with
+    |T_b∩F_a| + i2 successes. The law of i1 + y is a sum over i2 of convolutions (done by
+    FFT); J = I / (2m − I). Counts beyond :data:`TAIL` are left out. None when the sum
+    would take more than :data:`EXACT_TERMS` terms."""
+    n_ta, n_tb = int(ta.sum()), int(tb.sum())
+    n1a, both = int((ta & fb).sum()), int((ta & tb).sum())
+    n1b = int((tb & fa).sum())
+    i1 = _near_mean(ra, n1a / n_ta, max(0, ra - (n_ta - n1a)), min(n1a, ra))
+    i2 = _near_mean(ra, both / n_ta, max(0, ra - (n_ta - both)), min(both, ra))
+    k = n1b + i2  # B's successes for each i2
+    lo = max(0, math.floor(rb * k.min() / n_tb) - math.ceil(math.sqrt(TAIL * rb)))
+    hi = min(rb, math.ceil(rb * k.max() / n_tb) + math.ceil(math.sqrt(TAIL * rb)))
+    y = np.arange(lo, hi + 1)
+    length = len(i1) + len(y) - 1
+    size = 1 << (length - 1).bit_length()  # FFT length
+    if len(i2) * size > EXACT_TERMS:
         return None
-    c0 = int((fa & fb).sum())
-    total = 0.0
-    for i2 in cols_a:
-        for j2 in cols_b:
-            zs = np.arange(min(i2, j2) + 1)
-            ok = (j2 - zs) <= both - i2  # z of B's j2 picks land among A's i2
-            z = np.where(ok, np.exp(_log_comb(i2, zs) + _log_comb(both - i2, np.clip(
-                j2 - zs, 0, None)) - _log_comb(both, j2)), 0.0)
-            dist = np.convolve(np.convolve(pa[:, i2], pb[:, j2]), z)[:m - c0 + 1]  # I ≤ m
-            inter = c0 + np.arange(len(dist))
-            total += float(np.sum(dist * inter / (2 * m - inter)))
-    return total
+    lf = _log_factorials(max(n_ta, n_tb))
+
+    def log_comb(n, r):
+        ok = (r >= 0) & (r <= n)
+        r = np.clip(r, 0, n)
+        return np.where(ok, lf[n] - lf[r] - lf[n - r], -np.inf)
+
+    n3a = n_ta - n1a - both
+    i3 = ra - i1[:, None] - i2[None, :]
+    pa = np.exp(log_comb(n1a, i1)[:, None] + log_comb(both, i2)[None, :]
+                + log_comb(n3a, i3) - log_comb(n_ta, ra))  # (i1, i2)
+    hb = np.exp(log_comb(k[:, None], y[None, :]) + log_comb(n_tb - k[:, None], rb - y[None, :])
+                - log_comb(n_tb, rb))  # (i2, y)
+    spectrum = np.zeros(size // 2 + 1, dtype=complex)
+    step = max(1, 2_000_000 // size)  # bounded memory
+    for j in range(0, len(i2), step):
+        spectrum += (np.fft.rfft(pa[:, j:j + step], size, axis=0)
+                     * np.fft.rfft(hb[j:j + step], size, axis=1).T).sum(axis=1)
+    law = np.fft.irfft(spectrum, size)[:length]
+    inter = int((fa & fb).sum()) + i1[0] + y[0] + np.arange(length)
+    ok = inter <= m
+    return float(np.sum(law[ok] * inter[ok] / (2 * m - inter[ok])))
 
 
 def expected_top_k_jaccard(u1: Array, u2: Array, k: float, n_draws: int = 2000,
@@ -542,12 +573,16 @@ def expected_top_k_jaccard(u1: Array, u2: Array, k: float, n_draws: int = 2000,
         return ExpectedJaccard(exact, "exact")
     rng = np.random.default_rng(seed)
     ia, ib = np.flatnonzero(ta), np.flatnonzero(tb)
-    base_a, base_b = np.flatnonzero(fa), np.flatnonzero(fb)
+    c0 = int((fa & fb).sum())
+    picked_a = np.zeros(n, dtype=bool)
     total = 0.0
     for _ in range(n_draws):
-        top_a = np.union1d(base_a, rng.choice(ia, ra, replace=False))
-        top_b = np.union1d(base_b, rng.choice(ib, rb, replace=False))
-        inter = len(np.intersect1d(top_a, top_b, assume_unique=True))
+        pick_a, pick_b = rng.choice(ia, ra, replace=False), rng.choice(ib, rb, replace=False)
+        # the picks lie in the ties, outside both forced sets: count the overlap by parts
+        picked_a[pick_a] = True
+        inter = (c0 + int(fb[pick_a].sum()) + int(fa[pick_b].sum())
+                 + int(picked_a[pick_b].sum()))
+        picked_a[pick_a] = False
         total += inter / (2 * m - inter)
     return ExpectedJaccard(total / n_draws, f"monte carlo, {n_draws} draws, seed {seed}")
 
@@ -563,6 +598,8 @@ def kendall_tau(u1: Array, u2: Array) -> float | None:
     keep = ~(np.isnan(a) | np.isnan(b))
     if keep.sum() < 2:
         return None
+    from scipy.stats import kendalltau  # a second to import: only where it is used
+
     res = kendalltau(a[keep], b[keep])
     tau = float(res.statistic)
     return None if math.isnan(tau) else tau
@@ -586,9 +623,9 @@ def _bootstrap_all(u: np.ndarray, y: np.ndarray, n_boot: int, level: float,
     """:func:`bootstrap_ci` of every metric in :data:`METRICS`, on one shared set of
     resamples (the same resamples each separate call would draw with this ``seed``)."""
     u, y = _clean(u, y)
-    if len(u) == 0:
+    if len(u) == 0 or n_boot == 0:  # n_boot 0: the point values alone
         return {name: BootstrapCI(None, None, 0, n_boot) for name in METRICS}
-    idx = np.random.default_rng(seed).integers(0, len(u), size=(n_boot, len(u)))
+    idx = _resamples(len(u), n_boot, seed)
     values = _boot_chunks(u, y, idx, tuple(METRICS))
     return {name: _percentile_ci(values[name], level) for name in METRICS}
 
@@ -617,9 +654,9 @@ def method_table(
     labels = incorrect.dropna().astype(bool)
     rows = []
     for method, g in scores.groupby("method", sort=False):
-        g = g[g["question_id"].isin(labels.index)].sort_values("question_id")
+        g = g[isin(g["question_id"], labels.index)].sort_values("question_id")
         u = g["uncertainty"].to_numpy(dtype=float)
-        y = labels.loc[g["question_id"]].to_numpy(dtype=bool)
+        y = labels.reindex(g["question_id"]).to_numpy(dtype=bool)
         u, y = _clean(u, y)
         row: dict[str, object] = {"method": method, "n": int(len(u)),
                                   "n_incorrect": int(y.sum())}

@@ -168,7 +168,7 @@ def threshold_sweep(run, rule: str, judge: str, thresholds: Sequence[float] | No
             u = wide[m].to_numpy(dtype=float) if m in wide else np.full(len(frame), np.nan)
             a = auroc(u, incorrect)
             ci = bootstrap_ci(auroc, u, incorrect, n_boot=n_boot, seed=seed) \
-                if a is not None else None
+                if a is not None and n_boot else None  # n_boot 0: no interval
             keep = ~np.isnan(u)
             rows.append({"value": tau, "method": m, "auroc": np.nan if a is None else a,
                          "lo": np.nan if ci is None or ci.low is None else ci.low,

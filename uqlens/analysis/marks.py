@@ -52,8 +52,12 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
     pts = points.reset_index(drop=True)
     text_key = pts["text"].fillna("").astype(str).str.strip().str.casefold()
     judged = pts["is_judged"].fillna(False).to_numpy(bool)
-    key = pd.MultiIndex.from_arrays([pts["question_id"].astype(str), text_key, judged])
-    group, _ = pd.factorize(key)
+    # the (question, text, judged) key's groups in order of first appearance, from one
+    # integer per row (factorising a MultiIndex builds a Python tuple per row)
+    q_code, _ = pd.factorize(pts["question_id"].astype(str))
+    t_code, t_values = pd.factorize(text_key)
+    group, _ = pd.factorize((q_code.astype(np.int64) * (len(t_values) + 1) + t_code) * 2
+                            + judged)
     n = int(group.max()) + 1
     first = np.full(n, len(pts), dtype=np.int64)
     np.minimum.at(first, group, np.arange(len(pts)))
@@ -66,7 +70,9 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
     head = pts.iloc[first]
     order = np.argsort(group, kind="stable")
     bounds = np.cumsum(count)[:-1]
-    ids = np.split(pts["id"].to_numpy(object)[order], bounds)
+    flat = pts["id"].to_numpy(object)[order].tolist()
+    starts = np.r_[0, bounds].tolist()
+    ids = [flat[a:b] for a, b in zip(starts, np.r_[bounds, len(flat)].tolist(), strict=True)]
     out = pd.DataFrame({
         "question_id": head["question_id"].to_numpy(),
         "question": head["question"].to_numpy(),
@@ -74,7 +80,7 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
         "x": np.bincount(group, pts["x"].to_numpy(float), n) / count,
         "y": np.bincount(group, pts["y"].to_numpy(float), n) / count,
         "count": count,
-        "ids": [list(a) for a in ids],
+        "ids": ids,
         "correctness": np.asarray(LABEL_ORDER, dtype=object)[_majority(corr, group, n, 3)],
         "n_correct": np.bincount(group, corr == 1, n).astype(np.int64),
         "n_incorrect": np.bincount(group, corr == 0, n).astype(np.int64),

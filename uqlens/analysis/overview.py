@@ -31,11 +31,13 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis import stored
+from uqlens.core.frames import isin
 from uqlens.core.projection import (  # noqa: F401  (map point ids, used across the app)
     ID_SEP,
     parse_point_ids,
     point_id,
 )
+from uqlens.run.memo import memo as _memo
 from uqlens.run.rescore import (  # noqa: F401  (re-exported: which samples are scored)
     scored_sample_mask,
     scored_temperature,
@@ -85,10 +87,14 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
     Columns: ``question_id, sample_id, text, text_id, is_greedy, correct, value``
     (``correct`` is nullable boolean: missing when the judge has no label for it).
     """
+    return _memo(run, "judged_answers", (judge,), lambda: _judged_answers(run, judge))
+
+
+def _judged_answers(run, judge: str) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
-    rest = gen[~gen["question_id"].isin(greedy["question_id"])]
+    rest = gen[~isin(gen["question_id"], greedy["question_id"])]
     first = rest.drop_duplicates("question_id", keep="first")
     judged = pd.concat([greedy, first], ignore_index=True)
     cols = [c for c in ("question_id", "sample_id", "text", "text_id", "is_greedy") if c in judged]
@@ -98,8 +104,12 @@ def judged_answers(run, judge: str) -> pd.DataFrame:
     out = judged.merge(corr, on=["question_id", "sample_id"], how="left")
     out = out.rename(columns={"label": "correct"})
     out["correct"] = _boolean(out["correct"])
-    order = run.table("questions")["question_id"].tolist()
-    out["_o"] = out["question_id"].map({q: i for i, q in enumerate(order)})
+    listed = pd.Index(run.table("questions")["question_id"])
+    position = pd.Series(np.arange(len(listed)), index=listed)
+    position = position[~listed.duplicated(keep="last")]  # a repeated id: its last place
+    order = position.index.get_indexer(out["question_id"])
+    order = np.where(order < 0, -1, position.to_numpy()[order])
+    out["_o"] = np.where(order < 0, np.nan, order)  # a question not listed: last, by id
     return out.sort_values(["_o", "question_id"]).drop(columns="_o").reset_index(drop=True)
 
 
@@ -110,6 +120,10 @@ def answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     correct``. ``cluster_id`` is -1 when the answer is in no cluster; ``is_scored`` marks the
     samples the methods score (:func:`scored_sample_mask`).
     """
+    return _memo(run, "answer_table", (rule, judge), lambda: _answer_table(run, rule, judge))
+
+
+def _answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     out = _answer_rows(run, judge)
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule][["question_id", "sample_id", "cluster_id"]]
@@ -157,9 +171,9 @@ def _samples(answers: pd.DataFrame) -> pd.DataFrame:
     """The scored samples; a question with none keeps its other non-greedy rows, and a
     question with only a greedy answer keeps that."""
     scored = answers[answers["is_scored"]] if "is_scored" in answers else answers.iloc[0:0]
-    rest = answers[~answers["question_id"].isin(scored["question_id"])]
+    rest = answers[~isin(answers["question_id"], scored["question_id"])]
     sampled = rest[~rest["is_greedy"]]
-    only = rest[~rest["question_id"].isin(sampled["question_id"])]
+    only = rest[~isin(rest["question_id"], sampled["question_id"])]
     return pd.concat([scored, sampled, only], ignore_index=True)
 
 
@@ -278,6 +292,11 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     dominant_share, dominant_representative, dominant_correct, any_correct`` (some sample
     labelled correct), ``judged_text, judged_correct, judged_in_dominant``.
     """
+    return _memo(run, "dominant_clusters", (rule, judge),
+                 lambda: _dominant_clusters(run, rule, judge))
+
+
+def _dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     clusters = cluster_summary(run, rule, judge)
     top = clusters[clusters["rank"] == 1].set_index("question_id")
     counts = clusters.groupby("question_id").agg(
@@ -353,13 +372,15 @@ def accepted_questions(scores: pd.Series, operating_point: float) -> set[str]:
 
     ``scores`` is uncertainty indexed by question id; undefined scores are never accepted.
     """
+    from uqlens.core.ranking import rounded
+
     s = scores.dropna()
     if s.empty or operating_point <= 0:
         return set()
     k = min(len(s), math.ceil(operating_point * len(s) - 1e-9))
-    items = zip(s.index.tolist(), s.to_numpy(dtype=float).tolist(), strict=True)
-    ordered = sorted(items, key=lambda kv: (round(kv[1], 9), kv[0]))  # noise is a tie
-    return {q for q, _ in ordered[:k]}
+    ids = np.asarray(s.index.astype(str), dtype=str)
+    order = np.lexsort((ids, rounded(s.to_numpy(dtype=float))))  # noise is a tie, then id
+    return set(s.index[order[:k]].tolist())
 
 
 def confident_hallucinations(
@@ -393,7 +414,7 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
             if c in scores]
     dom = dom.join(scores[cols], on="question_id")
     accepted = accepted_questions(scores["uncertainty"], operating_point)
-    dom["accepted"] = dom["question_id"].isin(accepted)
+    dom["accepted"] = isin(dom["question_id"], accepted)
     mask = _confidently_wrong(dom, dominance)
     # most confident first; ties: the more dominant cluster first, then question id
     out = order_with_ties(dom[mask].sort_values("question_id"),
@@ -471,7 +492,7 @@ def quadrant_table(
         accepted = accepted_questions(part.set_index("question_id")["uncertainty"],
                                       operating_point)
         n = int(part["uncertainty"].notna().sum())
-        part["accepted"] = part["question_id"].isin(accepted)
+        part["accepted"] = isin(part["question_id"], accepted)
         part["cut"] = 100.0 * len(accepted) / n if n else 0.0
         frames.append(part)
     out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)
@@ -604,6 +625,12 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     the question: "largest", "2nd", "3rd+", "judged only"), ``cluster_id`` (NaN when none),
     ``uncertainty, is_judged``.
     """
+    # two kept: at 1,000,000 answers a method's points are half a gigabyte
+    return _memo(run, "map_points", (rule, method, judge),
+                 lambda: _map_points(run, rule, method, judge), keep=2)
+
+
+def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     proj = run.table("projection")[["question_id", "sample_id", "x", "y"]]
     answers = answer_table(run, rule, judge)
     clusters = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "rank"]]
@@ -622,7 +649,8 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
         [rank.isna(), rank == 1, rank == 2], ["no cluster", "largest", "2nd largest"],
         default="3rd or smaller",
     )
-    out["id"] = [point_id(a, b) for a, b in zip(out["question_id"], out["sample_id"], strict=True)]
+    # point_id of every row, as one string operation
+    out["id"] = out["question_id"].astype(str) + ID_SEP + out["sample_id"].astype(str)
     cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
             "cluster", "cluster_id", "uncertainty", "is_judged"]
     return out[cols].reset_index(drop=True)

@@ -43,3 +43,25 @@ def certainty_ranks(s):
     n_scored = s.groupby("method")["uncertainty"].transform("count")
     s["rank_percentile"] = s["certainty_rank"] / n_scored * 100.0
     return s.sort_values(["method", "question_id"]).reset_index(drop=True)
+
+
+def rankdata(values, method: str = "average") -> np.ndarray:
+    """Ranks 1..n of a 1-D array as ``scipy.stats.rankdata`` gives them (``"average"``: tied
+    values share the mean of their positions; ``"ordinal"``: ties in order of appearance),
+    without importing scipy.stats (a second on the dashboard's first page)."""
+    v = np.asarray(values)
+    order = np.argsort(v, kind="stable")
+    if method == "ordinal":
+        out = np.empty(len(v), dtype=np.int64)
+        out[order] = np.arange(1, len(v) + 1)
+        return out
+    if method != "average":
+        raise ValueError("method must be 'average' or 'ordinal'")
+    s = v[order]
+    new = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
+    group = np.cumsum(new) - 1  # tie group of each sorted position
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(s)]  # one past each group's last position
+    out = np.empty(len(v), dtype=float)
+    out[order] = ((starts + 1 + ends) / 2.0)[group]
+    return out

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.core import clustering, views
+from uqlens.core.frames import first_seen, isin
 from uqlens.core.threads import small_matrix_threads
 from uqlens.core.views import (  # noqa: F401  (re-exported: the run's side of the views)
     PROVIDED_RULE,
@@ -100,10 +101,16 @@ def judged_rows(run) -> pd.DataFrame:
 
     Columns ``question_id, sample_id``, one row per question.
     """
+    from uqlens.run.memo import memo
+
+    return memo(run, "judged_rows", (), lambda: _judged_rows(run))
+
+
+def _judged_rows(run) -> pd.DataFrame:
     gen = run.table("generations")
     greedy = gen[gen["is_greedy"].astype(bool)] if "is_greedy" in gen else gen.iloc[0:0]
     greedy = greedy.drop_duplicates("question_id", keep="first")
-    rest = gen[~gen["question_id"].isin(greedy["question_id"])]
+    rest = gen[~isin(gen["question_id"], greedy["question_id"])]
     first = rest.drop_duplicates("question_id", keep="first")
     return pd.concat([greedy, first], ignore_index=True)[["question_id", "sample_id"]]
 
@@ -161,7 +168,7 @@ def score_methods(run, rule: str | None = None) -> list[str]:
     s = run.table("scores")
     if rule is not None:
         s = s[s["rule"] == rule]
-    found = list(dict.fromkeys(s["method"]))
+    found = first_seen(s["method"])
     listed = [m for m in run.manifest.get("methods", []) if m in found]
     return listed + [m for m in found if m not in listed]
 

@@ -98,7 +98,17 @@ def mark_customdata(ids: pd.Series) -> np.ndarray:
     """Each mark's answer ids as one JSON list string: a flat string array passes Plotly's
     validation in milliseconds where nested lists take seconds at 100,000 answers.
     :func:`uqlens.analysis.marks.selected_ids` reads them back."""
-    return np.asarray([json.dumps(list(i)) for i in ids], dtype=object)
+    lists = [list(i) for i in ids]
+    try:
+        plain = "".join(i for part in lists for i in part)
+    except TypeError:  # ids that are not strings
+        plain = None
+    if plain is not None and plain.isascii() and plain.isprintable() and '"' not in plain \
+            and "\\" not in plain:
+        # what json.dumps writes for plain ASCII strings, without its per-list overhead
+        return np.asarray(['["' + '", "'.join(part) + '"]' if part else "[]"
+                           for part in lists], dtype=object)
+    return np.asarray([json.dumps(part) for part in lists], dtype=object)
 
 
 def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
@@ -106,6 +116,17 @@ def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
             for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
                                      marks["cluster"], strict=True)]
     return answer_hover(marks, method, tags)
+
+
+def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
+    """:func:`uqlens.analysis.marks.map_marks` with each mark's hover text (``hover``) and
+    ids (``customdata``) made once, so that the page caches them with the marks and
+    :func:`mark_map` only picks them up when a widget changes (a second at 40,000 marks)."""
+    from uqlens.analysis.marks import map_marks
+
+    marks = map_marks(run, rule, method, judge)
+    return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
+                        customdata=mark_customdata(marks["ids"]))
 
 
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
@@ -127,8 +148,10 @@ def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
         traces.append(go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=name, legendgroup=name,
             showlegend=first or not (~judged).any(),
-            customdata=mark_customdata(part["ids"]),
-            text=np.asarray(_mark_hover(part, method), dtype=object),
+            customdata=(part["customdata"].to_numpy(object) if "customdata" in part
+                        else mark_customdata(part["ids"])),
+            text=(part["hover"].to_numpy(object) if "hover" in part
+                  else np.asarray(_mark_hover(part, method), dtype=object)),
             hovertemplate="%{text}<extra></extra>",
             marker={"size": mark_sizes(part["count"]), "symbol": symbol, "opacity": opacity,
                     "line": {"width": 0.5, "color": "white"}, **extra},
@@ -266,6 +289,34 @@ def eigenvalue_bars(eigs: np.ndarray) -> go.Figure:
     return fig
 
 
+WEBGL_POINTS = 5_000
+"""Above this many points in all panels the quadrant panels draw with WebGL (SVG markers by
+the ten thousand make a browser crawl)."""
+
+
+QUADRANT_QUESTIONS = 2_000
+"""At most this many questions per panel of :func:`quadrant_figure` (the same random ones in
+every panel): 10,000 questions × 13 methods are 12 MB of points for the browser."""
+
+
+def quadrant_figure(run, rule: str, judge: str, dominance: float, operating_point: float,
+                    cap: int | None = QUADRANT_QUESTIONS, seed: int = 0
+                    ) -> tuple[go.Figure, int, int]:
+    """:func:`quadrants` of :func:`uqlens.analysis.overview.quadrant_table`, drawing at most
+    ``cap`` questions chosen at random (``seed``; the gate and shares are those of all
+    questions). Returns ``(figure, questions drawn, questions)``."""
+    from uqlens.analysis.overview import quadrant_table
+    from uqlens.core.frames import isin
+
+    quad = quadrant_table(run, rule, judge, dominance, operating_point)
+    ids = np.sort(quad["question_id"].unique().astype(str))
+    if cap is not None and len(ids) > cap:
+        drawn = np.random.default_rng(seed).choice(ids, cap, replace=False)
+        quad = quad[isin(quad["question_id"], drawn)]
+    frames = {m: part for m, part in quad.groupby("method", sort=False)}
+    return quadrants(frames), min(len(ids), cap or len(ids)), len(ids)
+
+
 def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
     """Per method: certainty rank as a percentile (x) against the share of correct samples (y).
 
@@ -274,6 +325,9 @@ def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
     is what the gate (x <= cut) accepts although most samples are wrong.
     """
     methods = list(frames)
+    total = sum(len(f) for f in frames.values())
+    scatter = go.Scattergl if total > WEBGL_POINTS else go.Scatter
+    hover: dict = {}  # every method repeats each question: escape it once
     cols = min(3, max(1, len(methods)))
     rows = int(np.ceil(len(methods) / cols)) or 1
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(m) for m in methods],
@@ -289,11 +343,12 @@ def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
         fig.add_vline(x=x_cut, line_dash="dot", line_color="#888", row=r, col=c)
         for flag, color in colors.items():
             part = df[df["flag"] == flag]
-            fig.add_trace(go.Scatter(
+            text = [hover.get(q) or hover.setdefault(q, f"{escape(q)}: {escape(t, limit=120)}")
+                    for q, t in zip(part["question_id"], part["question"], strict=True)]
+            fig.add_trace(scatter(
                 x=part["rank_percentile"], y=part["share_correct"], mode="markers", name=flag,
                 legendgroup=flag, showlegend=i == 0, customdata=part["question_id"],
-                text=[f"{escape(q)}: {escape(t, limit=120)}"
-                      for q, t in zip(part["question_id"], part["question"], strict=True)],
+                text=text,
                 hovertemplate="%{text}<br>percentile %{x:.0f} · correct share %{y:.2f}"
                               "<extra></extra>",
                 marker={"color": color, "size": 8, "opacity": 0.8},

@@ -72,6 +72,8 @@ def answer_hover(points: pd.DataFrame, method: str, tags: Iterable[str]) -> list
         f"<b>Q</b> {escape(q)}<br><b>A</b> {escape(a)}<br>{escape(t, width=200)} · "
         f"{escape(method)} {'undefined' if np.isnan(u) else f'{u:.3f}'}"
         f"{' · judged answer' if j else ''}"
-        for q, a, t, u, j in zip(points["question"], points["text"], tags, unc,
-                                 points["is_judged"], strict=True)
+        # object arrays: iterating an Arrow string column boxes every value slowly
+        for q, a, t, u, j in zip(points["question"].to_numpy(object),
+                                 points["text"].to_numpy(object), tags, unc,
+                                 points["is_judged"].to_numpy(object), strict=True)
     ]

@@ -47,7 +47,10 @@ def curve_figure(curve: pd.DataFrame, title: str, xlabel: str, numeric: bool = T
             error_y=dict(type="data", symmetric=False, array=(g["hi"] - g["auroc"]).clip(lower=0),
                          arrayminus=(g["auroc"] - g["lo"]).clip(lower=0))))
     fig.add_hline(y=0.5, line_dash="dot", line_color="grey")
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title="AUROC (95 % bootstrap CI)",
+    has_ci = bool(curve[["lo", "hi"]].notna().any().any()) if {"lo", "hi"} <= set(curve) \
+        else False
+    fig.update_layout(title=title, xaxis_title=xlabel,
+                      yaxis_title="AUROC (95 % bootstrap CI)" if has_ci else "AUROC",
                       height=420, margin=dict(l=10, r=10, t=40))
     if numeric:
         fig.update_xaxes(**_integer_axis(curve["value"]))
@@ -71,11 +74,31 @@ def bump_figure(ranks: pd.DataFrame, title: str, xlabel: str, numeric: bool = Tr
     return fig
 
 
+CURVE_POINTS = 1_000
+"""Points per method a rejection curve is drawn with (a chart is about 1,000 pixels wide;
+10,000 questions × 15 curves would ship 4 MB on every change of a widget)."""
+
+
+def thinned_log(g: pd.DataFrame, column: str = "fpr", bins: int = CURVE_POINTS
+                ) -> pd.DataFrame:
+    """Rows of ``g`` (sorted by ``column`` > 0, drawn on a log axis) reduced to the first and
+    last of each of ``bins`` equal steps of log ``column``: at most 2 · ``bins`` points that
+    trace the same steps at a chart's resolution (the low false-positive rates keep every
+    point they have)."""
+    if len(g) <= 2 * bins:
+        return g
+    logs = np.log10(g[column].to_numpy(dtype=float))
+    span = logs[-1] - logs[0]
+    b = np.floor((logs - logs[0]) / (span if span > 0 else 1.0) * (bins - 1e-9)).astype(int)
+    edge = np.r_[True, b[1:] != b[:-1]] | np.r_[b[:-1] != b[1:], True]
+    return g[edge]
+
+
 def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
     colors = {**method_colors(roc["method"]), **(colors or {})}
     fig = go.Figure()
     for method, g in roc.groupby("method", sort=False):
-        g = g[g["on_log_axis"]]
+        g = thinned_log(g[g["on_log_axis"]])
         fig.add_trace(go.Scatter(x=g["fpr"], y=g["tpr"], mode="lines+markers", name=_name(method),
                                  line_shape="hv", line=dict(color=colors[str(method)])))
     for f in DEFAULT_FPRS:
@@ -86,10 +109,19 @@ def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Fi
     return fig
 
 
+def thinned(g: pd.DataFrame, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most ``max_points`` rows of ``g``, evenly spaced in row order, the first and last
+    always kept (the curve is drawn through these exact values)."""
+    if len(g) <= max_points:
+        return g
+    return g.iloc[np.unique(np.linspace(0, len(g) - 1, max_points).round().astype(int))]
+
+
 def rejection_figure(curves: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
     colors = {**method_colors(curves["method"]), **(colors or {})}
     fig = go.Figure()
     for method, g in curves.groupby("method", sort=False):
+        g = thinned(g)
         dash = "dot" if method in ("oracle", "random") else None
         fig.add_trace(go.Scatter(x=g["fraction_rejected"], y=g["accuracy"], mode="lines",
                                  name=_name(method),

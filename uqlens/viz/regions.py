@@ -25,16 +25,33 @@ def _hover(points: pd.DataFrame, method: str) -> list[str]:
     return answer_hover(points, method, tags)
 
 
+DRAWN = 20_000
+"""At most this many answers drawn by :func:`region_map` (a random choice; every count and
+statistic of the page is over all answers): beyond, building the hover text and shipping
+the points cost seconds on every change of a widget."""
+
+
+def drawn_points(points: pd.DataFrame, cap: int | None = DRAWN, seed: int = 0) -> pd.DataFrame:
+    """``points`` when at most ``cap`` rows, else ``cap`` of them chosen at random (``seed``),
+    in their original order."""
+    if cap is None or len(points) <= cap:
+        return points
+    keep = np.random.default_rng(seed).choice(len(points), cap, replace=False)
+    return points.iloc[np.sort(keep)]
+
+
 def region_map(points: pd.DataFrame, color_by: str = "band", method: str = "",
-               height: int = 600) -> go.Figure:
+               height: int = 600, cap: int | None = DRAWN) -> go.Figure:
     """Answers in 2-D coloured by confidence band (or correctness), symbol by the other.
 
     ``points`` comes from :func:`uqlens.analysis.regions.region_points`; ``customdata`` carries each
     point's ``question_id|sample_id``. One trace per (colour, symbol) pair, named
-    "colour value · symbol value" so the legend reads as the 2×2 table.
+    "colour value · symbol value" so the legend reads as the 2×2 table. At most ``cap``
+    points are drawn (:func:`drawn_points`).
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"unknown colouring {color_by!r}; expected one of {COLOR_BY}")
+    points = drawn_points(points, cap)
     other = "correctness" if color_by == "band" else "band"
     colors = BAND_COLORS if color_by == "band" else CORRECTNESS_COLORS
     symbols = CORRECTNESS_SYMBOLS if color_by == "band" else BAND_SYMBOLS

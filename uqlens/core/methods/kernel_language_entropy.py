@@ -20,7 +20,6 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import numpy as np
-from scipy.linalg import expm
 
 from uqlens.core.methods import _graph_stack
 from uqlens.core.methods._common import NAN, affinity_matrix, enough_samples, tempered
@@ -53,6 +52,8 @@ def score(view: QuestionView, t: float = 0.3, affinity: str = "nli", scale: bool
         return NAN
     w = semantic_graph(view, affinity)
     lap = np.diag(w.sum(axis=1)) - w
+    from scipy.linalg import expm  # a third of a second to import: only when scoring
+
     k = expm(-float(t) * lap)
     d = np.sqrt(np.diag(k))
     k = k / np.outer(d, d) / len(k)
