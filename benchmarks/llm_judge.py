@@ -48,6 +48,22 @@ def demo_pairs(n_pairs: int, per_question: int = 5) -> list[tuple[str, list[tupl
     return requests
 
 
+def decoded_tokens(token_lists: list[list[int]]) -> tuple[int, int]:
+    """Tokens the model must decode for these prompts: (one at a time, each reusing the
+    previous prompt's prefix; as one prefix tree, each distinct prefix once)."""
+    sequential, previous = 0, []
+    for tokens in token_lists:
+        common = 0
+        for a, b in zip(previous, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        sequential += len(tokens) - min(common, len(tokens) - 1)
+        previous = tokens
+    tree = len({tuple(tokens[:i]) for tokens in token_lists for i in range(1, len(tokens) + 1)})
+    return sequential, tree
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="/work/models/qwen1.5b.gguf")
@@ -67,6 +83,9 @@ def main() -> None:
         return p_yes, time.perf_counter() - wall, time.process_time() - cpu
 
     with LLMJudgeEntailment(args.model, n_threads=args.threads) as judge:
+        tokens = [judge.llm.tokenize(_same_meaning_prompt(q, a, b))
+                  for q, pairs in requests for a, b in pairs]
+        sequential, tree = decoded_tokens(tokens)
         # Main's LLMJudgeEntailment.predict: one prompt per decode, reusing the cached
         # prefix of the previous prompt.
         before = timed(lambda: np.array([
@@ -89,6 +108,12 @@ def main() -> None:
             line += (f"  max |dP(yes)| {np.abs(p - before[0]).max():.3f}, same decision at 0.5"
                      f" {np.mean((p > 0.5) == (before[0] > 0.5)):.3f}")
         print(line, flush=True)
+    # The judge reads one position per pair, so its cost is the tokens it must decode: a
+    # floor no batching removes (the tree decodes each shared prefix once; chunks of 256
+    # prompts each decode the instruction again, so the count is a slight underestimate).
+    print(f"tokens decoded: one at a time {sequential} ({sequential / n:.1f} per pair, "
+          f"{sequential / before[1]:.0f} tokens/s); as one prefix tree {tree} "
+          f"({tree / n:.1f} per pair, {tree / together[1]:.0f} tokens/s)")
 
 
 if __name__ == "__main__":

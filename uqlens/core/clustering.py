@@ -331,10 +331,13 @@ def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
     if compiled is not None and x.shape[1] > 0:
         cosine, link = compiled
         dist = np.empty(len(x) * (len(x) - 1) // 2)
-        cosine(np.ascontiguousarray(x, dtype=np.float64), dist)
-        dist = np.clip(dist, 0.0, 2.0)
-        if np.isfinite(dist).all():
-            z = link(dist, len(x), method)
+        try:  # private routines: another scipy may take other arguments
+            cosine(np.ascontiguousarray(x, dtype=np.float64), dist)
+            dist = np.clip(dist, 0.0, 2.0)
+            if np.isfinite(dist).all():
+                z = link(dist, len(x), method)
+        except (TypeError, ValueError):
+            z = None
     if z is None:  # scipy's own checks say what is wrong
         dist = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
         z = linkage(dist, method=method)
