@@ -27,8 +27,13 @@ def tempered(view: QuestionView, temperature: float) -> tuple[np.ndarray, np.nda
     """
     if view.entail is None or view.contradict is None:
         raise ValueError("this affinity needs entailment and contradiction probabilities")
-    e = np.clip(np.asarray(view.entail, dtype=float), 0.0, 1.0)
-    c = np.clip(np.asarray(view.contradict, dtype=float), 0.0, 1.0)
+    return tempered_probs(view.entail, view.contradict, temperature)
+
+
+def tempered_probs(entail, contradict, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tempered` of arrays of any shape (one question's matrices or a stack)."""
+    e = np.clip(np.asarray(entail, dtype=float), 0.0, 1.0)
+    c = np.clip(np.asarray(contradict, dtype=float), 0.0, 1.0)
     if temperature <= 0:
         raise ValueError("temperature must be > 0")
     if temperature == 1.0:

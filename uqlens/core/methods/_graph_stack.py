@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from uqlens.core.methods._common import tempered_probs
+
 
 def _swap(a: np.ndarray) -> np.ndarray:
     return a.swapaxes(-1, -2)
@@ -26,28 +28,12 @@ def _set_diagonal(w: np.ndarray, value: float) -> np.ndarray:
     return w
 
 
-def tempered(entail, contradict, temperature: float):
-    """:func:`uqlens.core.methods._common.tempered` of a stack."""
-    e = np.clip(np.asarray(entail, dtype=float), 0.0, 1.0)
-    c = np.clip(np.asarray(contradict, dtype=float), 0.0, 1.0)
-    if temperature <= 0:
-        raise ValueError("temperature must be > 0")
-    if temperature == 1.0:
-        return e, c
-    n = np.clip(1.0 - e - c, 0.0, 1.0)
-    power = 1.0 / float(temperature)
-    pe, pn, pc = e**power, n**power, c**power
-    total = pe + pn + pc
-    total = np.where(total == 0, 1.0, total)
-    return pe / total, pc / total
-
-
 def affinity_stack(entail, contradict, kind: str, temperature: float) -> np.ndarray:
     """:func:`uqlens.core.methods._common.affinity_matrix` of a stack (``entail`` or
     ``contra``)."""
     if kind not in ("entail", "contra"):
         raise ValueError(f"no stacked form of affinity {kind!r}")
-    e, c = tempered(entail, contradict, temperature)
+    e, c = tempered_probs(entail, contradict, temperature)
     w = (e + _swap(e)) / 2.0 if kind == "entail" else 1.0 - (c + _swap(c)) / 2.0
     return _set_diagonal(w.copy(), 1.0)
 
@@ -89,7 +75,7 @@ def kernel_language_entropy(entail, contradict, t: float = 0.3, affinity: str = 
     from scipy.linalg import expm
 
     if affinity == "nli":
-        e, c = tempered(entail, contradict, 1.0)
+        e, c = tempered_probs(entail, contradict, 1.0)
         n = np.clip(1.0 - e - c, 0.0, 1.0)
         s = e + 0.5 * n
         w = s + _swap(s)
