@@ -65,15 +65,17 @@ def verifiable_metrics(run, rule: str, judge: str | None = None, scores: pd.Data
     :data:`FEW_INCORRECT` incorrect ones. Empty when the run has no verifiable question.
     """
     labels = non_llm_labels(run, judge)
-    if scores is None:
-        s = run.table("scores")
-        scores = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
-    scores = scores[scores["question_id"].isin(labels.index)]
     cols = ["method", "n", "n_incorrect"]
     for name in ("auroc", "tpr_at_1fpr", "tpr_at_01fpr"):
         cols += [name, f"{name}_lo", f"{name}_hi"]
     cols.append("warning")
-    if labels.empty or scores.empty:
+    if labels.empty:  # before reading every score of the run for nothing
+        return pd.DataFrame(columns=cols)
+    if scores is None:
+        s = run.table("scores")
+        scores = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    scores = scores[scores["question_id"].isin(labels.index)]
+    if scores.empty:
         return pd.DataFrame(columns=cols)
     incorrect = ~labels
     table = evaluation.method_table(scores, incorrect, n_boot=n_boot, level=level, seed=seed)

@@ -155,20 +155,27 @@ def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.Da
 
 def run_scores(run, rule: str, methods: Sequence[str] | None = None) -> pd.DataFrame:
     """The run's ``scores`` under ``rule``: columns ``question_id, method, uncertainty``."""
-    s = run.table("scores")
-    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]].copy()
+    s = _rule_scores(run, rule).copy()
     if methods is not None:
-        s = s[s["method"].isin(list(methods))]
+        s = s[isin(s["method"], list(methods))]
     s["uncertainty"] = s["uncertainty"].astype(float)
     return s.reset_index(drop=True)
 
 
+def _rule_scores(run, rule: str) -> pd.DataFrame:
+    """``question_id, method, uncertainty`` of the run's scores under ``rule`` (index reset),
+    read once per run object when it can (:meth:`uqlens.run.folder.Run.select`)."""
+    cols = ["question_id", "method", "uncertainty"]
+    if hasattr(run, "select"):
+        return run.select("scores", cols, ("rule", rule))
+    s = run.table("scores")
+    return s.loc[s["rule"] == rule, cols].reset_index(drop=True)
+
+
 def score_methods(run, rule: str | None = None) -> list[str]:
     """Methods with scores in the run, manifest order first."""
-    s = run.table("scores")
-    if rule is not None:
-        s = s[s["rule"] == rule]
-    found = first_seen(s["method"])
+    found = first_seen(_rule_scores(run, rule)["method"] if rule is not None
+                       else run.table("scores")["method"])
     listed = [m for m in run.manifest.get("methods", []) if m in found]
     return listed + [m for m in found if m not in listed]
 
