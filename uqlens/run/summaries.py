@@ -359,7 +359,7 @@ def read(run, kind: str, rule: str | None = None, judge: str | None = None,
 def _load(run, kind: str, rule: str | None, judge: str | None,
           columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     rows = run.manifest["summaries"].get("source_rows") or {}
-    if any(len(_built(run, t)) != n for t, n in rows.items()):
+    if any(_row_count(run, t) != n for t, n in rows.items()):
         return None  # the tables were changed after the build (copied, edited)
     judged = kind == "clusters" and judge is not None
     label_cols = [c for c in ("correct", "share_correct") if judged and (
@@ -379,6 +379,19 @@ def _load(run, kind: str, rule: str | None, judge: str | None,
     if "holds_judged" in frame:
         out["holds_judged"] = frame["holds_judged"]
     return out if columns is None else out[list(columns)]
+
+
+def _row_count(run, name: str) -> int:
+    """Rows of a table as built: from the Parquet footer while the table is not loaded
+    (counting must not read a million-row table a page never uses)."""
+    tables = getattr(run, "_tables", None)
+    path = getattr(run, "path", None)
+    if (tables is None or name in tables or getattr(run, "_parent", None) is not None
+            or path is None or not (Path(path) / f"{name}.parquet").is_file()):
+        return len(_built(run, name))
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(Path(path) / f"{name}.parquet").metadata.num_rows
 
 
 def _read_file(run, name: str | None, list_columns, columns=None) -> pd.DataFrame | None:
