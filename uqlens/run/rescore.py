@@ -141,11 +141,14 @@ def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.Da
     """
     rows = judged_rows(run)
     corr = run.table("correctness")
-    corr = corr[corr["judge"] == judge]
     cols = ["question_id", "sample_id", "label", "value"]
     if "provenance" in corr:
         cols.append("provenance")
-    out = rows.merge(corr[cols], on=["question_id", "sample_id"], how="inner")
+    if hasattr(run, "select"):  # one judge's rows, filtered once per run object
+        corr = run.select("correctness", cols, ("judge", judge))
+    else:
+        corr = corr.loc[corr["judge"] == judge, cols]
+    out = rows.merge(corr, on=["question_id", "sample_id"], how="inner")
     out = out.dropna(subset=["label"]).set_index("question_id").sort_index()
     out["label"] = out["label"].astype(bool)
     if values:
