@@ -139,6 +139,14 @@ def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.Da
 
     With ``values=True`` returns a frame with ``label, value, provenance``.
     """
+    from uqlens.run.memo import memo
+
+    # once per run object, judge and labels file: several pages ask for the same judge
+    return memo(run, "judged_labels", (judge, values),
+                lambda: _judged_labels(run, judge, values), keep=12)
+
+
+def _judged_labels(run, judge: str, values: bool) -> pd.Series | pd.DataFrame:
     rows = judged_rows(run)
     corr = run.table("correctness")
     cols = ["question_id", "sample_id", "label", "value"]
