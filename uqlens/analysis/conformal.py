@@ -260,8 +260,9 @@ def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: i
         cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
         qhat = conformal_quantile(q.true_min[cal_pos[has_cands[cal_pos]]], alpha)
         in_set = q.score <= qhat + 1e-12
-        tp = np.sort(test_pos)
-        tp = tp[has_cands[tp]]
+        is_test = np.zeros(nq, dtype=bool)
+        is_test[test_pos] = True
+        tp = np.flatnonzero(is_test & has_cands)  # sorted, as np.sort(test_pos) was
         size = np.bincount(q.code[in_set], minlength=nq).astype(np.int64)[tp]
         cov = (np.bincount(q.code[in_set & q.correct], minlength=nq) > 0)[tp]
         test_rows.append(tp)
