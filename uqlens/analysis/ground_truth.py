@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis import evaluation
+from uqlens.core.frames import isin
 from uqlens.run.rescore import judged_rows
 
 NON_LLM_PROVENANCES = ("program", "exact")
@@ -40,8 +41,11 @@ def non_llm_ground_truth(run, judge: str | None = None) -> list[str]:
     """Question ids whose judged answer has a label from a program judge or exact gold
     (provenance in :data:`NON_LLM_PROVENANCES`), in the run's question order; ``judge``
     restricts to one judge."""
-    found = set(_non_llm_rows(run, judge)["question_id"])
-    return [q for q in run.table("questions")["question_id"] if q in found]
+    found = _non_llm_rows(run, judge)["question_id"].unique()
+    if not len(found):  # the usual case: no program judge, nothing to look up
+        return []
+    questions = run.table("questions")["question_id"]
+    return questions[isin(questions, found)].tolist()
 
 
 def non_llm_labels(run, judge: str | None = None) -> pd.Series:
