@@ -186,3 +186,38 @@ def test_method_table_refuses_duplicate_rows():
                            "uncertainty": [0.1, 0.2, 0.3]})
     with pytest.raises(ValueError, match="more than one row"):
         evaluation.method_table(scores, pd.Series({"a": True, "b": False}), n_boot=0)
+
+
+def _judged_by_definition(gen: pd.DataFrame, corr: pd.DataFrame, judge: str) -> pd.Series:
+    """Each question's greedy answer (else its first), labelled by ``judge``; unlabelled left
+    out; sorted by question id."""
+    judged = {}
+    for q, s, greedy in zip(gen["question_id"], gen["sample_id"], gen["is_greedy"],
+                            strict=True):
+        if q not in judged or (greedy and not judged[q][1]):
+            judged[q] = (s, bool(greedy))
+    label = {(q, s): v for q, s, j, v in zip(corr["question_id"], corr["sample_id"],
+                                             corr["judge"], corr["label"], strict=True)
+             if j == judge}
+    out = {q: label.get((q, s)) for q, (s, _) in judged.items()}
+    out = {q: bool(v) for q, v in out.items() if v is not None and v == v}
+    return pd.Series(out, name="correct").sort_index()
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_judged_labels_by_definition(demo, tmp_path, shuffled):
+    from uqlens.run.rescore import judged_labels
+
+    path = demo
+    if shuffled:  # correctness rows in another order than the generations: the merge path
+        path = shutil.copytree(demo, tmp_path / "shuffled")
+        corr = pd.read_parquet(path / "correctness.parquet")
+        corr.sample(frac=1.0, random_state=5).to_parquet(path / "correctness.parquet")
+    run = load_run(path)
+    gen = pd.read_parquet(path / "generations.parquet")
+    corr = pd.read_parquet(path / "correctness.parquet")
+    for judge in run.judges:
+        got = judged_labels(run, judge)
+        expected = _judged_by_definition(gen, corr, judge)
+        assert got.index.tolist() == expected.index.tolist(), judge
+        assert got.tolist() == expected.tolist(), judge

@@ -344,13 +344,6 @@ def human_rows(generations: pd.DataFrame, correctness: pd.DataFrame,
     cols = list(correctness.columns)
     auto = correctness[correctness["judge"] == base].drop(columns="judge")
     verdicts = answer_verdicts(records)
-    if not len(verdicts) and _row_for_row(generations, auto):
-        # nobody labelled an answer and the judge's rows are the generations' own, in their
-        # order: the left merge below would give them back unchanged (a second at 1,000,000)
-        out = auto.reset_index(drop=True)
-        had = out["label"].notna() | out["value"].notna() if "value" in out else \
-            out["label"].notna()
-        return out[had].assign(judge=human_judge(base))[cols].reset_index(drop=True)
     gen = generations[["question_id", "sample_id", "text"]]
     out = gen.merge(auto, on=["question_id", "sample_id"], how="left")
     human = pd.Series(False, index=out.index)
@@ -369,19 +362,6 @@ def human_rows(generations: pd.DataFrame, correctness: pd.DataFrame,
         out["label"].notna()
     out = out[had_auto | human.to_numpy()].assign(judge=human_judge(base))
     return out[cols].reset_index(drop=True)
-
-
-def _row_for_row(generations: pd.DataFrame, rows: pd.DataFrame) -> bool:
-    """``rows`` hold the generations' ``(question_id, sample_id)`` keys, row for row, and
-    those keys are unique (so a left merge of the generations with ``rows`` is ``rows``)."""
-    if len(rows) != len(generations):
-        return False
-    for key in ("question_id", "sample_id"):
-        same = pd.Series(rows[key].array == generations[key].array, dtype="boolean")
-        if not bool(same.fillna(False).all()):
-            return False
-    keys = generations[["question_id", "sample_id"]]
-    return bool(pd.MultiIndex.from_frame(keys).is_unique)
 
 
 def human_counts(run, judge: str) -> dict:
