@@ -117,10 +117,12 @@ PROBE_RECIPE = ("standardised L2 logistic regression (C, balanced classes, unpen
                 "axes; newton-cg/1")
 """What :func:`_fit_logistic` fits; part of every memo key (change it when the fit changes)."""
 
-NEWTON_DECREMENT = 1e-18
+NEWTON_DECREMENT = 1e-14
 """A fit stops when a full Newton step would lower its (mean-loss) objective by less than this:
-the optimum then lies within ~1e-9 in objective, so predictions are exact to ~1e-7 and
-better (scikit-learn's default lbfgs stops at a gradient of 1e-4, up to ~1e-3 away)."""
+Newton's convergence being quadratic, the step taken leaves the objective within ~1e-20
+of its optimum: on the demo, predictions agree with scikit-learn's run to convergence
+(tol=1e-10) to ~1e-7 and better (its default lbfgs stops at a gradient of 1e-4, up to
+~2e-3 away)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,12 @@ class Split:
 
     train: np.ndarray
     test: np.ndarray
-    squares: np.ndarray  # train ** 2: the Jacobi preconditioner's weights
+
+    def __post_init__(self):
+        # derived once: a contiguous transpose (faster products) and the preconditioner's
+        # weights
+        object.__setattr__(self, "train_t", np.ascontiguousarray(self.train.T))
+        object.__setattr__(self, "squares", self.train * self.train)
 
 
 def principal_axes(x_train: np.ndarray, x_test: np.ndarray) -> Split:
@@ -161,7 +168,7 @@ def principal_axes(x_train: np.ndarray, x_test: np.ndarray) -> Split:
         z, z_test = train @ v, test @ v
     z = np.hstack([z, np.ones((n, 1))])
     z_test = np.hstack([z_test, np.ones((len(x_test), 1))])
-    return Split(z, z_test, z * z)
+    return Split(z, z_test)
 
 
 def _objective(logits, y, weight, theta, lam):
@@ -170,27 +177,34 @@ def _objective(logits, y, weight, theta, lam):
     return weight @ loss + 0.5 * lam * np.einsum("ij,ij->j", theta[:-1], theta[:-1])
 
 
-def _newton_step(z, squares, curvature, grad, lam, penalised):
+def _newton_step(split, curvature, grad, lam, penalised):
     """Approximately solve (zᵀ diag(curvature) z + lam·penalised) step = -grad, one column
     per problem, by conjugate gradients preconditioned with the diagonal (in principal axes
-    zᵀz is diagonal, so the diagonal is most of the matrix); stops at a relative residual
-    of min(0.1, sqrt(|grad|)), which keeps Newton's convergence superlinear."""
-    norm = np.sqrt((grad * grad).sum(axis=0))
+    zᵀz is diagonal, so the diagonal is most of the matrix); a column stops at a relative
+    residual of min(0.1, sqrt(|grad|)), which keeps Newton's convergence superlinear."""
+    z, z_t = split.train, split.train_t
+    norm = np.sqrt(np.einsum("ij,ij->j", grad, grad))
     goal = np.minimum(0.1, np.sqrt(norm)) * norm
-    diag = squares.T @ curvature + penalised * lam
+    diag = split.squares.T @ curvature + penalised * lam
     step, residual = np.zeros_like(grad), -grad
     pre = residual / diag
-    direction, rz = pre.copy(), (residual * pre).sum(axis=0)
+    direction, rz = pre.copy(), np.einsum("ij,ij->j", residual, pre)
+    live = np.arange(grad.shape[1])  # columns still iterating
     for _ in range(10 * len(grad)):
-        product = z.T @ (curvature * (z @ direction)) + penalised * lam * direction
-        alpha = rz / (direction * product).sum(axis=0)
-        step += alpha * direction
-        residual -= alpha * product
-        if (np.sqrt((residual * residual).sum(axis=0)) <= goal).all():
+        d, res = direction[:, live], residual[:, live]
+        product = z_t @ (curvature[:, live] * (z @ d)) + penalised * lam[live] * d
+        alpha = rz[live] / np.einsum("ij,ij->j", d, product)
+        step[:, live] += alpha * d
+        res -= alpha * product
+        residual[:, live] = res
+        going = np.einsum("ij,ij->j", res, res) > goal[live] ** 2
+        live, res = live[going], res[:, going]
+        if not len(live):
             break
-        pre = residual / diag
-        rz, rz_old = (residual * pre).sum(axis=0), rz
-        direction = pre + (rz / rz_old) * direction
+        pre = res / diag[:, live]
+        rz_new = np.einsum("ij,ij->j", res, pre)
+        direction[:, live] = pre + (rz_new / rz[live]) * direction[:, live]
+        rz[live] = rz_new
     return step
 
 
@@ -213,8 +227,7 @@ def _fit_logistic(split: Split, y: np.ndarray, cs) -> np.ndarray:
         th, f, lam = theta[:, active], logits[:, active], lam_all[active]
         p = 1.0 / (1.0 + np.exp(-f))
         grad = z.T @ (weight[:, None] * (p - y[:, None])) + penalised * lam * th
-        step = _newton_step(z, split.squares, weight[:, None] * p * (1 - p), grad, lam,
-                            penalised)
+        step = _newton_step(split, weight[:, None] * p * (1 - p), grad, lam, penalised)
         change, slope = z @ step, (grad * step).sum(axis=0)
         before = _objective(f, y, weight, th, lam)
         size = np.ones(len(active))
