@@ -250,23 +250,6 @@ def _fit_predict(split: Split, y_train, cs) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(split.test @ _fit_logistic(split, y_train, cs))))
 
 
-class SplitBases:
-    """:func:`principal_axes` of ``x`` per (training rows, test rows), computed once and shared
-    by every probe and rule fitted on ``x`` (they do not depend on the target)."""
-
-    def __init__(self, x: np.ndarray):
-        self.x = x
-        self._splits: dict[bytes, Split] = {}
-
-    def __call__(self, train_rows, test_rows) -> Split:
-        train = np.asarray(train_rows, dtype=np.int64)
-        test = np.asarray(test_rows, dtype=np.int64)
-        key = train.tobytes() + b"|" + test.tobytes()
-        if key not in self._splits:
-            self._splits[key] = principal_axes(self.x[train], self.x[test])
-        return self._splits[key]
-
-
 class FitMemo(Protocol):
     """Where fitted probes' predictions are kept between builds (the build's content cache):
     ``get(key)`` gives the stored float64 array or None, ``put(key, values)`` stores one."""
@@ -274,6 +257,61 @@ class FitMemo(Protocol):
     def get(self, key: str) -> np.ndarray | None: ...
 
     def put(self, key: str, values: np.ndarray) -> None: ...
+
+
+CACHED_SPLIT_FLOATS = 2_000_000
+"""A split's principal axes are kept in the memo when they take at most this many numbers
+(16 MB; the demo's largest takes 0.5 M): computing them is most of a rebuild's probe work
+at the demo's size (one eigendecomposition per split), reading them back a few ms."""
+
+
+class SplitBases:
+    """:func:`principal_axes` of ``x`` per (training rows, test rows), computed once and shared
+    by every probe and rule fitted on ``x`` (they do not depend on the target); through
+    ``memo`` (between builds) when given and small enough (:data:`CACHED_SPLIT_FLOATS`)."""
+
+    def __init__(self, x: np.ndarray, memo: FitMemo | None = None):
+        self.x, self.memo = x, memo
+        self._splits: dict[bytes, Split] = {}
+        self._digest: bytes | None = None
+
+    @property
+    def digest(self) -> bytes:
+        """sha256 of the model recipe and of ``x`` (shape, dtype and values)."""
+        if self._digest is None:
+            import hashlib
+
+            digest = hashlib.sha256(f"{PROBE_RECIPE} {self.x.dtype} {self.x.shape}".encode())
+            digest.update(np.ascontiguousarray(self.x).tobytes())
+            self._digest = digest.digest()
+        return self._digest
+
+    def __call__(self, train_rows, test_rows) -> Split:
+        train = np.asarray(train_rows, dtype=np.int64)
+        test = np.asarray(test_rows, dtype=np.int64)
+        key = train.tobytes() + b"|" + test.tobytes()
+        if key not in self._splits:
+            self._splits[key] = self._load_or_compute(train, test, key)
+        return self._splits[key]
+
+    def _load_or_compute(self, train, test, key: bytes) -> Split:
+        memo_key = None
+        if self.memo is not None:
+            import hashlib
+
+            memo_key = "axes:" + hashlib.sha256(self.digest + key).hexdigest()
+            got = self.memo.get(memo_key)
+            # stored as [columns, train values..., test values...]
+            if got is not None and len(got) and (
+                    got[0] * (len(train) + len(test)) + 1 == len(got)):
+                cut = 1 + len(train) * int(got[0])
+                return Split(got[1:cut].reshape(len(train), -1),
+                             got[cut:].reshape(len(test), -1))
+        split = principal_axes(self.x[train], self.x[test])
+        if memo_key is not None and split.train.size + split.test.size <= CACHED_SPLIT_FLOATS:
+            self.memo.put(memo_key, np.concatenate([[split.train.shape[1]],
+                                                    split.train.ravel(), split.test.ravel()]))
+        return split
 
 
 class _Fits:
@@ -285,20 +323,12 @@ class _Fits:
     bit, instead of refitting. The C values a memo lacks are fitted together."""
 
     def __init__(self, bases: SplitBases, memo: FitMemo | None, stats: dict | None = None):
-        import hashlib
-
         self.bases, self.memo, self.stats = bases, memo, stats if stats is not None else {}
-        self._base = None
-        if memo is not None:
-            x = bases.x
-            digest = hashlib.sha256(f"{PROBE_RECIPE} {x.dtype} {x.shape}".encode())
-            digest.update(np.ascontiguousarray(x).tobytes())
-            self._base = digest.digest()
 
     def _key(self, train_rows, y_train, test_rows, c: float) -> str:
         import hashlib
 
-        digest = hashlib.sha256(self._base)
+        digest = hashlib.sha256(self.bases.digest)
         for part in (np.asarray(train_rows, dtype=np.int64), np.asarray(y_train, dtype=float),
                      np.asarray(test_rows, dtype=np.int64), np.array([c], dtype=float)):
             digest.update(part.tobytes() + b"|")
@@ -383,7 +413,7 @@ def cross_fit(
     """
     x = np.asarray(features, dtype=np.float64)
     if bases is None:
-        bases = SplitBases(x)
+        bases = SplitBases(x, memo)
     elif bases.x is not x and (bases.x.shape != x.shape or not np.array_equal(bases.x, x)):
         raise ValueError("cross_fit: bases were computed from other features")
     fits = _Fits(bases, memo, stats)
@@ -477,7 +507,7 @@ def score_run(
     question_ids = list(question_ids)
     frames, info, skipped = [], {}, {}
     x, ok = stack_vectors(judged_states["hidden_state"]) if len(judged_states) else (None, None)
-    bases = SplitBases(x) if x is not None else None  # shared by both probes and every rule
+    bases = SplitBases(x, memo) if x is not None else None  # both probes, every rule
     for method_id in methods:
         method = SUPERVISED[method_id]
         p = {**dict(method.defaults), **dict((params or {}).get(method_id, {}))}
