@@ -112,10 +112,10 @@ def assign_folds(ids, folds: int, seed: int) -> np.ndarray:
     return out
 
 
-PROBE_RECIPE = ("standardised L2 logistic regression (C, balanced classes, unpenalised "
-                "intercept) solved to its optimum by Newton-CG in the training rows' principal "
-                "axes; newton-cg/1")
-"""What :func:`_fit_logistic` fits; part of every memo key (change it when the fit changes)."""
+PROBE_RECIPE = ("StandardScaler + L2 LogisticRegression(C, class_weight=balanced): with fewer "
+                "training rows than features solved to its optimum by Newton-CG in the rows' "
+                "principal axes (newton-cg/1), else scikit-learn's lbfgs (max_iter=2000)")
+"""What :func:`_fit_rows` fits; part of every memo key (change it when the fit changes)."""
 
 NEWTON_DECREMENT = 1e-14
 """A fit stops when a full Newton step would lower its (mean-loss) objective by less than this:
@@ -140,10 +140,22 @@ class Split:
     test: np.ndarray
 
     def __post_init__(self):
-        # derived once: a contiguous transpose (faster products) and the preconditioner's
-        # weights
-        object.__setattr__(self, "train_t", np.ascontiguousarray(self.train.T))
-        object.__setattr__(self, "squares", self.train * self.train)
+        # 64-byte aligned copies: OpenBLAS rounds differently by alignment (~1e-15 here), and
+        # the same split must give the same fit bit for bit, computed or read from the memo;
+        # derived once: a contiguous transpose (faster products), the preconditioner's weights
+        train = _aligned(self.train)
+        for name, value in (("train", train), ("test", _aligned(self.test)),
+                            ("train_t", _aligned(train.T)), ("squares", train * train)):
+            object.__setattr__(self, name, value)
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """A C-ordered copy of ``a`` whose data starts on a 64-byte boundary."""
+    buffer = np.empty(a.size + 8)
+    start = (-buffer.ctypes.data % 64) // 8
+    out = buffer[start:start + a.size].reshape(a.shape)
+    out[...] = a
+    return out
 
 
 def principal_axes(x_train: np.ndarray, x_test: np.ndarray) -> Split:
@@ -250,6 +262,29 @@ def _fit_predict(split: Split, y_train, cs) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(split.test @ _fit_logistic(split, y_train, cs))))
 
 
+def _sklearn_fit_predict(x_train, y_train, x_test, c: float) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
+    return model.fit(x_train, y_train).predict_proba(x_test)[:, 1]
+
+
+def _fit_rows(bases: SplitBases, train_rows, y_train, test_rows, cs) -> np.ndarray:
+    """P(1) of ``bases.x[test_rows]`` per C of ``cs``, fitted on the training rows. With fewer
+    rows than features (hidden states of up to ~1,500 questions) the principal axes make the
+    exact optimum cheap (:func:`_fit_logistic`); with more they reduce nothing, the Newton
+    solver's matrix products then cost what scikit-learn's do, and it needs more of them
+    than scikit-learn's lbfgs, which stops earlier (at a gradient of 1e-4), so that is used."""
+    y_train = np.asarray(y_train, dtype=float)
+    if len(train_rows) < bases.x.shape[1]:
+        return _fit_predict(bases(train_rows, test_rows), y_train, cs)
+    x_train, x_test = bases.x[train_rows], bases.x[test_rows]
+    return np.stack([_sklearn_fit_predict(x_train, y_train, x_test, c) for c in cs], axis=1)
+
+
 class FitMemo(Protocol):
     """Where fitted probes' predictions are kept between builds (the build's content cache):
     ``get(key)`` gives the stored float64 array or None, ``put(key, values)`` stores one."""
@@ -329,6 +364,10 @@ class _Fits:
         import hashlib
 
         digest = hashlib.sha256(self.bases.digest)
+        if len(train_rows) >= self.bases.x.shape[1]:  # scikit-learn fits it (:func:`_fit_rows`)
+            import sklearn
+
+            digest.update(f"sklearn {sklearn.__version__}".encode())
         for part in (np.asarray(train_rows, dtype=np.int64), np.asarray(y_train, dtype=float),
                      np.asarray(test_rows, dtype=np.int64), np.array([c], dtype=float)):
             digest.update(part.tobytes() + b"|")
@@ -348,9 +387,8 @@ class _Fits:
             else:
                 missing.append(i)
         if missing:
-            split = self.bases(train_rows, test_rows)
-            out[:, missing] = _fit_predict(split, np.asarray(y_train, dtype=float),
-                                           [cs[i] for i in missing])
+            out[:, missing] = _fit_rows(self.bases, train_rows, y_train, test_rows,
+                                        [cs[i] for i in missing])
             for i in missing:
                 if keys[i] is not None:
                     self.memo.put(keys[i], out[:, i].copy())
