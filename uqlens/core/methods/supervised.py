@@ -19,6 +19,12 @@ over the whole run at once and strictly out of fold:
   equal priors, a ranking score more than a calibrated probability.
 - A training set with one class only predicts its class share (0 or 1) and says so in the
   notes; a question without a hidden state gets NaN.
+- **Solved exactly, and fast, in each split's principal axes** when a split has fewer
+  training rows than features (hidden states of up to ~1,500 questions): the optimum of
+  an L2 penalty lies in the span of the training rows, so each split's standardised rows
+  are rotated once onto their ≤ n principal axes (shared by both probes and every rule,
+  kept in the build's memo) and every C is solved there by Newton-CG to its optimum
+  (:func:`_fit_logistic`). With more rows than features, scikit-learn's lbfgs fits.
 
 The two probes (:data:`SUPERVISED`):
 
