@@ -302,10 +302,10 @@ class FitMemo(Protocol):
     def put(self, key: str, values: np.ndarray) -> None: ...
 
 
-CACHED_SPLIT_FLOATS = 2_000_000
+CACHED_SPLIT_FLOATS = 1_000_000
 """A split's principal axes are kept in the memo when they take at most this many numbers
-(16 MB; the demo's largest takes 0.5 M): computing them is most of a rebuild's probe work
-at the demo's size (one eigendecomposition per split), reading them back a few ms."""
+(8 MB; the demo's largest takes 0.52 M, its 20 splits 54 MB): computing them is a third of
+a demo rebuild's probe work (an eigendecomposition per split), reading them back ~0.1 s."""
 
 
 class SplitBases:
