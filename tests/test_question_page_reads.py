@@ -221,3 +221,17 @@ def test_judged_labels_by_definition(demo, tmp_path, shuffled):
         expected = _judged_by_definition(gen, corr, judge)
         assert got.index.tolist() == expected.index.tolist(), judge
         assert got.tolist() == expected.tolist(), judge
+
+
+def test_cell_texts_once_per_distinct_value_equal_the_mapped_column():
+    from components.tables import cell_text, label_text, visible
+
+    texts = pd.Series(["a\\x07b", "x" * 500, None, "plain", "a\\x07b"] * 400, name="text")
+    texts = texts.str.replace("\\\\x07", "\x07", regex=True)
+    expected = texts.map(lambda v: cell_text(v, 100))
+    pd.testing.assert_series_equal(visible(texts, 100), expected)
+    assert visible(texts, 100).iloc[0] != "a\x07b"  # the bell shown, not passed through
+    labels = pd.Series([True, False, pd.NA, True] * 300, dtype="boolean")
+    expected = labels.map(lambda v: "unjudged" if pd.isna(v)
+                          else ("✓ correct" if v else "✗ incorrect"))
+    pd.testing.assert_series_equal(label_text(labels), expected)
