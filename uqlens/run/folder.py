@@ -77,12 +77,12 @@ class Run:
 
     def restricted(self, question_ids) -> Run:
         """The same run seen through ``question_ids`` only: every table keeps the rows of
-        those questions (in the run's order). Tables already read are filtered, not re-read."""
+        those questions (in the run's order). Tables the run already read are filtered, not
+        re-read, when the view first needs them (a one-question view of a million answers
+        filters only the tables it uses)."""
         ids = tuple(dict.fromkeys(str(q) for q in question_ids))
-        view = Run(path=self.path, manifest=self.manifest, human_bases=self.human_bases,
+        return Run(path=self.path, manifest=self.manifest, human_bases=self.human_bases,
                    subset=ids, _parent=self)
-        view._tables = {name: view._keep(t) for name, t in self._tables.items()}
-        return view
 
     def _keep(self, table: pd.DataFrame) -> pd.DataFrame:
         if self.subset is None or "question_id" not in table:

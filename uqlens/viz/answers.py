@@ -115,7 +115,42 @@ def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
     tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
             for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
                                      marks["cluster"], strict=True)]
-    return answer_hover(marks, method, tags)
+    return _answer_hover(marks, method, tags)
+
+
+def _escaper(**kwargs):
+    """:func:`uqlens.viz.common.escape` remembering every value it saw: a map repeats each
+    question on every mark and each tag on many, more values than ``escape``'s own cache
+    holds at a million answers."""
+    seen: dict = {}
+
+    def escaped(value) -> str:
+        key = (type(value), value)
+        try:
+            return seen[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value
+            out = escape(value, **kwargs)
+            try:
+                seen[key] = out
+            except TypeError:
+                pass
+            return out
+    return escaped
+
+
+def _answer_hover(points: pd.DataFrame, method: str, tags: list[str]) -> list[str]:
+    """:func:`uqlens.viz.common.answer_hover`, each distinct text escaped once."""
+    text, tag = _escaper(), _escaper(width=200)
+    name = escape(method)
+    unc = points["uncertainty"].to_numpy(float)
+    return [
+        f"<b>Q</b> {text(q)}<br><b>A</b> {text(a)}<br>{tag(t)} · "
+        f"{name} {'undefined' if np.isnan(u) else f'{u:.3f}'}"
+        f"{' · judged answer' if j else ''}"
+        for q, a, t, u, j in zip(points["question"].to_numpy(object),
+                                 points["text"].to_numpy(object), tags, unc,
+                                 points["is_judged"].to_numpy(object), strict=True)
+    ]
 
 
 def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
@@ -127,6 +162,13 @@ def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     marks = map_marks(run, rule, method, judge)
     return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
                         customdata=mark_customdata(marks["ids"]))
+
+
+def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
+    """:func:`map_marks_drawn` without the ``ids`` lists, which the map carries in
+    ``customdata``: what the Answer map page keeps in its cache and reads back on every
+    rerun (lists of ids cost seconds to copy out of the cache at a million answers)."""
+    return map_marks_drawn(run, rule, method, judge).drop(columns="ids")
 
 
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
