@@ -339,3 +339,46 @@ def test_selection_summary_equals_the_reference(which, human_run):
         want_a, want_c = expected_selection(run, rule, method, judge, ids)
         assert_same(got_a, want_a)
         assert_same(got_c, want_c)
+
+
+@pytest.mark.parametrize("judged_only", [False, True])
+def test_region_view_is_what_the_page_computed_from_all_points(judged_only):
+    from uqlens.analysis import regions
+    from uqlens.viz.regions import drawn_points
+
+    run = load_run(DEMO)
+    m = run.manifest
+    args = (m["default_rule"], m["default_method"], m["default_judge"], 0.35, "auto",
+            judged_only)
+    points, used = regions.region_points(run, *args)
+    got = regions.region_view(run, *args, cap=100)
+    assert got["used"] == used and got["answers"] == len(points) > 100
+    want_stats = regions.region_stats(points)
+    assert got["stats"].keys() == want_stats.keys()
+    for k, v in want_stats.items():
+        assert got["stats"][k] == v or (np.isnan(v) and np.isnan(got["stats"][k]))
+    assert_same(got["table"], regions.contingency(points))
+    wrong = points[(points["band"] == "confident") & (points["correctness"] == "incorrect")]
+    assert_same(got["wrong"], wrong)
+    assert len(got["drawn"]) == 100
+    assert_same(got["drawn"], drawn_points(points, 100))
+
+
+@pytest.mark.parametrize("color_by", ["correctness", "cluster", "uncertainty", "question"])
+def test_the_map_figure_serialises_as_a_plain_figure_would(color_by):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from uqlens.viz import answers
+
+    run = load_run(DEMO)
+    m = run.manifest
+    marks = answers.map_marks_shown(run, m["default_rule"], m["default_method"],
+                                    m["default_judge"])
+    fig = answers.mark_map(marks, color_by, m["default_method"])
+    assert isinstance(fig, answers.SharedArraysFigure)
+    plain = go.Figure.to_dict(fig)  # the deep copy plotly makes
+    first = pio.to_json(fig.to_dict(), validate=False)
+    assert first == pio.to_json(plain, validate=False)
+    assert pio.to_json(fig.to_dict(), validate=False) == first  # the figure is unchanged
+    assert isinstance(fig.data[0].x, np.ndarray)

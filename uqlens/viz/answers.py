@@ -208,6 +208,32 @@ def class_order(marks: pd.DataFrame, column: str) -> list[str]:
     return sorted(totals.index, key=lambda k: (-int(totals[k]), str(k)))
 
 
+def _tree(value):
+    """A copy of a figure's nested dicts and lists that shares their arrays."""
+    if isinstance(value, dict):
+        return {k: _tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_tree(v) for v in value)
+    return value
+
+
+class SharedArraysFigure(go.Figure):
+    """A figure whose :meth:`to_dict` shares the trace arrays instead of deep-copying them.
+    Streamlit turns a figure into ``to_dict()`` once, serialises it and drops it; a deep copy
+    copies every hover string and id list one by one (about 5 s for the 270,000 marks of a
+    million answers). The dictionary, and so the JSON sent, is the same."""
+
+    def to_dict(self):
+        from _plotly_utils.utils import convert_to_base64
+
+        res = {"data": _tree(self._data), "layout": _tree(self._layout)}
+        frames = _tree([frame._props for frame in self._frame_objs])
+        if frames:
+            res["frames"] = frames
+        convert_to_base64(res)  # replaces arrays in the copied dicts, never in the figure
+        return res
+
+
 def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "",
              opacity: float = 0.7, height: int = 620) -> go.Figure:
     """The answer map over distinct answers (:func:`uqlens.analysis.marks.distinct_answers`).
@@ -218,7 +244,7 @@ def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "
     Diamonds are judged answers. Lasso is the default drag mode.
     """
     marks = marks.sort_values("count", ascending=False, kind="stable")
-    fig = go.Figure()
+    fig = SharedArraysFigure()
     if color_by in ("correctness", "cluster"):
         colors = CORRECTNESS_COLORS if color_by == "correctness" else CLUSTER_COLORS
         for name in class_order(marks, color_by):
