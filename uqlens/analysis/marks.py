@@ -67,7 +67,7 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
     cid = (pts["cluster_id"].fillna(-1).astype(np.int64).to_numpy() if "cluster_id" in pts
            else np.full(len(pts), -1, dtype=np.int64))
     cid_codes, cid_values = pd.factorize(cid, sort=True)
-    head = pts.iloc[first]
+    head = pts[["question_id", "question", "text", "uncertainty"]].iloc[first]  # only these
     order = np.argsort(group, kind="stable")
     bounds = np.cumsum(count)[:-1]
     flat = pts["id"].to_numpy(object)[order].tolist()
