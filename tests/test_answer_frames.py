@@ -382,3 +382,14 @@ def test_the_map_figure_serialises_as_a_plain_figure_would(color_by):
     assert first == pio.to_json(plain, validate=False)
     assert pio.to_json(fig.to_dict(), validate=False) == first  # the figure is unchanged
     assert isinstance(fig.data[0].x, np.ndarray)
+
+
+def test_json_id_lists_are_what_mark_customdata_writes():
+    from uqlens.analysis.marks import _json_lists
+    from uqlens.viz.answers import mark_customdata
+
+    for flat in (["q1|s1", "q1|s2", "q2|a"], ['q"x|1', "b|2", "c|3"], ["ü|1", "a|2", "b|3"],
+                 ["a\\b|1", "c|2", "d|3"], ["tab\t|1", "a|2", "b|3"], [1, 2, 3]):
+        spans = [(0, 2), (2, 3)]
+        want = mark_customdata(pd.Series([flat[0:2], flat[2:3]]))
+        assert _json_lists(flat, spans) == list(want)

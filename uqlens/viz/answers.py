@@ -168,7 +168,13 @@ def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     """:func:`map_marks_drawn` without the ``ids`` lists, which the map carries in
     ``customdata``: what the Answer map page keeps in its cache and reads back on every
     rerun (lists of ids cost seconds to copy out of the cache at a million answers)."""
-    return map_marks_drawn(run, rule, method, judge).drop(columns="ids")
+    from uqlens.analysis.marks import distinct_answers
+    from uqlens.analysis.overview import map_points
+
+    marks = distinct_answers(map_points(run, rule, method, judge), ids_json=True)
+    hover = np.asarray(_mark_hover(marks, method), dtype=object)
+    customdata = marks.pop("ids").to_numpy(object)
+    return marks.assign(hover=hover, customdata=customdata)
 
 
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
