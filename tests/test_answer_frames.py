@@ -393,3 +393,16 @@ def test_json_id_lists_are_what_mark_customdata_writes():
         spans = [(0, 2), (2, 3)]
         want = mark_customdata(pd.Series([flat[0:2], flat[2:3]]))
         assert _json_lists(flat, spans) == list(want)
+
+
+def test_a_one_question_view_takes_the_rows_an_isin_filter_keeps():
+    run = load_run(DEMO)
+    names = ("generations", "clusters", "correctness", "scores", "projection", "pairs")
+    whole = {n: run.table(n) for n in names}
+    ids = run.table("questions")["question_id"].tolist()
+    for subset in ([ids[0]], [ids[-1]], [ids[5], ids[2]], ["not-a-question"], ids[10:40]):
+        view = run.restricted(subset)
+        for n in names:
+            want = whole[n][whole[n]["question_id"].isin(subset)].reset_index(drop=True)
+            assert_same(view.table(n), want)
+    assert set(vars(run)["_question_index"]) == set(names)  # the index was used
