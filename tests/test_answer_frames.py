@@ -406,3 +406,15 @@ def test_a_one_question_view_takes_the_rows_an_isin_filter_keeps():
             want = whole[n][whole[n]["question_id"].isin(subset)].reset_index(drop=True)
             assert_same(view.table(n), want)
     assert set(vars(run)["_question_index"]) == set(names)  # the index was used
+
+
+def test_selection_summary_on_the_awkward_run():
+    run = awkward_run()
+    ids = ["a|s2", "a|greedy", "b|s3", "b|s0", "c|s0"]
+    got_a, got_c = overview.selection_summary(run, "r", "m", "j", ids)
+    want_a, want_c = expected_selection(run, "r", "m", "j", ids)
+    assert_same(got_a, want_a)
+    assert_same(got_c, want_c)
+    # by hand: a's cluster 0 holds s0 "Paris" and s1 "paris " (2 samples; "Paris" first seen)
+    row = got_c[(got_c["question_id"] == "a") & (got_c["cluster_id"] == 0)].iloc[0]
+    assert (row["size"], row["representative"], row["selected"]) == (2, "Paris", 1)
