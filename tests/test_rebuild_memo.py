@@ -192,3 +192,20 @@ def test_a_memo_capped_at_zero_is_off(tmp_path):
     memo.put("kind", "key", pd.DataFrame({"x": [1]}))
     assert memo.get("kind", "key") is None
     assert not (tmp_path / "kind").exists()
+
+
+def test_ingest_read_back_equals_ingest(tmp_path):
+    from uqlens.build.memo import BuildMemo
+    from uqlens.build.pipeline import Stats
+
+    src = write_input(tmp_path / "gens.jsonl", n_questions=5)
+    memo = BuildMemo(StageMemo(tmp_path / "stages"), ["digest of the input"])
+    first = memo.ingest([src], Stats())
+    again = memo.ingest([src], Stats())
+    assert memo.reused == {"ingest": ["all"]}
+    for name in ("questions", "gens", "texts"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(first, name),
+                                      check_exact=True)
+    assert again.qtext == first.qtext
+    assert again.gens["embedding"].tolist() == first.gens["embedding"].tolist()
+    assert again.dataset.skipped == [] and again.dataset.score_orientation == {}
