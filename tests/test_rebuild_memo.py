@@ -209,3 +209,13 @@ def test_ingest_read_back_equals_ingest(tmp_path):
     assert again.qtext == first.qtext
     assert again.gens["embedding"].tolist() == first.gens["embedding"].tolist()
     assert again.dataset.skipped == [] and again.dataset.score_orientation == {}
+
+
+def test_a_memo_that_cannot_write_says_so_and_goes_on(tmp_path):
+    blocker = tmp_path / "stages"
+    blocker.write_text("a file where the memo's folder should be")
+    said: list[str] = []
+    memo = StageMemo(blocker, log=said.append)
+    memo.put("kind", "key", pd.DataFrame({"x": [1]}))
+    assert memo.get("kind", "key") is None
+    assert said and said[0].startswith("stage memo: could not store kind")

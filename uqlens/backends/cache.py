@@ -11,6 +11,7 @@ so a model replaced at the same path gets fresh entries instead of the old model
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -328,17 +329,19 @@ class StageMemo:
         if not self.enabled:
             return
         path = self._path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{key}.{os.getpid()}.tmp"
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             table = table.replace_schema_metadata({
                 **(table.schema.metadata or {}),
                 META_KEY: json.dumps(meta or {}, default=str).encode()})
             pq.write_table(table, tmp)
             os.replace(tmp, path)
-        except Exception as err:  # noqa: BLE001  (a result Parquet cannot hold: not memoised)
-            tmp.unlink(missing_ok=True)
+        except Exception as err:  # noqa: BLE001  (a result Parquet cannot hold, a full or
+            # read-only disk: not memoised, the build goes on)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             self.log(f"stage memo: could not store {kind} ({type(err).__name__}: {err})")
 
     def trim(self) -> int:
@@ -357,7 +360,8 @@ class StageMemo:
         for _, size, path in sorted(files, key=lambda f: f[0]):
             if total <= self.max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             total -= size
             removed += 1
         return removed
