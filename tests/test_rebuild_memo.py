@@ -219,3 +219,17 @@ def test_a_memo_that_cannot_write_says_so_and_goes_on(tmp_path):
     memo.put("kind", "key", pd.DataFrame({"x": [1]}))
     assert memo.get("kind", "key") is None
     assert said and said[0].startswith("stage memo: could not store kind")
+
+
+def test_cluster_batch_from_whole_arrays_equals_the_question_loop(tmp_path, monkeypatch):
+    import uqlens.build.scoring as scoring
+
+    src = write_input(tmp_path / "gens.jsonl", n_questions=40, seed=3)
+    quiet_build(src, tmp_path / "fast", NEW_RULES, tmp_path / "cache-a")
+    monkeypatch.setattr(scoring, "_text_cluster_batch", lambda *a: None)
+    quiet_build(src, tmp_path / "loop", NEW_RULES, tmp_path / "cache-b")
+    fast = pd.read_parquet(tmp_path / "fast" / "scores.parquet")
+    pd.testing.assert_frame_equal(fast, pd.read_parquet(tmp_path / "loop" / "scores.parquet"),
+                                  check_exact=True)
+    # the judged answer's cluster matters here: self-consistency is 1 - its share
+    assert fast.query("method == 'self_consistency'")["uncertainty"].notna().all()

@@ -95,6 +95,11 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
     them."""
     from uqlens.core.methods import ClusterBatch
 
+    fast = _text_cluster_batch(source, rule, flat)
+    if fast is not None:
+        ids, greedy = fast
+        return ClusterBatch(flat.start, ids, flat.logprob_sum, flat.num_tokens,
+                            flat.has_logprob, flat.has_tokens, greedy)
     ids = np.empty(len(flat.text_id), dtype=np.int64)
     greedy = np.full(len(flat.question_ids), np.nan)
     for i, qid in enumerate(flat.question_ids):
@@ -116,6 +121,43 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
     # A question's num_tokens count only when its log-probabilities do (as _logprobs).
     return ClusterBatch(flat.start, ids, flat.logprob_sum, flat.num_tokens, flat.has_logprob,
                         flat.has_tokens, greedy)
+
+
+def _text_cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
+    """``(cluster id per sample, judged answer's cluster per question)`` of a computed rule,
+    read as whole arrays from a source that holds each question's cluster id per text id
+    (:meth:`uqlens.build.stages.BuildSource.text_clusters`): what :func:`cluster_batch`'s
+    question loop gives, without the loop. None when the source has no such arrays or a text
+    id has no cluster (the loop then says which)."""
+    arrays = getattr(source, "text_clusters", lambda _: None)(rule)
+    n = len(flat.question_ids)
+    if arrays is None or rule.is_provided:
+        return None
+    per_question = [arrays.get(q) for q in flat.question_ids]
+    if any(a is None for a in per_question):
+        return None
+    sizes = np.array([len(a) for a in per_question], dtype=np.int64)
+    every = np.concatenate(per_question) if n else np.zeros(0, dtype=np.int64)
+    base = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64) if n else sizes
+    seg = np.repeat(np.arange(n), np.diff(flat.start))
+    text_id = flat.text_id
+    if len(text_id) and ((text_id < 0) | (text_id >= sizes[seg])).any():
+        return None
+    ids = every[base[seg] + text_id].astype(np.int64) if len(text_id) else np.zeros(
+        0, dtype=np.int64)
+    judged = [source.judged(q) for q in flat.question_ids]
+    judged_text = np.array([-1 if j is None else int(j["text_id"]) for j in judged],
+                           dtype=np.int64)
+    has_judged = np.array([j is not None for j in judged], dtype=bool)
+    known = has_judged & (judged_text >= 0) & (judged_text < sizes)
+    judged_cluster = np.full(n, -1, dtype=np.int64)
+    judged_cluster[known] = every[base[known] + judged_text[known]]
+    # the judged answer's cluster counts when one of the question's samples shares it
+    shared = np.bincount(seg, weights=(ids == judged_cluster[seg]) & known[seg],
+                         minlength=n) > 0
+    greedy = np.where(shared, judged_cluster, -1).astype(float)
+    greedy[~has_judged] = np.nan
+    return ids, greedy
 
 
 def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], source, chosen,

@@ -201,6 +201,12 @@ class BuildSource:
     def judged(self, qid):
         return self._judged.get(qid)
 
+    def text_clusters(self, rule: RuleSpec) -> dict[str, np.ndarray] | None:
+        """``{qid: cluster id per text id}`` of a computed rule (None for ``provided``)."""
+        if rule.is_provided:
+            return None
+        return {q: ids for (key, q), ids in self._text_cluster.items() if key == rule.key}
+
     def clusters(self, rule: RuleSpec, qid):
         if rule.is_provided:
             return self._sample_cluster.get(qid, {})
