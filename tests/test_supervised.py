@@ -10,10 +10,14 @@ from uqlens.core.methods.supervised import assign_folds, cross_fit, score_run
 
 
 def synthetic(n=400, d=8, seed=0, signal=2.5):
-    """Hidden states whose first coordinate drives P(incorrect) through a logistic link."""
+    """Hidden states whose first coordinate drives P(incorrect) through a logistic link;
+    wider ones (d > 8) mix 8 such coordinates into d, plus noise, as hidden states are
+    correlated."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, d))
+    x = rng.normal(size=(n, min(d, 8)))
     incorrect = (rng.random(n) < 1 / (1 + np.exp(-signal * x[:, 0]))).astype(float)
+    if d > 8:
+        x = x @ rng.normal(size=(8, d)) + 0.3 * rng.normal(size=(n, d))
     ids = np.array([f"q{i:04d}" for i in range(n)])
     return x, incorrect, ids
 
@@ -28,24 +32,32 @@ def test_folds_depend_on_the_id_set_only():
         assign_folds(ids, 1, 0)
 
 
-def test_informative_hidden_states_give_high_auroc():
-    x, y, ids = synthetic()
+# d=8: more questions than features (scikit-learn's lbfgs fits); d=450: fewer (the
+# principal-axes Newton solver fits, as on hidden states of a few hundred questions)
+WIDTHS = [8, 450]
+
+
+@pytest.mark.parametrize("d", WIDTHS)
+def test_informative_hidden_states_give_high_auroc(d):
+    x, y, ids = synthetic(d=d)
     fit = cross_fit(x, y, ids, folds=5, seed=0)
     assert not np.isnan(fit.probability).any()
     assert auroc(fit.probability, y.astype(bool)) > 0.8
     assert len(fit.chosen_c) == 5 and all(c in supervised.C_GRID for c in fit.chosen_c)
 
 
+@pytest.mark.parametrize("d", WIDTHS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_shuffled_labels_give_chance_auroc(seed):
-    x, y, ids = synthetic(seed=seed)
+def test_shuffled_labels_give_chance_auroc(seed, d):
+    x, y, ids = synthetic(seed=seed, d=d)
     shuffled = np.random.default_rng(100 + seed).permutation(y)
     fit = cross_fit(x, shuffled, ids, folds=5, seed=seed)
     assert abs(auroc(fit.probability, shuffled.astype(bool)) - 0.5) < 0.08
 
 
-def test_a_questions_own_label_never_reaches_its_score():
-    x, y, ids = synthetic(n=120)
+@pytest.mark.parametrize("d", WIDTHS)
+def test_a_questions_own_label_never_reaches_its_score(d):
+    x, y, ids = synthetic(n=120, d=d)
     base = cross_fit(x, y, ids, folds=5, seed=0).probability
     for i in (0, 17, 63):
         flipped = y.copy()
