@@ -10,6 +10,9 @@ count, peak memory, and the rebuild time after a threshold change.
 uses them (``--embedder provided``) with the cosine rules and a PCA map, so no model runs at
 any size. ``--answers N`` sets the size in answers (questions = N / (samples + 1)).
 
+The rebuild reads what did not change from the build's stage memo in the cache
+(:mod:`uqlens.build.memo`); the report says which pieces it read back.
+
 Prints numbers; asserts nothing. Each build runs in a fresh subprocess so that its peak
 memory (ru_maxrss) and CPU seconds are its own (CPU seconds are steadier than wall time on a
 shared machine).
@@ -115,6 +118,10 @@ def report(label: str, result: dict, naive: int) -> None:
           f"included)   peak memory {result['peak_mb']:.0f} MB")
     print("stages: " + "  ".join(f"{k} {v:.2f}s" for k, v in m["timings"].items()))
     print(f"pairs: {computed}   naive all-pairs (ordered, per question): {naive:,}")
+    hits = {k[len("stage_memo_hits["):-1]: v for k, v in counts.items()
+            if k.startswith("stage_memo_hits[")}
+    if hits:
+        print("stage memo: read back " + ", ".join(f"{k} {v}" for k, v in hits.items()))
 
 
 def bench(label: str, inputs: list[Path], projection: str, keep: Path | None = None,

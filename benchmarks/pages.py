@@ -12,7 +12,9 @@ or in a temporary folder, then benchmarks it.
 Each page is rendered twice in one AppTest session (Streamlit's script runner, no browser):
 "first" includes loading the run and filling the app's caches, "again" is a rerun with warm
 caches, which is what a user waits for when changing a widget; each with the CPU seconds the
-process spent (all threads), which a busy machine does not inflate. Then, with warm caches:
+process spent (all threads), which a busy machine does not inflate. A new session renders
+the Overview before switching, so "first" of another page includes the Overview's; "page
+alone" is the switch to the page and its first render. Then, with warm caches:
 "selection → detail" is the library call behind the Answer map's list of a lasso of 1,000
 answers (``selection_summary``), and "question → question" the Question page's rerun after
 moving to another question. Prints numbers; asserts nothing.
@@ -66,9 +68,14 @@ def page_times(run_path: Path, pages, timeout: float) -> None:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         start, cpu = time.perf_counter(), time.process_time()
         at.run()
+        alone = ""
         if script != "app.py":  # app.py is the Overview itself
+            # the Overview renders first in a new session; what the page itself adds:
+            page, page_cpu = time.perf_counter(), time.process_time()
             at.switch_page(script)
             at.run()
+            alone = (f"   (page alone {time.perf_counter() - page:6.2f} s, "
+                     f"{time.process_time() - page_cpu:5.2f} cpu)")
         first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
         start, cpu = time.perf_counter(), time.process_time()
         at.run()
@@ -77,7 +84,7 @@ def page_times(run_path: Path, pages, timeout: float) -> None:
         # CPU seconds of this process (all its threads): what the page costs whatever else
         # runs on the machine
         print(f"{title:28s} first {first:7.2f} s ({first_cpu:5.2f} cpu)   again {again:6.2f} s "
-              f"({again_cpu:5.2f} cpu)" + (f"   EXCEPTIONS: {errors}" if errors else ""))
+              f"({again_cpu:5.2f} cpu)" + alone + (f"   EXCEPTIONS: {errors}" if errors else ""))
 
 
 def detail_times(run_path: Path, timeout: float) -> None:
@@ -96,9 +103,10 @@ def detail_times(run_path: Path, timeout: float) -> None:
     points = overview.map_points(run, rule, method, judge)  # the page has it already
     ids = tuple(np.random.default_rng(0).choice(points["id"].to_numpy(), size=min(
         1000, len(points)), replace=False))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     answers, clusters = overview.selection_summary(run, rule, method, judge, ids)
-    print(f"{'selection → detail':28s} {time.perf_counter() - start:7.2f} s   "
+    print(f"{'selection → detail':28s} {time.perf_counter() - start:7.2f} s "
+          f"({time.process_time() - cpu:5.2f} cpu)   "
           f"({len(answers):,} answers in {len(clusters):,} clusters)")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
@@ -106,9 +114,10 @@ def detail_times(run_path: Path, timeout: float) -> None:
     at.run()
     questions = run.table("questions")["question_id"]
     at.session_state[url.QUESTION] = questions.iloc[len(questions) // 2]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     at.run()
-    print(f"{'question → question':28s} {time.perf_counter() - start:7.2f} s"
+    print(f"{'question → question':28s} {time.perf_counter() - start:7.2f} s "
+          f"({time.process_time() - cpu:5.2f} cpu)"
           + (f"   EXCEPTIONS: {len(at.exception)}" if len(at.exception) else ""))
 
 

@@ -8,6 +8,8 @@ rerun (or drop) it; pressing the button again replaces it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -24,8 +26,11 @@ def _scope_label(scope: str) -> str:
     return {"selection": "Current selection", "question": "One question's answers"}[scope]
 
 
-def show(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
-    """The re-projection section of the answer map. ``points``: every map point (uncapped)."""
+def show(view: View, selected_ids: list[str], points: Callable[[], pd.DataFrame],
+         color_by: str) -> None:
+    """The re-projection section of the answer map. ``points()``: every map point (uncapped),
+    asked for only when the section needs them (a million answers cost a second to hand
+    over from the cache on every rerun)."""
     req = st.session_state.get(KEY)
     if req and req.get("run") != view.path:
         req = None
@@ -34,17 +39,30 @@ def show(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: st
         _body(view, selected_ids, points, color_by)
 
 
-def _body(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: str) -> None:
-    if view.run.table("embeddings").empty:
+def _has_embeddings(run) -> bool:
+    """Whether the run has answer embeddings, without expanding the stored one-per-text
+    vectors to one per answer (a second at a million answers)."""
+    import pyarrow.parquet as pq
+
+    stored = run.path / "text_embeddings.parquet"
+    if run.subset is None and "embeddings" not in run._tables and stored.is_file():
+        return pq.ParquetFile(stored).metadata.num_rows > 0
+    return not run.table("embeddings").empty
+
+
+def _body(view: View, selected_ids: list[str], get_points: Callable[[], pd.DataFrame],
+          color_by: str) -> None:
+    if not _has_embeddings(view.run):
         st.info("This run has no `embeddings` table, so its answers cannot be re-projected "
                 "here. Runs written by `uqlens build` include one.", icon=":material/info:")
         return
     c1, c2, c3, c4 = st.columns([3, 3, 1, 1])
     scope = c1.radio("Answers", SCOPES, format_func=_scope_label, key="w.map.rp.scope",
                      horizontal=True)
-    questions = list(dict.fromkeys(points["question_id"]))
     qid = None
     if scope == "question":
+        points = get_points()
+        questions = list(dict.fromkeys(points["question_id"]))
         qtext = dict(zip(points["question_id"], points["question"], strict=True))
         qid = c2.selectbox("Question", questions, key="w.map.rp.q",
                            format_func=lambda q: f"{q}: {str(qtext.get(q, ''))[:60]}")
@@ -72,7 +90,7 @@ def _body(view: View, selected_ids: list[str], points: pd.DataFrame, color_by: s
         st.caption(res.note)
     if res.coords.empty:
         return
-    sub = points.drop(columns=["x", "y"]).merge(res.coords, on=["question_id", "sample_id"],
+    sub = get_points().drop(columns=["x", "y"]).merge(res.coords, on=["question_id", "sample_id"],
                                                 how="inner")
     params = (f"n_neighbors={res.n_neighbors}, min_dist={req['d']:g}" if res.method == "umap"
               else "PCA")

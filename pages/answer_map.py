@@ -28,8 +28,7 @@ color_by = c1.segmented_control(
 opacity = c2.slider("Opacity", 0.1, 1.0, step=0.05, help="Lower it to see through dense areas.",
                     **persist("w.map.opacity", 0.7))
 
-points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
-marks = cached(figures.map_marks_drawn, view.run, view.rule, view.method, view.judge)
+marks = cached(figures.map_marks_shown, view.run, view.rule, view.method, view.judge)
 fig = figures.mark_map(marks, color_by=color_by, method=view.method, opacity=opacity)
 layers = ""
 if color_by in ("correctness", "cluster"):
@@ -45,7 +44,8 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box",
                         width="stretch", config=figures.MODEBAR)
 
 ids = selected_ids([p.get("customdata") for p in (event.selection.points if event else [])])
-reproject.show(view, ids, points, color_by)
+reproject.show(view, ids, lambda: cached(analysis.map_points, view.run, view.rule, view.method,
+                                         view.judge), color_by)
 if not ids:
     st.info("Select answers on the map (box or lasso) to list them here.",
             icon=":material/gesture:")

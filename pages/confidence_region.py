@@ -44,17 +44,17 @@ if has_hidden:
                          "hidden_state": "model hidden states (PCA)",
                          "projection": "answer-embedding projection"}[s])
 
-points, used = cached(regions.region_points, view.run, view.rule, view.method, view.judge,
-                      float(split), space, bool(judged_only))
-stats = regions.region_stats(points)
+shown = cached(regions.region_view, view.run, view.rule, view.method, view.judge,
+               float(split), space, bool(judged_only), region_figures.DRAWN)
+used, stats, points = shown["used"], shown["stats"], shown["drawn"]
 where = regions.space_label(view.run, used) + (
     "" if used == "hidden_state" or has_hidden else " (the generations carry no hidden states)")
 symbols = ("✕ judged wrong, ● right, ○ no label" if color_by == "band" else
            "● in the confident band, ○ outside it, ▲ no score")
-drawn = len(region_figures.drawn_points(points))
-st.caption(f"Space: **{where}**. {len(points):,} answers"
+drawn = len(points)  # at most DRAWN of them, chosen at random
+st.caption(f"Space: **{where}**. {shown['answers']:,} answers"
            + (f" (the map draws {drawn:,} of them, chosen at random; the numbers below count all)"
-              if drawn < len(points) else "")
+              if drawn < shown["answers"] else "")
            + f". Colour shows the {color_by}, the symbol the other attribute: {symbols}. "
            "Larger markers are judged answers.")
 
@@ -93,9 +93,9 @@ st.plotly_chart(region_figures.region_map(points, color_by=color_by, method=view
 
 left, right = st.columns(2)
 left.plotly_chart(region_figures.region_bars(stats), key="region.bars", width="stretch")
-right.dataframe(regions.contingency(points), width="stretch", key="region.table")
+right.dataframe(shown["table"], width="stretch", key="region.table")
 
-wrong = points[(points["band"] == "confident") & (points["correctness"] == "incorrect")]
+wrong = shown["wrong"]
 st.subheader(f"Confident but wrong ({len(wrong)})")
 if wrong.empty:
     st.success("No answer in the confident band is judged wrong.")

@@ -48,13 +48,14 @@ url.sync(view, q=current, cluster=cluster)
 st.caption(f"Question {i + 1} of {len(ids)} · `{current}`")
 st.markdown(f"### {md_escape(visible_controls(str(text_of[current])))}")
 
-judged = cached(analysis.judged_answers, view.run, view.judge)
+# computed from this question's rows alone (a million answers: never whole-run frames)
+detail = cached(analysis.question_detail, view.run.restricted([current]), view.rule,
+                view.method, view.judge)
+judged = detail["judged"]
 j = judged[judged["question_id"] == current].iloc[0]
-# whole-run tables, computed once per run, rule and judge; a click only filters them
-clusters = cached(analysis.cluster_summary, view.run, view.rule, view.judge)
+clusters = detail["clusters"]
 clusters = clusters[clusters["question_id"] == current]
-scores = cached(analysis.question_scores, view.run, view.rule)
-mine = scores[scores["question_id"] == current]
+mine = cached(analysis.question_scores_of, view.run, view.rule, current)
 # the chosen method first, then the run's order: its score is visible without scrolling
 order = {m: k for k, m in enumerate(dict.fromkeys([view.method, *view.run.methods]))}
 mine = mine.assign(_o=mine["method"].map(order).fillna(len(order))).sort_values(
@@ -117,7 +118,7 @@ st.subheader("This question's answers on the map")
 if view.run.table("projection").empty:
     st.info("This run has no `projection` table, so its answers have no map positions.")
 else:
-    q_points = cached(analysis.map_points, view.run, view.rule, view.method, view.judge)
+    q_points = detail["points"]
     q_marks = distinct_answers(q_points[q_points["question_id"] == current])
     if q_marks.empty:
         st.info("None of this question's answers has a map position.")
@@ -132,7 +133,9 @@ else:
                    "often the answer was given.")
 
 st.subheader("Similarity graph (as `eigv` sees it)")
-spec = cached(question_spectrum, view.run, view.rule, current, via=Replay)
+# a Replay of this question's rows only: one of the whole run reads and re-scores every pair
+spec = cached(question_spectrum, view.run.restricted([current]), view.rule, current,
+              via=Replay)
 if spec is None:
     backend = analysis.rule_backend(view.run.manifest, view.rule)
     which = f" (backend `{backend}`)" if backend else ""

@@ -38,7 +38,20 @@ def _label_codes(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
     return pd.Categorical(values, categories=list(order)).codes
 
 
-def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
+def _json_lists(flat: list, spans) -> list[str]:
+    """Each span of ``flat`` as a JSON list string, what ``json.dumps`` writes; for ids of
+    plain ASCII (no quote or backslash) joined directly, without building the lists."""
+    try:
+        plain = "".join(flat)
+    except TypeError:  # ids that are not strings
+        plain = None
+    if plain is not None and plain.isascii() and plain.isprintable() and '"' not in plain \
+            and "\\" not in plain:
+        return ['["' + '", "'.join(flat[a:b]) + '"]' for a, b in spans]
+    return [json.dumps(flat[a:b]) for a, b in spans]
+
+
+def distinct_answers(points: pd.DataFrame, ids_json: bool = False) -> pd.DataFrame:
     """One row per distinct answer of a question (module docstring), largest count first.
 
     ``points``: :func:`uqlens.analysis.overview.map_points` (one row per answer). Columns:
@@ -46,6 +59,8 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
     ``count`` (answers), ``ids`` (their point ids, a list), ``correctness`` (majority label,
     ties in :data:`LABEL_ORDER`), ``n_correct, n_incorrect``, ``cluster`` (majority rank
     label), ``cluster_id`` (majority cluster id; -1 when none), ``uncertainty, is_judged``.
+    ``ids_json``: ``ids`` holds each mark's ids as one JSON list string (what
+    :func:`uqlens.viz.answers.mark_customdata` makes of the lists; the map's customdata).
     """
     if points.empty:
         return pd.DataFrame(columns=MARK_COLUMNS)
@@ -67,12 +82,13 @@ def distinct_answers(points: pd.DataFrame) -> pd.DataFrame:
     cid = (pts["cluster_id"].fillna(-1).astype(np.int64).to_numpy() if "cluster_id" in pts
            else np.full(len(pts), -1, dtype=np.int64))
     cid_codes, cid_values = pd.factorize(cid, sort=True)
-    head = pts.iloc[first]
+    head = pts[["question_id", "question", "text", "uncertainty"]].iloc[first]  # only these
     order = np.argsort(group, kind="stable")
     bounds = np.cumsum(count)[:-1]
     flat = pts["id"].to_numpy(object)[order].tolist()
     starts = np.r_[0, bounds].tolist()
-    ids = [flat[a:b] for a, b in zip(starts, np.r_[bounds, len(flat)].tolist(), strict=True)]
+    spans = zip(starts, np.r_[bounds, len(flat)].tolist(), strict=True)
+    ids = _json_lists(flat, spans) if ids_json else [flat[a:b] for a, b in spans]
     out = pd.DataFrame({
         "question_id": head["question_id"].to_numpy(),
         "question": head["question"].to_numpy(),

@@ -60,6 +60,52 @@ def rule_backend(manifest: dict, rule: str) -> str | None:
     return None
 
 
+def _id_codes(*columns) -> tuple[list[np.ndarray], int]:
+    """Integer codes of id columns over their shared values (equal ids, equal codes; a
+    missing id -1) and how many distinct values there are: one factorisation of all of
+    them, where every merge on the strings would hash each row again."""
+    parts = [pd.Series(np.asarray(c, dtype=object) if isinstance(c, np.ndarray) else c)
+             .reset_index(drop=True) for c in columns]
+    codes, uniques = pd.factorize(pd.concat(parts, ignore_index=True))
+    codes = codes.astype(np.int64)
+    ends = np.cumsum([len(p) for p in parts])
+    return np.split(codes, ends[:-1]), len(uniques)
+
+
+def _merge_ids(left: pd.DataFrame, right: pd.DataFrame, on: list[str], how: str
+               ) -> pd.DataFrame:
+    """``left.merge(right, on=on, how=how)``, joined on one integer per row built from the
+    key columns' codes: pandas factorises string keys row by row (seconds at 1,000,000
+    rows). The same rows in the same order; key values come from ``left`` as in a merge."""
+    if any(left[k].isna().any() or right[k].isna().any() for k in on):
+        return left.merge(right, on=on, how=how)  # missing ids: pandas' own matching rules
+    lkey = np.zeros(len(left), dtype=np.int64)
+    rkey = np.zeros(len(right), dtype=np.int64)
+    span = 1
+    for k in on:
+        (lc, rc), n = _id_codes(left[k], right[k])
+        span *= max(n, 1)
+        if span >= 2**62:
+            return left.merge(right, on=on, how=how)
+        lkey, rkey = lkey * max(n, 1) + lc, rkey * max(n, 1) + rc
+    key = "__key"
+    while key in left or key in right:
+        key += "_"
+    out = left.assign(**{key: lkey}).merge(right.drop(columns=on).assign(**{key: rkey}),
+                                           on=key, how=how)
+    return out.drop(columns=key)
+
+
+def _pair_isin(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+    """Rows of ``frame`` whose ``(question_id, sample_id)`` is a row of ``keys``."""
+    (fq, kq), nq = _id_codes(frame["question_id"], keys["question_id"])
+    (fs, ks), ns = _id_codes(frame["sample_id"], keys["sample_id"])
+    if nq * ns >= 2**62 or frame[["question_id", "sample_id"]].isna().any().any():
+        return pd.MultiIndex.from_arrays([frame["question_id"], frame["sample_id"]]).isin(
+            pd.MultiIndex.from_arrays([keys["question_id"], keys["sample_id"]]))
+    return np.isin(fq * ns + fs, kq * ns + ks)
+
+
 # --------------------------------------------------------------------------- samples
 
 
@@ -101,7 +147,7 @@ def _judged_answers(run, judge: str) -> pd.DataFrame:
     judged = judged[cols]
     corr = run.table("correctness")
     corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label", "value"]]
-    out = judged.merge(corr, on=["question_id", "sample_id"], how="left")
+    out = _merge_ids(judged, corr, ["question_id", "sample_id"], "left")
     out = out.rename(columns={"label": "correct"})
     out["correct"] = _boolean(out["correct"])
     listed = pd.Index(run.table("questions")["question_id"])
@@ -127,7 +173,7 @@ def _answer_table(run, rule: str, judge: str) -> pd.DataFrame:
     out = _answer_rows(run, judge)
     cl = run.table("clusters")
     cl = cl[cl["rule"] == rule][["question_id", "sample_id", "cluster_id"]]
-    out = out.merge(cl, on=["question_id", "sample_id"], how="left")
+    out = _merge_ids(out, cl, ["question_id", "sample_id"], "left")
     # A judged answer missing from the clusters table joins the cluster of an identical text.
     if "text_id" in out:
         by_text = (
@@ -157,13 +203,10 @@ def _answer_rows(run, judge: str) -> pd.DataFrame:
     out["is_greedy"] = out["is_greedy"].astype(bool)
     corr = run.table("correctness")
     corr = corr[corr["judge"] == judge][["question_id", "sample_id", "label"]]
-    out = out.merge(corr, on=["question_id", "sample_id"], how="left")
+    out = _merge_ids(out, corr, ["question_id", "sample_id"], "left")
     out = out.rename(columns={"label": "correct"})
     out["correct"] = _boolean(out["correct"])
-    judged = judged_answers(run, judge)
-    keys = pd.MultiIndex.from_arrays([judged["question_id"], judged["sample_id"]])
-    out["is_judged"] = pd.MultiIndex.from_arrays(
-        [out["question_id"], out["sample_id"]]).isin(keys)
+    out["is_judged"] = _pair_isin(out, judged_answers(run, judge))
     return out
 
 
@@ -634,7 +677,9 @@ def selection_summary(
     """
     keys = parse_point_ids(ids)
     sel = pd.DataFrame(keys, columns=["question_id", "sample_id"])
+    picked = sel["question_id"].unique()
     answers = answer_table(run, rule, judge)
+    answers = answers[isin(answers["question_id"], picked)]  # the merge then hashes few rows
     q = run.table("questions")[["question_id", "question"]]
     scores = question_scores(run, rule, method)[["question_id", "uncertainty"]]
     out = sel.merge(answers, on=["question_id", "sample_id"], how="inner")
@@ -642,8 +687,8 @@ def selection_summary(
     out = out[
         ["question_id", "sample_id", "question", "text", "cluster_id", "correct", "uncertainty"]
     ]
-    sizes = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "size",
-                                               "representative"]]
+    # the selected questions' clusters only: the whole run's summary is a million members
+    sizes = _cluster_sizes(run, rule, answers, picked)
     if out.empty:
         clusters = pd.DataFrame(
             columns=["question_id", "cluster_id", "representative", "selected", "size",
@@ -666,6 +711,36 @@ def selection_summary(
     return out.reset_index(drop=True), clusters.reset_index(drop=True)
 
 
+def _cluster_sizes(run, rule: str, answers: pd.DataFrame, questions) -> pd.DataFrame:
+    """``question_id, cluster_id, size, representative`` of :func:`cluster_summary` for the
+    clusters of ``answers`` (rows of :func:`answer_table` of the ``questions``), without
+    the members' lists; the representative chosen by :func:`_cluster_summary`'s rule."""
+    keys = ["question_id", "cluster_id"]
+    samples = _samples(answers)
+    samples = samples[samples["cluster_id"] >= 0].reset_index(drop=True)
+    view = run.restricted(questions) if hasattr(run, "restricted") else run
+    cl = view.table("clusters")
+    cl = cl[cl["rule"] == rule]
+    is_rep = np.zeros(len(samples), dtype=bool)
+    if "is_representative" in cl and len(samples):
+        is_rep = _pair_isin(samples, cl[cl["is_representative"].astype(bool)])
+    by_text = samples.groupby(keys + ["text"], sort=False, dropna=False)
+    count = by_text["text"].transform("size").to_numpy()
+    first = by_text.cumcount().to_numpy() == 0
+    count = np.where(samples["text"].isna().to_numpy(), -1, count)  # a missing text: last
+    cand = pd.DataFrame({"question_id": samples["question_id"],
+                         "cluster_id": samples["cluster_id"], "_pos": np.arange(len(samples)),
+                         "_p0": np.where(is_rep, 0, 1), "_p1": np.where(is_rep, 0, -count)})
+    cand = cand[is_rep | first].sort_values(["_p0", "_p1", "_pos"], kind="stable")
+    rep_pos = cand.drop_duplicates(keys, keep="first").set_index(keys)["_pos"]
+    out = samples.groupby(keys, sort=False).size().rename("size")
+    rp = rep_pos.reindex(out.index).to_numpy()
+    out = out.reset_index()
+    out["representative"] = samples["text"].to_numpy()[rp]
+    out["cluster_id"] = out["cluster_id"].astype(int)
+    return out
+
+
 def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     """Every projected answer with what the map colours and hovers by.
 
@@ -682,12 +757,15 @@ def map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
 def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     proj = run.table("projection")[["question_id", "sample_id", "x", "y"]]
     answers = answer_table(run, rule, judge)
-    clusters = cluster_summary(run, rule, judge)[["question_id", "cluster_id", "rank"]]
+    ranks = _cluster_ranks(answers)
     q = run.table("questions")[["question_id", "question"]]
     scores = question_scores(run, rule, method)[["question_id", "uncertainty"]]
-    out = proj.merge(answers, on=["question_id", "sample_id"], how="inner")
-    out = out.merge(clusters, on=["question_id", "cluster_id"], how="left")
-    out = out.merge(q, on="question_id", how="left").merge(scores, on="question_id", how="left")
+    out = _map_rows(proj, answers, ranks, q, scores)
+    if out is None:  # ids repeated or missing: the merges' own rules
+        out = _merge_ids(proj, answers, ["question_id", "sample_id"], "inner")
+        out = _merge_ids(out, ranks, ["question_id", "cluster_id"], "left")
+        out = _merge_ids(out, q, ["question_id"], "left")
+        out = _merge_ids(out, scores, ["question_id"], "left")
     out["correctness"] = np.where(
         out["correct"].isna(),
         "unknown",
@@ -703,6 +781,84 @@ def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
             "cluster", "cluster_id", "uncertainty", "is_judged"]
     return out[cols].reset_index(drop=True)
+
+
+def _map_rows(proj: pd.DataFrame, answers: pd.DataFrame, ranks: pd.DataFrame,
+              q: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame | None:
+    """The merges of :func:`_map_points` (projection inner answers, left ranks, questions,
+    scores) as row positions found once and one ``take`` per column: the same frame when
+    every id is present and each answer, question and score row is unique; else None."""
+    (pq, aq, rq, qq, sq), _ = _id_codes(proj["question_id"], answers["question_id"],
+                                        ranks["question_id"], q["question_id"],
+                                        scores["question_id"])
+    (ps, as_), ns = _id_codes(proj["sample_id"], answers["sample_id"])
+    if min((c.min() if len(c) else 0) for c in (pq, aq, rq, qq, sq, ps, as_)) < 0:
+        return None
+    answer_keys = pd.Index(aq * max(ns, 1) + as_)
+    if not (answer_keys.is_unique and pd.Index(qq).is_unique and pd.Index(sq).is_unique):
+        return None
+    hit = answer_keys.get_indexer(pq * max(ns, 1) + ps)
+    rows, at = np.flatnonzero(hit >= 0), hit[hit >= 0]
+    qcode = aq[at]
+    cid = answers["cluster_id"].to_numpy()[at]
+    span = int(max(cid.max(initial=0), ranks["cluster_id"].max() if len(ranks) else 0)) + 2
+    rank_at = pd.Index(rq * span + ranks["cluster_id"].to_numpy(np.int64) + 1).get_indexer(
+        qcode * span + cid.astype(np.int64) + 1)
+    q_at, s_at = pd.Index(qq).get_indexer(qcode), pd.Index(sq).get_indexer(qcode)
+
+    def take(frame: pd.DataFrame, column: str, where: np.ndarray) -> pd.Series:
+        return pd.Series(frame[column].array.take(where, allow_fill=True))
+
+    out = pd.DataFrame({c: take(proj, c, rows) for c in proj.columns})
+    for c in answers.columns.drop(["question_id", "sample_id"]):
+        out[c] = take(answers, c, at)
+    out["rank"] = take(ranks, "rank", rank_at)
+    out["question"] = take(q, "question", q_at)
+    out["uncertainty"] = take(scores, "uncertainty", s_at)
+    return out
+
+
+def _cluster_ranks(answers: pd.DataFrame) -> pd.DataFrame:
+    """``question_id, cluster_id, rank``: the ``rank`` column of :func:`cluster_summary`
+    (1 = the question's largest cluster of samples, ties by cluster id) from the answer
+    table, without building the summary's lists of members."""
+    samples = _samples(answers)
+    samples = samples[samples["cluster_id"] >= 0]
+    (q,), _ = _id_codes(samples["question_id"])
+    c = samples["cluster_id"].to_numpy(np.int64)
+    sizes = pd.DataFrame({"q": q, "c": c}).groupby(["q", "c"], sort=False).size()
+    frame = pd.DataFrame({"q": sizes.index.get_level_values(0).to_numpy(),
+                          "cluster_id": sizes.index.get_level_values(1).to_numpy(),
+                          "size": sizes.to_numpy()})
+    frame = frame.sort_values(["q", "size", "cluster_id"], ascending=[True, False, True])
+    frame["rank"] = frame.groupby("q").cumcount() + 1
+    first = pd.Series(np.arange(len(q))).groupby(q, sort=False).first()  # a row per code
+    qid = samples["question_id"].to_numpy()[first.reindex(frame["q"]).to_numpy()]
+    return pd.DataFrame({"question_id": qid, "cluster_id": frame["cluster_id"].to_numpy(),
+                         "rank": frame["rank"].to_numpy()})
+
+
+def question_detail(run, rule: str, method: str, judge: str) -> dict[str, pd.DataFrame]:
+    """What the Question page shows of the question ``run`` is restricted to
+    (:meth:`uqlens.run.folder.Run.restricted`), computed from that slice alone, never from
+    whole-run frames: ``judged`` (:func:`judged_answers`), ``clusters``
+    (:func:`cluster_summary`) and ``points`` (:func:`map_points`; empty without a
+    projection). Each equals the whole run's frame filtered to the question: every column
+    of them is a property of one question (ranks are within the question)."""
+    has_map = not run.table("projection").empty
+    return {
+        "judged": judged_answers(run, judge),
+        "clusters": _cluster_summary(run, rule, judge),
+        "points": map_points(run, rule, method, judge) if has_map else pd.DataFrame(),
+    }
+
+
+def question_scores_of(run, rule: str, question_id: str) -> pd.DataFrame:
+    """The rows of ``question_id`` in :func:`question_scores` (every method; percentiles
+    among all the run's questions). The whole-run frame stays with the run object, so that
+    moving between questions filters it instead of copying it out of a cache."""
+    scores = _memo(run, "question_scores", (rule,), lambda: question_scores(run, rule))
+    return scores[scores["question_id"] == question_id].reset_index(drop=True)
 
 
 def cap_points(points: pd.DataFrame, cap: int | None, seed: int = 0) -> tuple[pd.DataFrame, bool]:

@@ -148,6 +148,30 @@ def region_points(
     return points.reset_index(drop=True), used
 
 
+def sample_rows(points: pd.DataFrame, cap: int | None, seed: int = 0) -> pd.DataFrame:
+    """``points`` when at most ``cap`` rows, else ``cap`` of them chosen at random (``seed``),
+    in their original order."""
+    if cap is None or len(points) <= cap:
+        return points
+    keep = np.random.default_rng(seed).choice(len(points), cap, replace=False)
+    return points.iloc[np.sort(keep)]
+
+
+def region_view(run, rule: str, method: str, judge: str, split: float, space: str = "auto",
+                judged_only: bool = False, cap: int | None = 20_000) -> dict:
+    """What the Confidence region page shows, from :func:`region_points`: ``used`` (the
+    space), ``answers`` (how many points), ``stats`` (:func:`region_stats`), ``table``
+    (:func:`contingency`), ``wrong`` (the confident answers judged incorrect) and ``drawn``
+    (at most ``cap`` points, :func:`sample_rows`). Small enough
+    for the page's cache to hand over on every rerun, where all points of a million answers
+    cost seconds to copy out of it."""
+    points, used = region_points(run, rule, method, judge, split, space, judged_only)
+    drawn = sample_rows(points, cap)
+    wrong = points[(points["band"] == "confident") & (points["correctness"] == "incorrect")]
+    return {"used": used, "answers": len(points), "stats": region_stats(points),
+            "table": contingency(points), "wrong": wrong, "drawn": drawn}
+
+
 def contingency(points: pd.DataFrame) -> pd.DataFrame:
     """Answer counts by band (rows, in :data:`BANDS` order) and correctness (columns
     correct, incorrect, unknown), with zeros for empty cells."""

@@ -11,6 +11,8 @@ so a model replaced at the same path gets fresh entries instead of the old model
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -99,6 +101,10 @@ class ModelCache:
     def memo(self, kind: str):
         """``get(key)`` / ``put(key, values)`` over the arrays of one ``kind``."""
         return _ArrayMemo(self, kind)
+
+    def stages(self, log: Callable[[str], None] | None = None) -> StageMemo:
+        """The build's stage memo (tables, as Parquet files under ``stages/``)."""
+        return StageMemo(self.directory / STAGE_FOLDER, log=log)
 
     # entailment pairs ------------------------------------------------------------------
     def get_pairs(
@@ -231,3 +237,163 @@ def folder_fingerprint(
             continue
         digest.update(f"{rel.as_posix()}\0{file_digest(file)}\0".encode())
     return digest.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- stage memo
+STAGE_FOLDER = "stages"
+STAGE_MEMO_MAX_MB = 2048
+"""Default size cap of the stage memo (``UQLENS_STAGE_MEMO_MB`` overrides; 0 turns the memo
+off): past it, the least recently used files are deleted."""
+META_KEY = b"uqlens.stage_memo"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """:func:`source_fingerprint` of the uqlens package, once per process: a stage memo entry
+    made by other code is never served."""
+    return source_fingerprint(Path(__file__).resolve().parent.parent)
+
+
+def source_fingerprint(root: Path) -> str:
+    """sha256 over the ``.py`` files under ``root`` (relative names and bytes)."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(root).rglob("*.py")):
+        digest.update(f"{file.relative_to(root).as_posix()}\0".encode())
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def digest_of(*parts) -> str:
+    """A short sha256 of JSON-able ``parts`` (sorted keys): the key of a memo entry."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+class StageMemo:
+    """Results of build stages that are pure functions of (input content, settings, code),
+    as Parquet files ``KIND/KEY.parquet`` (never pickles): a rebuild reads what did not
+    change instead of computing it again.
+
+    Keys are digests made by the caller of everything a result depends on, the
+    :func:`code_fingerprint` included. Writes go to a temporary file renamed into place; a
+    file that cannot be read (torn, corrupt, another format) is a miss, said in ``log``,
+    never an error. The folder is kept under ``max_mb`` (least recently used files go).
+    """
+
+    def __init__(self, folder: str | Path, log: Callable[[str], None] | None = None,
+                 max_mb: float | None = None):
+        self.folder = Path(folder)
+        env = os.environ.get("UQLENS_STAGE_MEMO_MB")
+        self.max_bytes = int(float(max_mb if max_mb is not None else (
+            env if env else STAGE_MEMO_MAX_MB)) * 2**20)
+        self.log = log or (lambda _: None)
+        self.hits: dict[str, int] = {}
+        self.misses: dict[str, int] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.folder / kind / f"{key}.parquet"
+
+    def get(self, kind: str, key: str):
+        """``(frame, meta)`` stored under ``(kind, key)``, or None (absent or unreadable).
+        List columns come back as Python lists, as the build makes them."""
+        import pyarrow.parquet as pq
+
+        path = self._path(kind, key)
+        if not self.enabled or not path.is_file():
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        try:
+            table = pq.read_table(path)
+            meta = json.loads((table.schema.metadata or {})[META_KEY])
+            frame = _to_pandas(table)
+            os.utime(path)  # recently used: the last the size cap removes
+        except Exception as err:  # noqa: BLE001  (any unreadable file is a miss)
+            self.log(f"stage memo: unreadable {kind}/{path.name} ({type(err).__name__}: "
+                     f"{err}); computing it again")
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            return None
+        self.hits[kind] = self.hits.get(kind, 0) + 1
+        return frame, meta
+
+    def put(self, kind: str, key: str, frame, meta: dict | None = None) -> None:
+        """Store ``frame`` (and JSON-able ``meta``); a frame Parquet cannot hold is not
+        stored (said in the log)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.enabled:
+            return
+        path = self._path(kind, key)
+        tmp = path.parent / f".{key}.{os.getpid()}.tmp"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = table.replace_schema_metadata({
+                **(table.schema.metadata or {}),
+                META_KEY: json.dumps(meta or {}, default=str).encode()})
+            pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        except Exception as err:  # noqa: BLE001  (a result Parquet cannot hold, a full or
+            # read-only disk: not memoised, the build goes on)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            self.log(f"stage memo: could not store {kind} ({type(err).__name__}: {err})")
+
+    def trim(self) -> int:
+        """Delete the least recently used files until the memo fits its cap; how many went."""
+        if not self.folder.is_dir():
+            return 0
+        files = []
+        for path in self.folder.rglob("*.parquet"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in files)
+        removed = 0
+        for _, size, path in sorted(files, key=lambda f: f[0]):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        return removed
+
+    def counts(self) -> dict[str, int]:
+        """``stage_memo_hits[KIND]`` / ``stage_memo_misses[KIND]`` for the manifest."""
+        return {**{f"stage_memo_hits[{k}]": v for k, v in self.hits.items()},
+                **{f"stage_memo_misses[{k}]": v for k, v in self.misses.items()}}
+
+
+def _to_pandas(table):
+    """``table`` as pandas, list columns as Python lists (pyarrow gives numpy arrays); a list
+    column of equal-length number lists goes through one 2-D array (fast)."""
+    import pyarrow as pa
+
+    lists = [name for name, typ in zip(table.column_names, table.schema.types, strict=True)
+             if pa.types.is_list(typ) or pa.types.is_large_list(typ)]
+    frame = table.drop_columns(lists).to_pandas()
+    for name in lists:
+        frame[name] = _pylists(table.column(name))
+    return frame[table.column_names]
+
+
+def _pylists(column) -> list:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if (column.null_count == 0 and len(column) and
+            pa.types.is_floating(column.type.value_type)):
+        lengths = pc.list_value_length(column).to_numpy()
+        if (lengths == lengths[0]).all() and column.offset == 0:
+            flat = column.flatten().to_numpy()
+            return flat.reshape(len(column), int(lengths[0])).tolist()
+    return column.to_pylist()

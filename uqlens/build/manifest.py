@@ -14,7 +14,8 @@ from pathlib import Path
 from uqlens.run.folder import FORMAT
 
 
-def _input_hash(path: Path) -> str:
+def input_hash(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's files' bytes in name order."""
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
@@ -69,7 +70,8 @@ def _versions() -> dict[str, str]:
 def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questions, rules: list,
                   chosen: list, provided: dict, params_of: dict, skipped: dict, correct,
                   judge_info: dict, skipped_judges: dict, stores: dict, embedder_id: str, stats,
-                  stage_notes: dict, probes, hidden, engine: dict | None = None) -> dict:
+                  stage_notes: dict, probes, hidden, engine: dict | None = None,
+                  input_hashes: list[str] | None = None) -> dict:
     """The manifest of a finished build (``timings.total`` is added by the caller)."""
     from uqlens.build.probes import hidden_state_summary
     from uqlens.data.schema import missing_references, provided_score_orientation
@@ -84,7 +86,8 @@ def make_manifest(*, config, out_dir: Path, inputs: list[Path], dataset, questio
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": distinct("dataset"),
         "model": distinct("model"),
-        "input": [{"path": str(p), "sha256": _input_hash(p)} for p in inputs],
+        "input": [{"path": str(p), "sha256": h} for p, h in zip(
+            inputs, input_hashes or [input_hash(p) for p in inputs], strict=True)],
         "params": _jsonable(asdict(config)),
         "rules": rules,
         "methods": [m.id for m in chosen] + list(provided) + list(probes.info),

@@ -150,6 +150,9 @@ class PairStore:
         self._nli_dtype = nli_dtype
         self._backend = self._recipe = None
         self._memo: dict[Key, tuple[float, float, float]] = {}
+        # while not None: every memo key asked, in order (a clustering rule's pairs, kept in
+        # the build's stage memo so that a rebuild reusing the rule still lists them)
+        self.asked: list[Key] | None = None
         # The cache key must not need the model loaded: spec, content fingerprint, conditioning.
         self.id = backend_id(spec, condition, cache, nli_dtype)
         self.persist = not spec.startswith("cosine")  # cosine is recomputed from embeddings
@@ -193,14 +196,26 @@ class PairStore:
                 key = (q, b, a)
             if key in self._memo:
                 out[i] = self._memo[key]
+                if self.asked is not None:
+                    self.asked.append(key)
             else:
-                todo.setdefault((q, *sorted((a, b))) if self.symmetric else key, []).append(i)
+                key = (q, *sorted((a, b))) if self.symmetric else key
+                todo.setdefault(key, []).append(i)
+                if self.asked is not None:
+                    self.asked.append(key)
         if todo:
             found = self._fetch(list(todo))
             for key, rows in todo.items():
                 self._memo[key] = found[key]
                 out[rows] = found[key]
         return out
+
+    def replay(self, keys: list[Key], values: np.ndarray) -> None:
+        """Put pairs a rule asked in an earlier build back into the memo, in the order it
+        asked them (keys already there stay where they are), as if it had asked again."""
+        for key, value in zip(keys, values.tolist(), strict=True):
+            if key not in self._memo:
+                self._memo[key] = tuple(value)
 
     def cache_key(self, key: Key) -> Key:
         """The key the content cache stores ``key`` under (no question for an NLI model
@@ -304,35 +319,57 @@ def cluster_all(
     stores: dict[str, PairStore],
     vector_of: dict,
     bar,
+    memo=None,
+    texts=None,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Cluster every question's unique texts under every computed rule (``provided`` is the
     caller's); entailment rules ask their pairs in batches over all questions at once.
+    ``memo`` (a :class:`uqlens.build.memo.BuildMemo`, with the ``texts`` table): a rule
+    clustered before on the same data and settings is read back, its pairs put back into
+    its store as if asked.
 
     Returns ``{(rule key, question id): cluster id per unique text}``."""
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for spec in rule_specs:
+        got = memo.clusters(spec, texts, stores) if memo is not None else None
+        if got is None:
+            store = stores.get(spec.get("backend") or "")
+            if memo is not None and store is not None:
+                store.asked = []
+            try:
+                got = dict(zip(text_lists, _cluster_rule(spec, text_lists, qtext, stores,
+                                                         vector_of, bar), strict=True))
+                if memo is not None:
+                    memo.put_clusters(spec, texts, got, store.asked if store else None, store)
+            finally:
+                if store is not None:
+                    store.asked = None
+        out.update({(spec["key"], q): i for q, i in got.items()})
+    return out
+
+
+def _cluster_rule(spec, text_lists, qtext, stores, vector_of, bar) -> list[np.ndarray]:
+    """Cluster ids per unique text of every question (``text_lists`` order) under one rule."""
     from uqlens.core import clustering
 
     qids = list(text_lists)
     lists = [text_lists[q] for q in qids]
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for spec in rule_specs:
-        rule = clustering.parse_rule(spec["rule_key"])
-        if rule.needs == "entailment":
-            store = stores[spec["backend"]]
-            progress = bar(None, f"cluster {spec['key']}", total=len(qids))
+    rule = clustering.parse_rule(spec["rule_key"])
+    if rule.needs == "entailment":
+        store = stores[spec["backend"]]
+        progress = bar(None, f"cluster {spec['key']}", total=len(qids))
 
-            def pairs(requests, store=store):
-                return store.get_many([(qtext[qids[q]], lists[q][i], lists[q][j])
-                                       for q, i, j in requests])
+        def pairs(requests, store=store):
+            return store.get_many([(qtext[qids[q]], lists[q][i], lists[q][j])
+                                   for q, i, j in requests])
 
-            ids = clustering.cluster_many(rule, lists, pairs=pairs,
-                                          on_step=lambda n, p=progress: p.update(n - p.n))
-            progress.close()
-        else:
-            embs = [np.stack([vector_of[(q, t)] for t in text_lists[q]]) for q in qids] \
-                if rule.needs == "embeddings" else None
-            ids = clustering.cluster_many(rule, lists, embeddings=embs)
-        out.update({(spec["key"], q): i for q, i in zip(qids, ids, strict=True)})
-    return out
+        ids = clustering.cluster_many(rule, lists, pairs=pairs,
+                                      on_step=lambda n, p=progress: p.update(n - p.n))
+        progress.close()
+        return ids
+    embs = [np.stack([vector_of[(q, t)] for t in text_lists[q]]) for q in qids] \
+        if rule.needs == "embeddings" else None
+    return clustering.cluster_many(rule, lists, embeddings=embs)
 
 
 def check_batch_size(value) -> int:

@@ -113,10 +113,15 @@ def build(
 
 def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dict:
     """The stages of :func:`build`, their model calls and scoring run by ``engine``."""
+    from uqlens.build.manifest import input_hash
+    from uqlens.build.memo import BuildMemo
+
     stats = Stats()
     cache = ModelCache(cache_dir)
     with stats.stage("ingest", log):
-        data = ingest(inputs, stats)
+        input_hashes = [input_hash(p) for p in inputs]
+        memo = BuildMemo(cache.stages(log), input_hashes)
+        data = memo.ingest(inputs, stats)
         questions, gens, texts, qtext = data.questions, data.gens, data.texts, data.qtext
     scored = scored_samples(gens, config.sample_temperature)
 
@@ -124,12 +129,13 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
     stage_notes: dict[str, str] = {}  # which stages ran and why, for the manifest
     text_vectors, vector_of = _embed_stage(config, data, embedder, stats, log, stage_notes)
     stores = _pair_stores(config, embedder, cache, stats, engine)
+    memo.context(config, embedder.id, {a: s.id for a, s in stores.items()}, bool(vector_of))
     rules = rule_entries(config, {a: s.id for a, s in stores.items()}, gens, PAIR_SHORTCUT)
     chosen, provided, params_of, skipped = choose_methods(config, gens, scored, questions, log)
     scored_groups = QuestionRows(scored)
     with stats.stage("cluster", log):
         clusters, text_cluster, sample_cluster = _cluster_stage(rules, data, stores, vector_of,
-                                                                stats, bar)
+                                                                stats, bar, memo)
     matrices = _graph_stage(config, chosen, rules, stores, scored_groups, qtext, stats, log,
                             bar, stage_notes)
 
@@ -137,13 +143,15 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
         source = BuildSource(data, scored_groups, text_cluster, sample_cluster, matrices,
                              vector_of)
         scores = score_all(rules, scored_groups, source, chosen, params_of, provided,
-                           questions["question_id"], bar, engine, samples=scored)
+                           questions["question_id"], bar, engine, samples=scored, memo=memo)
 
     with stats.stage("judge", log):
         judge_info: dict = {}
         skipped_judges: dict[str, str] = {}
+        judge_specs: dict[str, str] = {}
         correct = judge_run(questions, gens, texts, config.judges, embedder, stores,
-                            cache=cache, info=judge_info, skipped=skipped_judges)
+                            cache=cache, info=judge_info, skipped=skipped_judges, memo=memo,
+                            labels=judge_specs)
         for judge_label, reason in skipped_judges.items():
             log(f"skipped judge {judge_label}: {reason}")
 
@@ -156,19 +164,24 @@ def _build(inputs, out_dir, config, engine, cache_dir, bar, log, started) -> dic
         projection = project_stage(config, data, text_vectors, embedder, cache, stats)
 
     _count_pairs(stats, stores)
+    stats.counts.update(memo.memo.counts())
+    stage_notes.update(memo.notes())
     manifest = make_manifest(
         config=config, out_dir=out_dir, inputs=inputs, dataset=data.dataset,
         questions=questions, rules=rules, chosen=chosen, provided=provided,
         params_of=params_of, skipped=skipped, correct=correct, judge_info=judge_info,
         skipped_judges=skipped_judges,
         stores=stores, embedder_id=embedder.id, stats=stats, stage_notes=stage_notes,
-        probes=probes, hidden=hidden, engine=engine.describe())
+        probes=probes, hidden=hidden, engine=engine.describe(), input_hashes=input_hashes)
     manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
     tables = _tables(data, _pairs_table(stores, texts, qtext), clusters, scores, correct,
                      projection, text_vectors)
     if hidden is not None:
         tables["hidden_states"] = hidden
-    write_run(out_dir, tables, manifest, finish=write_summaries)
+    summary_keys = memo.summary_keys(rules, judge_specs, scores)
+    write_run(out_dir, tables, manifest, finish=lambda folder, m: write_summaries(
+        folder, m, memo=memo.memo, keys=summary_keys))
+    memo.memo.trim()
     cache.close()
     return manifest
 
@@ -198,14 +211,11 @@ def _embed_stage(config, data, embedder, stats, log, stage_notes):
         "pairs, map of answers only)")
     if embed_reasons:
         with stats.stage("embed", log):
-            keys = [prefix(qtext[q]) + t
-                    for q, t in zip(texts["question_id"], texts["text"], strict=True)]
+            qids, strs = texts["question_id"].tolist(), texts["text"].tolist()
+            keys = [prefix(qtext[q]) + t for q, t in zip(qids, strs, strict=True)]
             # one call: the engine embeds the cache misses in chunks (in parallel on Ray)
             text_vectors = embedder.embed(keys) if keys else np.zeros((0, 384), dtype=np.float32)
-            vector_of = {
-                (q, t): v
-                for q, t, v in zip(texts["question_id"], texts["text"], text_vectors, strict=True)
-            }
+            vector_of = dict(zip(zip(qids, strs, strict=True), text_vectors, strict=True))
     return text_vectors, vector_of
 
 
@@ -219,7 +229,7 @@ def _pair_stores(config, embedder, cache, stats, engine) -> dict[str, PairStore]
     return stores
 
 
-def _cluster_stage(rules, data, stores, vector_of, stats, bar):
+def _cluster_stage(rules, data, stores, vector_of, stats, bar, memo=None):
     """``(clusters table, {(rule key, qid): cluster id per text id}, {qid: {sample_id:
     cluster id}} of the provided rule)``."""
     from uqlens.core import clustering
@@ -229,7 +239,7 @@ def _cluster_stage(rules, data, stores, vector_of, stats, bar):
         data.texts[["question_id", "text"]]).column("text").items()}
     cluster_rows = []
     text_cluster = cluster_all([r for r in rules if r["rule"] != PROVIDED_RULE], text_lists,
-                               data.qtext, stores, vector_of, bar)
+                               data.qtext, stores, vector_of, bar, memo, data.texts)
     sample_cluster: dict[str, dict[str, int]] = {}
     for spec in rules:
         if spec["rule"] == PROVIDED_RULE:
@@ -341,7 +351,8 @@ def _count_pairs(stats: Stats, stores: dict) -> None:
 
 def _pairs_table(stores: dict[str, PairStore], texts: pd.DataFrame, qtext: dict) -> pd.DataFrame:
     """Every pair any backend answered during this build, as text ids."""
-    text_id = {(q, t): i for q, i, t in zip(texts["question_id"], texts["text_id"], texts["text"],
+    text_id = {(q, t): i for q, i, t in zip(texts["question_id"].tolist(),
+                                            texts["text_id"].tolist(), texts["text"].tolist(),
                                             strict=True)}
     question_ids: dict[str, list[str]] = {}
     for qid, q in qtext.items():

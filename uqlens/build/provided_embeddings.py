@@ -35,6 +35,9 @@ def answer_vectors(gens: pd.DataFrame, texts: pd.DataFrame) -> np.ndarray:
     got = texts[["question_id", "text_id"]].merge(
         first[["question_id", "text_id", "sample_id", "embedding"]],
         on=["question_id", "text_id"], how="left")
+    whole = _checked_matrix(got["embedding"].tolist()) if len(got) else None
+    if whole is not None and _checked_matrix(gens["embedding"].tolist()) is not None:
+        return _unit(whole)
     dim = None
     for q, s, v in zip(gens["question_id"], gens["sample_id"], gens["embedding"], strict=True):
         n = None if v is None or (isinstance(v, float) and np.isnan(v)) else len(v)
@@ -51,10 +54,27 @@ def answer_vectors(gens: pd.DataFrame, texts: pd.DataFrame) -> np.ndarray:
                              "is all zeros (it has no direction)")
     if not len(got):
         return np.zeros((0, dim or 0), dtype=np.float32)
-    vectors = np.asarray(np.stack(got["embedding"].to_numpy()), dtype=np.float64)
+    return _unit(np.asarray(np.stack(got["embedding"].to_numpy()), dtype=np.float64))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Unit length, as the embedding models give: a dot product is then the cosine."""
     norms = np.linalg.norm(vectors, axis=1)
-    # unit length, as the embedding models give: a dot product is then the cosine
     return (vectors / norms[:, None]).astype(np.float32)
+
+
+def _checked_matrix(rows: list) -> np.ndarray | None:
+    """``rows`` as one float64 matrix when every row is a list of the same length, finite,
+    not all zeros (what :func:`answer_vectors` requires); else None (the caller's row by row
+    check then names the first bad answer)."""
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    if (matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all()
+            or not (matrix != 0).any(axis=1).all()):
+        return None
+    return matrix
 
 
 class ProvidedEmbedder:
@@ -73,7 +93,8 @@ class ProvidedEmbedder:
         self.id = f"{PROVIDED}:{digest}"
         self._of: dict[str, int] = {}
         clash: dict[str, int] = {}
-        for i, (q, t) in enumerate(zip(texts["question_id"], texts["text"], strict=True)):
+        for i, (q, t) in enumerate(zip(texts["question_id"].tolist(), texts["text"].tolist(),
+                                       strict=True)):
             key = f"{qtext[q]} {t}" if condition else t
             if key in self._of and not np.array_equal(vectors[self._of[key]], vectors[i]):
                 clash.setdefault(key, i)

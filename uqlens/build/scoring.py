@@ -95,6 +95,11 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
     them."""
     from uqlens.core.methods import ClusterBatch
 
+    fast = _text_cluster_batch(source, rule, flat)
+    if fast is not None:
+        ids, greedy = fast
+        return ClusterBatch(flat.start, ids, flat.logprob_sum, flat.num_tokens,
+                            flat.has_logprob, flat.has_tokens, greedy)
     ids = np.empty(len(flat.text_id), dtype=np.int64)
     greedy = np.full(len(flat.question_ids), np.nan)
     for i, qid in enumerate(flat.question_ids):
@@ -118,29 +123,85 @@ def cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
                         flat.has_tokens, greedy)
 
 
+def _text_cluster_batch(source, rule: RuleSpec, flat: FlatSamples):
+    """``(cluster id per sample, judged answer's cluster per question)`` of a computed rule,
+    read as whole arrays from a source that holds each question's cluster id per text id
+    (:meth:`uqlens.build.stages.BuildSource.text_clusters`): what :func:`cluster_batch`'s
+    question loop gives, without the loop. None when the source has no such arrays or a text
+    id has no cluster (the loop then says which)."""
+    arrays = getattr(source, "text_clusters", lambda _: None)(rule)
+    n = len(flat.question_ids)
+    if arrays is None or rule.is_provided:
+        return None
+    per_question = [arrays.get(q) for q in flat.question_ids]
+    if any(a is None for a in per_question):
+        return None
+    sizes = np.array([len(a) for a in per_question], dtype=np.int64)
+    every = np.concatenate(per_question) if n else np.zeros(0, dtype=np.int64)
+    base = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64) if n else sizes
+    seg = np.repeat(np.arange(n), np.diff(flat.start))
+    text_id = flat.text_id
+    if len(text_id) and ((text_id < 0) | (text_id >= sizes[seg])).any():
+        return None
+    ids = every[base[seg] + text_id].astype(np.int64) if len(text_id) else np.zeros(
+        0, dtype=np.int64)
+    judged = [source.judged(q) for q in flat.question_ids]
+    judged_text = np.array([-1 if j is None else int(j["text_id"]) for j in judged],
+                           dtype=np.int64)
+    has_judged = np.array([j is not None for j in judged], dtype=bool)
+    known = has_judged & (judged_text >= 0) & (judged_text < sizes)
+    judged_cluster = np.full(n, -1, dtype=np.int64)
+    judged_cluster[known] = every[base[known] + judged_text[known]]
+    # the judged answer's cluster counts when one of the question's samples shares it
+    shared = np.bincount(seg, weights=(ids == judged_cluster[seg]) & known[seg],
+                         minlength=n) > 0
+    greedy = np.where(shared, judged_cluster, -1).astype(float)
+    greedy[~has_judged] = np.nan
+    return ids, greedy
+
+
 def score_table(rules: Sequence[dict], groups: Mapping[str, pd.DataFrame], source, chosen,
                 params_of: Mapping[str, Mapping], bar, engine=None,
-                samples: pd.DataFrame | None = None) -> pd.DataFrame:
+                samples: pd.DataFrame | None = None, memo=None) -> pd.DataFrame:
     """``question_id, rule, method, uncertainty`` of every chosen method under every rule:
     for each rule in order, each question in ``groups`` order, each method in ``chosen``
-    order (the rows a loop over :func:`score_view` would give)."""
+    order (the rows a loop over :func:`score_view` would give). ``memo`` (a
+    :class:`uqlens.build.memo.BuildMemo`): score columns computed before on the same data
+    and settings are read back, the others computed and stored."""
     from uqlens.build.engine import LocalEngine
 
     engine = engine or LocalEngine()
     flat = flatten(groups, samples)
     ids = [m.id for m in chosen]
+    n = len(flat.question_ids)
     shared: dict[str, dict[str, np.ndarray]] = {}  # affinity backend -> rule-free scores
     frames = []
     for entry in rules:
         spec = RuleSpec.from_manifest(entry)
-        values = _rule_scores(spec, source, chosen, params_of, flat, shared, bar, engine)
-        matrix = np.column_stack([values[m] for m in ids]) if ids else np.zeros((len(flat.
-                                                                               question_ids),
-                                                                               0))
+        values: dict[str, np.ndarray] = {}
+        # rule-free scores of this affinity backend, from an earlier rule of this build
+        reuse = shared.setdefault(spec.affinity_backend, {})
+        fresh = [m for m in chosen if not ("clusters" not in m.needs and m.id in reuse)]
+        if memo is not None:
+            for m in fresh:
+                got = memo.score(entry, m, dict(params_of.get(m.id) or {}), n)
+                if got is not None:
+                    values[m.id] = got
+                    if "clusters" not in m.needs:
+                        reuse[m.id] = got
+        todo = [m for m in chosen if m.id not in values]
+        if todo:
+            computed = _rule_scores(spec, source, todo, params_of, flat, shared, bar, engine)
+            if memo is not None:
+                for m in todo:
+                    if m in fresh:
+                        memo.put_score(entry, m, dict(params_of.get(m.id) or {}),
+                                       computed[m.id])
+            values.update(computed)
+        matrix = np.column_stack([values[m] for m in ids]) if ids else np.zeros((n, 0))
         frames.append(pd.DataFrame({
             "question_id": np.repeat(np.asarray(flat.question_ids, dtype=object), len(ids)),
-            "rule": spec.key, "method": np.tile(np.asarray(ids, dtype=object),
-                                                len(flat.question_ids)),
+            "rule": spec.key, "method": np.tile(np.asarray(ids, dtype=object), n),
             "uncertainty": matrix.ravel()}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "rule", "method", "uncertainty"])
@@ -179,13 +240,13 @@ def _view_scores(spec: RuleSpec, source, flat: FlatSamples, methods: list[str], 
 
 def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
                  shared: dict, bar, engine) -> dict[str, np.ndarray]:
-    """``{method: score per question}`` under one rule."""
+    """``{method: score per question}`` under one rule; rule-free methods already scored
+    under another rule of the same affinity backend (``shared``) are copied."""
     kwargs = {m.id: {**dict(m.defaults), **dict(params_of.get(m.id) or {})} for m in chosen}
     batched = [m for m in chosen if m.batch is not None and "clusters" in m.needs]
     rule_free = [m for m in chosen if "clusters" not in m.needs]
-    reuse = shared.get(spec.affinity_backend)
-    per_view = [m.id for m in chosen if m not in batched and (reuse is None or
-                                                              m not in rule_free)]
+    reuse = shared.setdefault(spec.affinity_backend, {})
+    per_view = [m.id for m in chosen if m not in batched and m.id not in reuse]
     out: dict[str, np.ndarray] = {}
     if batched:
         cb = cluster_batch(source, spec, flat)
@@ -198,10 +259,11 @@ def _rule_scores(spec: RuleSpec, source, chosen, params_of, flat: FlatSamples,
         per_view = [m for m in per_view if m not in out]
     if per_view:
         out.update(_view_scores(spec, source, flat, per_view, params_of, bar, engine))
-    if reuse is None:
-        shared[spec.affinity_backend] = {m.id: out[m.id] for m in rule_free}
-    else:
-        out.update(reuse)
+    for m in rule_free:
+        if m.id in reuse:
+            out[m.id] = reuse[m.id]
+        else:
+            reuse[m.id] = out[m.id]
     return out
 
 

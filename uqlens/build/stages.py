@@ -38,7 +38,8 @@ def ingest(inputs: Sequence[Path], stats) -> Ingested:
     dataset = load(inputs[0]) if len(inputs) == 1 else load_many(inputs)
     questions = dataset.questions.reset_index(drop=True)
     gens, texts = _texts_table(_order_generations(dataset.generations))
-    qtext = dict(zip(questions["question_id"], questions["question"], strict=True))
+    qtext = dict(zip(questions["question_id"].tolist(), questions["question"].tolist(),
+                     strict=True))
     stats.counts.update(questions=len(questions), samples=len(gens), unique_texts=len(texts))
     return Ingested(dataset, questions, gens, texts, qtext)
 
@@ -178,7 +179,8 @@ class BuildSource:
         self._data, self._text_cluster, self._sample_cluster = data, text_cluster, sample_cluster
         self._matrices, self._vector_of = matrices, vector_of
         self._texts: dict[str, list[str]] = {}
-        for q, text in zip(data.texts["question_id"], data.texts["text"], strict=True):
+        for q, text in zip(data.texts["question_id"].tolist(), data.texts["text"].tolist(),
+                           strict=True):
             self._texts.setdefault(q, []).append(text)
         greedy = data.gens[data.gens["is_greedy"].astype(bool)].drop_duplicates("question_id")
         # each judged answer's row as a mapping (one conversion, not a group per question)
@@ -198,6 +200,12 @@ class BuildSource:
 
     def judged(self, qid):
         return self._judged.get(qid)
+
+    def text_clusters(self, rule: RuleSpec) -> dict[str, np.ndarray] | None:
+        """``{qid: cluster id per text id}`` of a computed rule (None for ``provided``)."""
+        if rule.is_provided:
+            return None
+        return {q: ids for (key, q), ids in self._text_cluster.items() if key == rule.key}
 
     def clusters(self, rule: RuleSpec, qid):
         if rule.is_provided:
@@ -220,13 +228,14 @@ class BuildSource:
 
 def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], source,
               chosen, params_of: dict, provided: dict, question_ids, bar,
-              engine=None, samples: pd.DataFrame | None = None) -> pd.DataFrame:
+              engine=None, samples: pd.DataFrame | None = None, memo=None) -> pd.DataFrame:
     """The ``scores`` table: every chosen method under every rule, plus the tool's own
     scores (one value per question repeated under every rule; NaN where it left a question
     unscored). Methods with a batch form score a rule's questions at once; the others score
     views, made here, in batches of :data:`uqlens.build.engine.SCORE_CHUNK` through
     ``engine`` (Ray tasks on the Ray engine); see :mod:`uqlens.build.scoring`. ``samples``:
-    the rows of ``scored_groups`` as one frame, when the caller has it."""
+    the rows of ``scored_groups`` as one frame, when the caller has it; ``memo``: see
+    :func:`uqlens.build.scoring.score_table`."""
     from uqlens.build.scoring import score_table
 
     rows = []
@@ -235,7 +244,7 @@ def score_all(rules: list[dict], scored_groups: Mapping[str, pd.DataFrame], sour
             rows.extend((qid, entry["key"], method_id, values.get(qid, float("nan")))
                         for qid in question_ids)
     scores = pd.concat([score_table(rules, scored_groups, source, chosen, params_of, bar,
-                                    engine, samples),
+                                    engine, samples, memo),
                         pd.DataFrame(rows, columns=["question_id", "rule", "method",
                                                     "uncertainty"])], ignore_index=True)
     params = {m: json.dumps(p, sort_keys=True) for m, p in params_of.items()}
@@ -297,69 +306,89 @@ def _prefetch_reference_pairs(store, questions, per_text) -> None:
 
 
 def judge_run(questions, gens, texts, judge_specs, embedder, stores, cache=None,
-              info=None, skipped: dict[str, str] | None = None) -> pd.DataFrame:
+              info=None, skipped: dict[str, str] | None = None, memo=None,
+              labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Judge every unique answer text once per judge, then give each sample its text's label.
 
     Judge specs: ``id`` or ``id:tau`` (``squad_f1:0.5``); ``nli_reference@ALIAS`` and
     ``llm_reference@ALIAS`` use an entailment backend of the build. ``info`` collects what
     model-backed judges must record in the manifest (prompt, model fingerprint). Reference
     judges judge only the questions that have references; a judge with nothing to judge is
-    left out and ``skipped[label]`` says why.
+    left out and ``skipped[label]`` says why. ``memo`` (a :class:`uqlens.build.memo.BuildMemo`):
+    a judge judged before on the same data and settings is read back; ``labels`` collects
+    ``{label: spec}`` of the judges that judged.
     """
-    from uqlens.core import correctness
     from uqlens.data.schema import missing_references
 
     skipped = {} if skipped is None else skipped
+    info = {} if info is None else info
     unreferenced = set(missing_references(questions))
-    all_questions = questions
-    questions = questions[~questions["question_id"].isin(unreferenced)]
+    referenced = questions[~questions["question_id"].isin(unreferenced)]
     per_text = texts.rename(columns={"text_id": "sample_id"})
     per_text = per_text[~per_text["question_id"].isin(unreferenced)]
     frames = []
     for spec in judge_specs:
-        spec, _, alias = spec.partition("@")
-        name, _, tau = spec.partition(":")
-        judge = correctness.get_judge(name, float(tau) if tau else None)
-        label = _judge_label(name, tau)
-        if judge.provenance == "provided":
-            if "provided_correct" not in gens or gens["provided_correct"].isna().all():
-                skipped[label] = ("no correctness labels came with the data "
-                                  "(generations.provided_correct)")
-                continue
-            frame = correctness.judge_frame(judge, all_questions, gens)
-        elif questions.empty:
-            skipped[label] = ("needs reference answers and no question has any (add them "
-                              "with `uqlens import --questions FILE`)")
+        def compute(spec=spec):
+            return _judge_one(spec, questions, referenced, gens, per_text, embedder, stores,
+                              cache)
+        label, frame, reason, entry = (memo.judge(spec, compute) if memo is not None
+                                       else compute())
+        if entry is not None:
+            info[label] = entry
+        if reason is not None:
+            skipped[label] = reason
             continue
-        elif judge.provenance == "embedding" and getattr(embedder, "provided", False):
-            skipped[label] = ("needs an embedding model for the references; the input's own "
-                              "vectors (--embedder provided) cover the answers only")
-            continue
-        else:
-            if judge.provenance == "embedding":
-                frame = _embedding_frame(judge, questions, per_text, embedder)
-            elif judge.provenance == "llm":
-                frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
-                                             cache, info if info is not None else {})
-            else:
-                pair = None
-                if judge.provenance == "nli":
-                    if alias not in stores:
-                        raise BuildError(f"judge {spec!r} needs an entailment backend: "
-                                         f"{name}@ALIAS")
-                    # The question is not known to a text-pair call; references are judged
-                    # unconditioned on purpose (answer vs reference, not vs the question).
-                    pair = lambda a, b, s=stores[alias]: tuple(s.get("", [(a, b)])[0])  # noqa: E731
-                    _prefetch_reference_pairs(stores[alias], questions, per_text)
-                frame = correctness.judge_frame(judge, questions, per_text, pair=pair)
-            frame = frame.rename(columns={"sample_id": "text_id"}).merge(
-                gens[["question_id", "sample_id", "text_id"]], on=["question_id", "text_id"]
-            ).drop(columns="text_id")
-        frame["judge"] = label
-        frames.append(frame[["question_id", "sample_id", "judge", "value", "label",
-                             "provenance"]])
+        if labels is not None:
+            labels[label] = spec
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["question_id", "sample_id", "judge", "value", "label", "provenance"])
+
+
+def _judge_one(full_spec, all_questions, questions, gens, per_text, embedder, stores, cache):
+    """``(label, frame or None, reason it was skipped or None, judge_info entry or None)`` of
+    one judge spec (see :func:`judge_run`)."""
+    from uqlens.core import correctness
+
+    spec, _, alias = full_spec.partition("@")
+    name, _, tau = spec.partition(":")
+    judge = correctness.get_judge(name, float(tau) if tau else None)
+    label = _judge_label(name, tau)
+    info: dict = {}
+    if judge.provenance == "provided":
+        if "provided_correct" not in gens or gens["provided_correct"].isna().all():
+            return label, None, ("no correctness labels came with the data "
+                                 "(generations.provided_correct)"), None
+        frame = correctness.judge_frame(judge, all_questions, gens)
+    elif questions.empty:
+        return label, None, ("needs reference answers and no question has any (add them "
+                             "with `uqlens import --questions FILE`)"), None
+    elif judge.provenance == "embedding" and getattr(embedder, "provided", False):
+        return label, None, ("needs an embedding model for the references; the input's own "
+                             "vectors (--embedder provided) cover the answers only"), None
+    else:
+        if judge.provenance == "embedding":
+            frame = _embedding_frame(judge, questions, per_text, embedder)
+        elif judge.provenance == "llm":
+            frame = _llm_reference_frame(judge, label, alias, questions, per_text, stores,
+                                         cache, info)
+        else:
+            pair = None
+            if judge.provenance == "nli":
+                if alias not in stores:
+                    raise BuildError(f"judge {spec!r} needs an entailment backend: "
+                                     f"{name}@ALIAS")
+                # The question is not known to a text-pair call; references are judged
+                # unconditioned on purpose (answer vs reference, not vs the question).
+                pair = lambda a, b, s=stores[alias]: tuple(s.get("", [(a, b)])[0])  # noqa: E731
+                _prefetch_reference_pairs(stores[alias], questions, per_text)
+            frame = correctness.judge_frame(judge, questions, per_text, pair=pair)
+        frame = frame.rename(columns={"sample_id": "text_id"}).merge(
+            gens[["question_id", "sample_id", "text_id"]], on=["question_id", "text_id"]
+        ).drop(columns="text_id")
+    frame["judge"] = label
+    return label, frame[["question_id", "sample_id", "judge", "value", "label",
+                         "provenance"]], None, info.get(label)
 
 
 def _embedding_frame(judge, questions, per_text, embedder) -> pd.DataFrame:

@@ -175,10 +175,8 @@ def _as_rule(rule: Rule | str) -> Rule:
 def renumber(labels: Sequence[int] | np.ndarray) -> np.ndarray:
     """Relabel so ids are 0, 1, ... in order of first appearance."""
     mapping: dict[object, int] = {}
-    out = np.empty(len(labels), dtype=np.int64)
-    for i, lab in enumerate(labels):
-        out[i] = mapping.setdefault(lab, len(mapping))
-    return out
+    labels = labels.tolist() if isinstance(labels, np.ndarray) else labels
+    return np.array([mapping.setdefault(lab, len(mapping)) for lab in labels], dtype=np.int64)
 
 
 def representatives(cluster_ids: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -238,7 +236,9 @@ class _Greedy:
 
     def __init__(self, rule: Rule, texts: Sequence[str]):
         self.rule = rule
-        self.ids = np.full(len(texts), -1, dtype=np.int64)
+        # Python lists, not arrays: this state machine reads and writes one item at a time
+        self._ids = [-1] * len(texts)
+        self._open = len(texts)  # answers not settled yet
         self.reps: list[int] = []  # sample index of each cluster's first member
         self.asked: dict[tuple[int, int], Sequence[float]] = {}
         self._at = [0] * len(texts)  # index of the representative answer k is testing
@@ -248,14 +248,18 @@ class _Greedy:
         self.advance()
 
     @property
+    def ids(self) -> np.ndarray:
+        return np.asarray(self._ids, dtype=np.int64)
+
+    @property
     def done(self) -> bool:
-        return bool((self.ids >= 0).all())
+        return self._open == 0
 
     def wanted(self) -> list[tuple[int, int]]:
         """Ordered pairs (i, j) whose P(i entails j) the next step needs."""
         out = []
-        for k in np.flatnonzero(self.ids < 0).tolist():
-            if self._copy_of[k] != k or self._at[k] >= len(self.reps):
+        for k, c in enumerate(self._ids):
+            if c >= 0 or self._copy_of[k] != k or self._at[k] >= len(self.reps):
                 continue
             r = self.reps[self._at[k]]
             out.append((r, k) if (r, k) not in self.asked else (k, r))
@@ -264,13 +268,16 @@ class _Greedy:
     def advance(self) -> None:
         """Settle every answer the pairs asked so far allow (in sample order)."""
         settled_before = True
-        for k in range(len(self.ids)):
-            if self.ids[k] < 0:
+        ids = self._ids
+        for k in range(len(ids)):
+            if ids[k] < 0:
                 if self._copy_of[k] != k:
-                    self.ids[k] = self.ids[self._copy_of[k]]
+                    ids[k] = ids[self._copy_of[k]]
                 else:
                     self._test(k, settled_before)
-            settled_before = settled_before and self.ids[k] >= 0
+                if ids[k] >= 0:
+                    self._open -= 1
+            settled_before = settled_before and ids[k] >= 0
 
     def _test(self, k: int, settled_before: bool) -> None:
         while self._at[k] < len(self.reps):
@@ -281,11 +288,11 @@ class _Greedy:
             if match is None:
                 return
             if match:
-                self.ids[k] = self._at[k]
+                self._ids[k] = self._at[k]
                 return
             self._at[k] += 1
         if settled_before:
-            self.ids[k] = len(self.reps)
+            self._ids[k] = len(self.reps)
             self.reps.append(k)
 
 
@@ -304,6 +311,8 @@ def _greedy_many(
         values = pairs(requests)
         if len(values) != len(requests):
             raise ValueError(f"pairs() returned {len(values)} results for {len(requests)} pairs")
+        if isinstance(values, np.ndarray):
+            values = values.tolist()  # rows as lists: cheaper to read one by one than views
         for (q, i, j), value in zip(requests, values, strict=True):
             states[q].asked[(i, j)] = value
         for q in active:
@@ -333,7 +342,10 @@ def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
         dist = np.empty(len(x) * (len(x) - 1) // 2)
         try:  # private routines: another scipy may take other arguments
             cosine(np.ascontiguousarray(x, dtype=np.float64), dist)
-            dist = np.clip(dist, 0.0, 2.0)
+            np.clip(dist, 0.0, 2.0, out=dist)
+            if len(x) == 2 and np.isfinite(dist[0]):  # one merge, at that distance
+                return np.zeros(2, dtype=np.int64) if dist[0] <= _cutoff(rule) else np.arange(
+                    2, dtype=np.int64)
             if np.isfinite(dist).all():
                 z = link(dist, len(x), method)
         except (TypeError, ValueError):
@@ -341,8 +353,12 @@ def _embedding_clusters(rule: Rule, embeddings: np.ndarray) -> np.ndarray:
     if z is None:  # scipy's own checks say what is wrong
         dist = np.clip(pdist(x, metric="cosine"), 0.0, 2.0)
         z = linkage(dist, method=method)
-    # cosine >= tau  <=>  distance <= 1 - tau; small slack for round-off at the boundary
-    return renumber(flat_clusters(z, 1.0 - float(rule.param("tau")) + 1e-9))
+    return renumber(flat_clusters(z, _cutoff(rule)))
+
+
+def _cutoff(rule: Rule) -> float:
+    """cosine >= tau  <=>  distance <= 1 - tau; small slack for round-off at the boundary."""
+    return 1.0 - float(rule.param("tau")) + 1e-9
 
 
 _COMPILED: list = []

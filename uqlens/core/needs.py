@@ -36,15 +36,16 @@ def question_needs(generations: pd.DataFrame, scored: pd.DataFrame | None = None
     greedy = gens["is_greedy"].astype(bool)
     if scored is None:
         scored = gens[~greedy]
-    everyone = set(gens["question_id"])
+    everyone = set(gens["question_id"].tolist())
     per_q = scored.groupby("question_id").size()
     have: dict[str, set] = {need: set(everyone) for need in COMPUTED}
     have["samples"] = set(per_q.index[per_q >= 2])
-    have["greedy"] = set(gens.loc[greedy, "question_id"])
+    have["greedy"] = set(gens.loc[greedy, "question_id"].tolist())
     for name in FIELD_NEEDS:
-        have[name] = set(gens.loc[gens[name].notna(), "question_id"]) if name in gens else set()
+        have[name] = set(gens.loc[gens[name].notna(), "question_id"].tolist()) \
+            if name in gens else set()
     if "logprob_sum" in scored and "num_tokens" in scored:
-        missing = set(scored.loc[scored["logprob_sum"].isna(), "question_id"])
+        missing = set(scored.loc[scored["logprob_sum"].isna(), "question_id"].tolist())
         have["logprobs"] = everyone - missing
     else:
         have["logprobs"] = set()
@@ -54,7 +55,7 @@ def question_needs(generations: pd.DataFrame, scored: pd.DataFrame | None = None
 def available_needs(generations: pd.DataFrame, scored: pd.DataFrame | None = None) -> set[str]:
     """The needs the build meets for the whole run (see the module docstring's policy)."""
     have = question_needs(generations, scored)
-    everyone = set(generations["question_id"])
+    everyone = set(generations["question_id"].tolist())
     if scored is None:
         scored = generations[~generations["is_greedy"].astype(bool)]
     per_q = scored.groupby("question_id").size()

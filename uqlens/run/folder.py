@@ -36,6 +36,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 FORMAT = "uqlens-run/1"
@@ -51,6 +52,9 @@ TABLES = (
     "projection",
 )
 OPTIONAL_TABLES = ("embeddings", "hidden_states")
+QUESTION_INDEX_MAX = 1000
+"""A view of at most this many questions takes its rows through the run's per-question
+index of each table (:meth:`Run._question_rows`); a larger one tests every row."""
 
 
 class RunError(ValueError):
@@ -77,17 +81,37 @@ class Run:
 
     def restricted(self, question_ids) -> Run:
         """The same run seen through ``question_ids`` only: every table keeps the rows of
-        those questions (in the run's order). Tables already read are filtered, not re-read."""
+        those questions (in the run's order). Tables the run already read are filtered, not
+        re-read, when the view first needs them (a one-question view of a million answers
+        filters only the tables it uses)."""
         ids = tuple(dict.fromkeys(str(q) for q in question_ids))
-        view = Run(path=self.path, manifest=self.manifest, human_bases=self.human_bases,
+        return Run(path=self.path, manifest=self.manifest, human_bases=self.human_bases,
                    subset=ids, _parent=self)
-        view._tables = {name: view._keep(t) for name, t in self._tables.items()}
-        return view
 
-    def _keep(self, table: pd.DataFrame) -> pd.DataFrame:
+    def _keep(self, table: pd.DataFrame, name: str | None = None) -> pd.DataFrame:
         if self.subset is None or "question_id" not in table:
             return table
+        parent = self._parent
+        if (name is not None and parent is not None and parent.subset is None
+                and len(self.subset) <= QUESTION_INDEX_MAX and parent._tables.get(name) is table):
+            rows = parent._question_rows(name, table, self.subset)
+            return table.iloc[rows].reset_index(drop=True)
         return table[table["question_id"].isin(self.subset)].reset_index(drop=True)
+
+    def _question_rows(self, name: str, table: pd.DataFrame, ids) -> np.ndarray:
+        """Positions of ``ids``' rows in the table ``name``, in table order, from an index of
+        each question's rows made once per table: a one-question view of a million answers
+        then takes its rows instead of testing every row of every table it reads."""
+        index = vars(self).setdefault("_question_index", {})
+        if name not in index:
+            codes, uniques = pd.factorize(table["question_id"])
+            order = np.argsort(codes, kind="stable")
+            starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            index[name] = (pd.Index(uniques), order, starts)
+        uniques, order, starts = index[name]
+        at = uniques.get_indexer(pd.Index(list(ids), dtype=object))
+        parts = [order[starts[i]:starts[i + 1]] for i in at if i >= 0]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def table(self, name: str) -> pd.DataFrame:
         """Load one table lazily; missing optional tables come back empty.
@@ -141,7 +165,7 @@ class Run:
         """A table as the build wrote it (``correctness`` without human judges)."""
         if self._parent is not None:
             if name not in self._tables:
-                self._tables[name] = self._keep(self._parent.built_table(name))
+                self._tables[name] = self._keep(self._parent.built_table(name), name)
             return self._tables[name]
         if name == "embeddings" and name not in self._tables:
             if (self.path / "text_embeddings.parquet").exists():

@@ -353,6 +353,7 @@ def human_rows(generations: pd.DataFrame, correctness: pd.DataFrame,
             columns={"value": "_human"}), on=["question_id", "key"], how="left")
         human = got["_human"].notna()
         out["label"] = out["label"].astype(object)
+    if human.any():  # none here: e.g. a one-question view of a run labelled elsewhere
         out.loc[human, "label"] = got.loc[human, "_human"].map(_VERDICT).to_numpy()
         out.loc[human, "value"] = got.loc[human, "_human"].map(
             {"correct": 1.0, "incorrect": 0.0, "unclear": float("nan")}).to_numpy()

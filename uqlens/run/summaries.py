@@ -256,30 +256,76 @@ def _scores(run, rule: str) -> pd.DataFrame:
     return certainty_ranks(s)
 
 
-def build_summaries(run) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Every summary of ``run``: ``({NAME: frame}, manifest["summaries"] entry)``."""
+def build_summaries(run, memo=None, keys: dict | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Every summary of ``run``: ``({NAME: frame}, manifest["summaries"] entry)``.
+
+    ``memo`` (a :class:`uqlens.backends.cache.StageMemo`) and ``keys`` (``{(kind, rule,
+    judge): key}``, kinds "clusters", "scores", "labels", "judge"; made by the build from
+    what each summary is computed from): a summary with a key is read from the memo when
+    there, else computed and stored."""
     from uqlens.run.labels import human_base
 
-    answers = _answers(run)
     judges = [j for j in run.judges if human_base(j) is None]
-    correct = {j: _correct(run, answers, j) for j in judges}
-    rows = {t: len(_built(run, t)) for t in SOURCES}
+    cached: dict = {}
+
+    def answers():
+        if "answers" not in cached:
+            cached["answers"] = _answers(run)
+        return cached["answers"]
+
+    def correct(judge):
+        if ("correct", judge) not in cached:
+            cached[("correct", judge)] = _correct(run, answers(), judge)
+        return cached[("correct", judge)]
+
+    def structure(rule):
+        if ("structure", rule) not in cached:
+            cached[("structure", rule)] = _structure(answers(), *_rule_clusters(
+                run, answers(), rule))
+        return cached[("structure", rule)]
+
+    def piece(kind, rule, judge, compute):
+        key = (keys or {}).get((kind, rule, judge))
+        got = memo.get(f"summary-{kind}", key) if memo is not None and key else None
+        if got is not None:
+            return got[0]
+        frame = compute()
+        if memo is not None and key:
+            memo.put(f"summary-{kind}", key, frame)
+        return frame
+
+    rows = {t: _row_count(run, t) for t in SOURCES}
     index: dict = {"format": FORMAT, "id": summaries_id(run.manifest, rows), "rules": {},
                    "judges": {}, "source_rows": rows}
     files: dict[str, pd.DataFrame] = {}
     for j, judge in enumerate(judges):
-        files[f"judge-{j}"] = _sample_correctness(answers, correct[judge])
+        files[f"judge-{j}"] = piece("judge", None, judge, lambda judge=judge: (
+            _sample_correctness(answers(), correct(judge))))
         index["judges"][judge] = f"judge-{j}"
     for r, rule in enumerate(run.rules):
-        struct = _structure(answers, *_rule_clusters(run, answers, rule))
         entry = {"clusters": f"rule-{r}-clusters", "scores": f"rule-{r}-scores", "judges": {}}
-        files[entry["clusters"]] = struct.frame
-        files[entry["scores"]] = _scores(run, rule)
+        files[entry["clusters"]] = piece("clusters", rule, None,
+                                         lambda rule=rule: structure(rule).frame)
+        files[entry["scores"]] = piece("scores", rule, None, lambda rule=rule: _scores(run, rule))
         for j, judge in enumerate(judges):
             entry["judges"][judge] = f"rule-{r}-judge-{j}"
-            files[entry["judges"][judge]] = _labels(struct, correct[judge])
+            files[entry["judges"][judge]] = piece("labels", rule, judge, lambda r=rule, j=judge: (
+                _labels(structure(r), correct(j))))
         index["rules"][rule] = entry
     return files, index
+
+
+def _row_count(run, name: str) -> int:
+    """Rows of a built table; from the Parquet footer (no read) for a whole run's file."""
+    import pyarrow.parquet as pq
+
+    path = getattr(run, "path", None)
+    whole = getattr(run, "subset", None) is None and getattr(run, "_parent", None) is None
+    file = Path(path) / f"{name}.parquet" if path is not None and whole else None
+    if file is not None and file.is_file():
+        return pq.read_metadata(file).num_rows
+    return len(_built(run, name))
 
 
 # --------------------------------------------------------------------------- storing, reading
@@ -301,16 +347,17 @@ def summaries_id(manifest: dict, source_rows: dict) -> str:
 
 
 
-def write_summaries(folder: Path, manifest: dict) -> None:
+def write_summaries(folder: Path, manifest: dict, memo=None, keys: dict | None = None) -> None:
     """Compute the summaries of the run being written in ``folder`` (its tables as written,
-    ``manifest`` not yet) into ``folder/summaries`` and record them in ``manifest``."""
+    ``manifest`` not yet) into ``folder/summaries`` and record them in ``manifest``;
+    ``memo``, ``keys``: see :func:`build_summaries`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from uqlens.run.folder import Run
 
     start = time.perf_counter()
-    files, index = build_summaries(Run(path=Path(folder), manifest=manifest))
+    files, index = build_summaries(Run(path=Path(folder), manifest=manifest), memo, keys)
     (Path(folder) / FOLDER).mkdir(exist_ok=True)
     for name, frame in files.items():
         table = pa.Table.from_pandas(frame, preserve_index=False)

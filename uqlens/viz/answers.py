@@ -115,7 +115,42 @@ def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
     tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
             for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
                                      marks["cluster"], strict=True)]
-    return answer_hover(marks, method, tags)
+    return _answer_hover(marks, method, tags)
+
+
+def _escaper(**kwargs):
+    """:func:`uqlens.viz.common.escape` remembering every value it saw: a map repeats each
+    question on every mark and each tag on many, more values than ``escape``'s own cache
+    holds at a million answers."""
+    seen: dict = {}
+
+    def escaped(value) -> str:
+        key = (type(value), value)
+        try:
+            return seen[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable value
+            out = escape(value, **kwargs)
+            try:
+                seen[key] = out
+            except TypeError:
+                pass
+            return out
+    return escaped
+
+
+def _answer_hover(points: pd.DataFrame, method: str, tags: list[str]) -> list[str]:
+    """:func:`uqlens.viz.common.answer_hover`, each distinct text escaped once."""
+    text, tag = _escaper(), _escaper(width=200)
+    name = escape(method)
+    unc = points["uncertainty"].to_numpy(float)
+    return [
+        f"<b>Q</b> {text(q)}<br><b>A</b> {text(a)}<br>{tag(t)} · "
+        f"{name} {'undefined' if np.isnan(u) else f'{u:.3f}'}"
+        f"{' · judged answer' if j else ''}"
+        for q, a, t, u, j in zip(points["question"].to_numpy(object),
+                                 points["text"].to_numpy(object), tags, unc,
+                                 points["is_judged"].to_numpy(object), strict=True)
+    ]
 
 
 def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
@@ -127,6 +162,19 @@ def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     marks = map_marks(run, rule, method, judge)
     return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
                         customdata=mark_customdata(marks["ids"]))
+
+
+def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
+    """:func:`map_marks_drawn` without the ``ids`` lists, which the map carries in
+    ``customdata``: what the Answer map page keeps in its cache and reads back on every
+    rerun (lists of ids cost seconds to copy out of the cache at a million answers)."""
+    from uqlens.analysis.marks import distinct_answers
+    from uqlens.analysis.overview import map_points
+
+    marks = distinct_answers(map_points(run, rule, method, judge), ids_json=True)
+    hover = np.asarray(_mark_hover(marks, method), dtype=object)
+    customdata = marks.pop("ids").to_numpy(object)
+    return marks.assign(hover=hover, customdata=customdata)
 
 
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
@@ -166,6 +214,32 @@ def class_order(marks: pd.DataFrame, column: str) -> list[str]:
     return sorted(totals.index, key=lambda k: (-int(totals[k]), str(k)))
 
 
+def _tree(value):
+    """A copy of a figure's nested dicts and lists that shares their arrays."""
+    if isinstance(value, dict):
+        return {k: _tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_tree(v) for v in value)
+    return value
+
+
+class SharedArraysFigure(go.Figure):
+    """A figure whose :meth:`to_dict` shares the trace arrays instead of deep-copying them.
+    Streamlit turns a figure into ``to_dict()`` once, serialises it and drops it; a deep copy
+    copies every hover string and id list one by one (about 5 s for the 270,000 marks of a
+    million answers). The dictionary, and so the JSON sent, is the same."""
+
+    def to_dict(self):
+        from _plotly_utils.utils import convert_to_base64
+
+        res = {"data": _tree(self._data), "layout": _tree(self._layout)}
+        frames = _tree([frame._props for frame in self._frame_objs])
+        if frames:
+            res["frames"] = frames
+        convert_to_base64(res)  # replaces arrays in the copied dicts, never in the figure
+        return res
+
+
 def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "",
              opacity: float = 0.7, height: int = 620) -> go.Figure:
     """The answer map over distinct answers (:func:`uqlens.analysis.marks.distinct_answers`).
@@ -176,7 +250,7 @@ def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "
     Diamonds are judged answers. Lasso is the default drag mode.
     """
     marks = marks.sort_values("count", ascending=False, kind="stable")
-    fig = go.Figure()
+    fig = SharedArraysFigure()
     if color_by in ("correctness", "cluster"):
         colors = CORRECTNESS_COLORS if color_by == "correctness" else CLUSTER_COLORS
         for name in class_order(marks, color_by):

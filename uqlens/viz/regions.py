@@ -33,11 +33,10 @@ the points cost seconds on every change of a widget."""
 
 def drawn_points(points: pd.DataFrame, cap: int | None = DRAWN, seed: int = 0) -> pd.DataFrame:
     """``points`` when at most ``cap`` rows, else ``cap`` of them chosen at random (``seed``),
-    in their original order."""
-    if cap is None or len(points) <= cap:
-        return points
-    keep = np.random.default_rng(seed).choice(len(points), cap, replace=False)
-    return points.iloc[np.sort(keep)]
+    in their original order (:func:`uqlens.analysis.regions.sample_rows`)."""
+    from uqlens.analysis.regions import sample_rows
+
+    return sample_rows(points, cap, seed)
 
 
 def region_map(points: pd.DataFrame, color_by: str = "band", method: str = "",
