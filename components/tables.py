@@ -49,7 +49,8 @@ def fmt(value, digits: int = 3, undefined: str = "undefined") -> str:
 def _per_distinct(series: pd.Series, fn) -> pd.Series:
     """``series.map(fn)``, calling ``fn`` once per distinct value (a million answers hold a
     few hundred thousand texts, three labels); missing values go through ``fn`` once too."""
-    if len(series) < 1000:
+    typed = isinstance(series.dtype, pd.StringDtype | pd.BooleanDtype) or series.dtype == bool
+    if len(series) < 1000 or not typed:  # lists, mixed objects (1 == True): row by row
         return series.map(fn)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = pd.Series(uniques).map(fn)

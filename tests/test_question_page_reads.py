@@ -235,3 +235,5 @@ def test_cell_texts_once_per_distinct_value_equal_the_mapped_column():
     expected = labels.map(lambda v: "unjudged" if pd.isna(v)
                           else ("✓ correct" if v else "✗ incorrect"))
     pd.testing.assert_series_equal(label_text(labels), expected)
+    lists = pd.Series([["a\x07", "b"], [], ["c"]] * 400)  # a column of lists still works
+    pd.testing.assert_series_equal(visible(lists), lists.map(lambda v: cell_text(v)))
