@@ -50,8 +50,9 @@ def version(path: str | Path) -> tuple:
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load(path: str, version: float) -> Run:
     run = load_run(path)
-    for name in ("questions", "generations", "clusters", "scores", "correctness"):
-        run.table(name)  # read the small tables once, shared by every session
+    # tables are read when a page first needs them (at 1,000,000 answers a question-level
+    # page needs no whole clusters or scores table); the object is shared by every session
+    run.table("questions")
     return run
 
 

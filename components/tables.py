@@ -46,11 +46,25 @@ def fmt(value, digits: int = 3, undefined: str = "undefined") -> str:
     return undefined if np.isnan(v) else f"{v:.{digits}f}"
 
 
+def _per_distinct(series: pd.Series, fn) -> pd.Series:
+    """``series.map(fn)``, calling ``fn`` once per distinct value (a million answers hold a
+    few hundred thousand texts, three labels); missing values go through ``fn`` once too."""
+    typed = isinstance(series.dtype, pd.StringDtype | pd.BooleanDtype) or series.dtype == bool
+    if len(series) < 1000 or not typed:  # lists, mixed objects (1 == True): row by row
+        return series.map(fn)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = pd.Series(uniques).map(fn)
+    if (codes < 0).any():  # the missing value's own result, appended last
+        mapped = pd.concat([mapped, series[codes < 0].iloc[:1].reset_index(drop=True).map(fn)],
+                           ignore_index=True)
+        codes = np.where(codes < 0, len(uniques), codes)
+    return pd.Series(mapped.array.take(codes), index=series.index, name=series.name)
+
+
 def label_text(series: pd.Series) -> pd.Series:
     """Nullable boolean labels as ✓ correct / ✗ incorrect / unjudged."""
-    return series.map(
-        lambda v: "unjudged" if pd.isna(v) else ("✓ correct" if v else "✗ incorrect")
-    )
+    return _per_distinct(series, lambda v: "unjudged" if pd.isna(v)
+                         else ("✓ correct" if v else "✗ incorrect"))
 
 
 _LOW = ("_ci_low", "_ci_lo", "_lower", "_low", "_lo")
@@ -114,4 +128,4 @@ def cell_text(value: object, limit: int = CELL_LIMIT) -> object:
 
 def visible(series: pd.Series, limit: int = CELL_LIMIT) -> pd.Series:
     """:func:`cell_text` over a column."""
-    return series.map(lambda v: cell_text(v, limit))
+    return _per_distinct(series, lambda v: cell_text(v, limit))

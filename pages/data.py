@@ -7,6 +7,7 @@ from components import add_data, shell
 from components.cache import cached
 from components.tables import download_buttons, label_text, visible
 from uqlens.analysis import overview as analysis
+from uqlens.core.frames import isin
 from uqlens.run.folder import OPTIONAL_TABLES, TABLES
 
 view = shell.start("Data")
@@ -35,7 +36,7 @@ if chosen:
     q = q[q["dataset"].astype(str).isin(chosen)]
 if verdict:
     q = q[label_text(q["judged_correct"]).str.split(" ").str[-1].isin(verdict)]
-a = answers[answers["question_id"].isin(q["question_id"])]
+a = answers[isin(answers["question_id"], q["question_id"])]  # Arrow's isin: 1,000,000 rows
 if search:
     needle = search.lower()
     hit_a = a["text"].str.lower().str.contains(needle, regex=False)
@@ -43,7 +44,7 @@ if search:
              | q["references"].str.lower().str.contains(needle, regex=False)
              | q["question_id"].isin(a.loc[hit_a, "question_id"]))
     q = q[hit_q]
-    a = a[a["question_id"].isin(q["question_id"])]
+    a = a[isin(a["question_id"], q["question_id"])]
 q = q.assign(judged_correct=label_text(q["judged_correct"]))
 a = a.assign(correct=label_text(a["correct"]))
 # what is shown (the downloads keep the text as stored)

@@ -143,6 +143,20 @@ def predict(c: pd.DataFrame, test_ids, qhat: float) -> pd.DataFrame:
     return out.reset_index()
 
 
+@dataclass
+class _Candidates:
+    """What every method's split conformal shares: the candidates' questions sorted
+    (``qids``), and each candidate's position among them (``code``)."""
+
+    qids: list
+    code: np.ndarray
+
+    @classmethod
+    def of(cls, cands: pd.DataFrame) -> _Candidates:
+        qids = sorted(first_seen(cands["question_id"]))
+        return cls(qids=qids, code=pd.Index(qids).get_indexer(cands["question_id"]))
+
+
 def split_conformal(
     cands: pd.DataFrame,
     uncertainty: pd.Series | None,
@@ -152,24 +166,32 @@ def split_conformal(
     seed: int = 0,
     hallucination_ids=(),
     method: str | None = None,
+    shared: _Candidates | None = None,
 ) -> ConformalResult:
     """Split conformal over clusters (module docstring).
 
     ``cands``: :func:`candidates`; ``uncertainty``: the method's score by question id (None:
-    the frequency baseline); ``hallucination_ids``: confident-hallucination question ids."""
+    the frequency baseline); ``hallucination_ids``: confident-hallucination question ids;
+    ``shared``: ``_Candidates.of(cands)``, computed once for many methods."""
     if not 0 < coverage < 1:
         raise ValueError("coverage must lie in (0, 1)")
     notes: list[str] = []
-    conf = _confidence(cands, uncertainty, notes)
-    c = _scored_candidates(cands, conf)
-    qids = sorted(conf.index)
+    shared = shared or _Candidates.of(cands)
+    scored, confidence = _confidence(shared, uncertainty, notes)
+    # the candidates of scored questions, with their confidence and nonconformity score
+    keep = (shared.code >= 0) & scored[shared.code]  # -1: a missing question id
+    c = cands[keep].copy()
+    c["confidence"] = confidence[shared.code[keep]]
+    c["score"] = nonconformity(c["mass"], c["confidence"])
+    qids = [q for q, on in zip(shared.qids, scored.tolist(), strict=True) if on]
     n_cal = int(round(calibration_fraction * len(qids)))
     if n_cal < 1 or n_cal >= len(qids):
         raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
     hall = set(hallucination_ids)
-    q = _QuestionArrays.of(c, qids, hall)
+    position = np.cumsum(scored) - 1  # a scored question's place in qids
+    q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]])
     splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed)
-    summary = _summary(method, coverage, c, qids, hall, splits, sets)
+    summary = _summary(method, coverage, q, qids, hall, splits, sets)
     if summary["attainable_coverage"] < coverage:
         notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
                      f"cluster at all, below the {coverage:.0%} target: no set can reach it")
@@ -177,18 +199,22 @@ def split_conformal(
                            sets=sets, notes=notes)
 
 
-def _confidence(cands: pd.DataFrame, uncertainty: pd.Series | None, notes: list[str]):
-    """Per-question confidence (rank-transformed uncertainty; 1 for the frequency baseline);
-    questions without a score are left out, with a note."""
-    qids = sorted(first_seen(cands["question_id"]))
+def _confidence(shared: _Candidates, uncertainty: pd.Series | None, notes: list[str]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per question of ``shared.qids``: scored (bool) and its confidence (rank-transformed
+    uncertainty over the scored ones; 1 for the frequency baseline); questions without a
+    score are left out, with a note."""
+    n = len(shared.qids)
     if uncertainty is None:
-        return pd.Series(1.0, index=qids)
-    u = uncertainty.reindex(qids).astype(float)
-    n_undef = int(u.isna().sum())
+        return np.ones(n, dtype=bool), np.ones(n)
+    u = uncertainty.reindex(shared.qids).astype(float).to_numpy()
+    scored = ~np.isnan(u)
+    n_undef = int(n - scored.sum())
     if n_undef:
         notes.append(f"{n_undef} questions without a score are left out")
-    u = u.dropna()
-    return pd.Series(uncertainty_to_confidence(u.to_numpy(), "rank"), index=u.index)
+    confidence = np.full(n, np.nan)
+    confidence[scored] = uncertainty_to_confidence(u[scored], "rank")
+    return scored, confidence
 
 
 @dataclass
@@ -209,9 +235,9 @@ class _QuestionArrays:
     is_hall: np.ndarray
 
     @classmethod
-    def of(cls, c: pd.DataFrame, qids: list, hall: set) -> _QuestionArrays:
+    def of(cls, c: pd.DataFrame, qids: list, hall: set, code: np.ndarray) -> _QuestionArrays:
+        """``code``: each candidate's position in ``qids``."""
         qindex = pd.Index(qids)
-        code = qindex.get_indexer(c["question_id"])
         nq = len(qids)
         score = c["score"].to_numpy(dtype=float)
         correct = c["correct"].to_numpy(dtype=bool)
@@ -234,8 +260,9 @@ def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: i
         cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
         qhat = conformal_quantile(q.true_min[cal_pos[has_cands[cal_pos]]], alpha)
         in_set = q.score <= qhat + 1e-12
-        tp = np.sort(test_pos)
-        tp = tp[has_cands[tp]]
+        is_test = np.zeros(nq, dtype=bool)
+        is_test[test_pos] = True
+        tp = np.flatnonzero(is_test & has_cands)  # sorted, as np.sort(test_pos) was
         size = np.bincount(q.code[in_set], minlength=nq).astype(np.int64)[tp]
         cov = (np.bincount(q.code[in_set & q.correct], minlength=nq) > 0)[tp]
         test_rows.append(tp)
@@ -263,15 +290,16 @@ def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: i
     return pd.DataFrame(split_rows), sets
 
 
-def _summary(method, coverage, c, qids, hall, splits, sets) -> dict:
+def _summary(method, coverage, q: _QuestionArrays, qids, hall, splits, sets) -> dict:
     ch = sets[sets["confident_hallucination"]]
     return {
         "method": method or "frequency baseline",
         "target_coverage": coverage,
         "coverage": float(splits["coverage"].mean()),
         "coverage_sd": float(splits["coverage"].std(ddof=0)),
-        "attainable_coverage": float(
-            c.groupby("question_id")["correct"].any().reindex(qids).mean()),
+        # questions with candidates only (a mean over questions skips those without)
+        "attainable_coverage": float(q.coverable[q.n_clusters > 0].mean())
+        if (q.n_clusters > 0).any() else float("nan"),
         "mean_set_size": float(sets["set_size"].mean()),
         "mean_clusters": float(sets["n_clusters"].mean()),
         "empty_share": float((sets["set_size"] == 0).mean()),
@@ -307,15 +335,18 @@ def run_conformal(run, rule: str, judge: str, methods=None, coverage: float = 0.
     methods = list(methods) if methods is not None else score_methods(run, rule)
     s = run_scores(run, rule, methods)
     out: dict[str, ConformalResult] = {}
+    shared = _Candidates.of(cands)
     if baseline:
         out["frequency"] = split_conformal(cands, None, coverage, calibration_fraction,
-                                           n_splits, seed, hall, None)
+                                           n_splits, seed, hall, None, shared)
+    by_method = s.groupby("method", sort=False).indices
     for m in methods:
-        u = s[s["method"] == m].set_index("question_id")["uncertainty"]
+        part = s.iloc[by_method.get(m, np.zeros(0, dtype=np.int64))]
+        u = part.set_index("question_id")["uncertainty"]
         if u.notna().sum() < 2:
             continue
         out[m] = split_conformal(cands, u, coverage, calibration_fraction, n_splits, seed,
-                                 hall, m)
+                                 hall, m, shared)
     return out
 
 

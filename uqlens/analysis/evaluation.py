@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlens.core.frames import isin
 from uqlens.core.ranking import (  # noqa: F401  (re-exported: every ranking rounds alike)
     RANK_DECIMALS,
     rankdata,
@@ -649,15 +648,25 @@ def method_table(
     need = {"question_id", "method", "uncertainty"}
     if not need <= set(scores.columns):
         raise ValueError(f"scores needs columns {sorted(need)}")
-    if scores.duplicated(["question_id", "method"]).any():
+    # integer codes once for the whole frame (question ids in sorted order), instead of a
+    # string sort and a string look-up per method: seconds at 1,000,000 score rows
+    q_code, _ = pd.factorize(scores["question_id"], sort=True)
+    m_code, _ = pd.factorize(scores["method"])
+    key = m_code.astype(np.int64) * (int(q_code.max(initial=0)) + 2) + (q_code + 1)
+    ordered = np.sort(key)  # a sort: numpy's hashing unique takes seconds here
+    if (ordered[1:] == ordered[:-1]).any():
         raise ValueError("scores has more than one row per (question_id, method)")
     labels = incorrect.dropna().astype(bool)
+    at = labels.index.get_indexer(scores["question_id"])
+    if (at >= 0).any() and labels.index.has_duplicates:
+        raise ValueError("incorrect has more than one label per question_id")
+    y_all = labels.to_numpy(dtype=bool)
+    u_all = scores["uncertainty"].to_numpy(dtype=float)
     rows = []
-    for method, g in scores.groupby("method", sort=False):
-        g = g[isin(g["question_id"], labels.index)].sort_values("question_id")
-        u = g["uncertainty"].to_numpy(dtype=float)
-        y = labels.reindex(g["question_id"]).to_numpy(dtype=bool)
-        u, y = _clean(u, y)
+    for method, idx in scores.groupby("method", sort=False).indices.items():
+        idx = idx[at[idx] >= 0]
+        idx = idx[np.argsort(q_code[idx], kind="stable")]  # by question id
+        u, y = _clean(u_all[idx], y_all[at[idx]])
         row: dict[str, object] = {"method": method, "n": int(len(u)),
                                   "n_incorrect": int(y.sum())}
         dropped = 0

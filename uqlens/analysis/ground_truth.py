@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis import evaluation
+from uqlens.core.frames import isin
 from uqlens.run.rescore import judged_rows
 
 NON_LLM_PROVENANCES = ("program", "exact")
@@ -40,8 +41,11 @@ def non_llm_ground_truth(run, judge: str | None = None) -> list[str]:
     """Question ids whose judged answer has a label from a program judge or exact gold
     (provenance in :data:`NON_LLM_PROVENANCES`), in the run's question order; ``judge``
     restricts to one judge."""
-    found = set(_non_llm_rows(run, judge)["question_id"])
-    return [q for q in run.table("questions")["question_id"] if q in found]
+    found = _non_llm_rows(run, judge)["question_id"].unique()
+    if not len(found):  # the usual case: no program judge, nothing to look up
+        return []
+    questions = run.table("questions")["question_id"]
+    return questions[isin(questions, found)].tolist()
 
 
 def non_llm_labels(run, judge: str | None = None) -> pd.Series:
@@ -65,15 +69,17 @@ def verifiable_metrics(run, rule: str, judge: str | None = None, scores: pd.Data
     :data:`FEW_INCORRECT` incorrect ones. Empty when the run has no verifiable question.
     """
     labels = non_llm_labels(run, judge)
-    if scores is None:
-        s = run.table("scores")
-        scores = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
-    scores = scores[scores["question_id"].isin(labels.index)]
     cols = ["method", "n", "n_incorrect"]
     for name in ("auroc", "tpr_at_1fpr", "tpr_at_01fpr"):
         cols += [name, f"{name}_lo", f"{name}_hi"]
     cols.append("warning")
-    if labels.empty or scores.empty:
+    if labels.empty:  # before reading every score of the run for nothing
+        return pd.DataFrame(columns=cols)
+    if scores is None:
+        s = run.table("scores")
+        scores = s[s["rule"] == rule][["question_id", "method", "uncertainty"]]
+    scores = scores[scores["question_id"].isin(labels.index)]
+    if scores.empty:
         return pd.DataFrame(columns=cols)
     incorrect = ~labels
     table = evaluation.method_table(scores, incorrect, n_boot=n_boot, level=level, seed=seed)

@@ -339,13 +339,36 @@ def dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
                  lambda: _dominant_clusters(run, rule, judge))
 
 
+DOMINANT_COLUMNS = ("question_id", "cluster_id", "rank", "size", "mass", "representative",
+                    "correct", "holds_judged")
+"""The cluster summary's columns :func:`dominant_clusters` reads (no member lists)."""
+
+
+def cluster_columns(run, rule: str, judge: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``cluster_summary(run, rule, judge)[list(columns)]``, reading only those columns of
+    the stored summary when the run has one."""
+    got = stored.clusters(run, rule, judge, _cluster_summary, columns=columns)
+    if got is not None and len(got):
+        return got
+    return cluster_summary(run, rule, judge)[list(columns)]
+
+
+def _judge_column(run, judge: str, column: str) -> pd.Series:
+    """``sample_correctness(run, judge)[column]`` by question id, without reading the lists
+    of correct texts when the run stores the table."""
+    got = stored.judge_table(run, judge, _sample_correctness, columns=("question_id", column))
+    if got is None or not len(got):
+        got = sample_correctness(run, judge)
+    return got.set_index("question_id")[column]
+
+
 def _dominant_clusters(run, rule: str, judge: str) -> pd.DataFrame:
-    clusters = cluster_summary(run, rule, judge)
+    clusters = cluster_columns(run, rule, judge, DOMINANT_COLUMNS)
     top = clusters[clusters["rank"] == 1].set_index("question_id")
     counts = clusters.groupby("question_id").agg(
         n_samples=("size", "sum"), n_clusters=("cluster_id", "size")
     )
-    any_correct = sample_correctness(run, judge).set_index("question_id")["any_correct"]
+    any_correct = _judge_column(run, judge, "any_correct")
     q = run.table("questions")
     out = pd.DataFrame({"question_id": q["question_id"], "question": q["question"]})
     out["dataset"] = q["dataset"] if "dataset" in q else ""
@@ -446,6 +469,19 @@ def confident_hallucinations(
     return _hallucinations(dom, scores, dominance, operating_point)
 
 
+def _gate(scores: pd.DataFrame, operating_point: float) -> np.ndarray:
+    """Per row of one method's :func:`question_scores`: accepted by a gate at
+    ``operating_point``. The rows with ``certainty_rank`` up to ``ceil(p * n)``: the same
+    questions as :func:`accepted_questions` (its order, rounded score then question id, is
+    how ``certainty_rank`` is numbered), without sorting the ids again."""
+    rank = scores["certainty_rank"].to_numpy(dtype=float)
+    n = int((~np.isnan(scores["uncertainty"].to_numpy(dtype=float))).sum())
+    if n == 0 or operating_point <= 0:
+        return np.zeros(len(rank), dtype=bool)
+    k = min(n, math.ceil(operating_point * n - 1e-9))
+    return rank <= k  # NaN (unscored) compares False
+
+
 def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
                     operating_point: float) -> pd.DataFrame:
     """:func:`confident_hallucinations` from :func:`dominant_clusters` and one method's
@@ -456,7 +492,8 @@ def _hallucinations(dom: pd.DataFrame, scores: pd.DataFrame, dominance: float,
                         "tie")
             if c in scores]
     dom = dom.join(scores[cols], on="question_id")
-    accepted = accepted_questions(scores["uncertainty"], operating_point)
+    accepted = (scores.index[_gate(scores, operating_point)] if "certainty_rank" in scores
+                else accepted_questions(scores["uncertainty"], operating_point))
     dom["accepted"] = isin(dom["question_id"], accepted)
     mask = _confidently_wrong(dom, dominance)
     # most confident first; ties: the more dominant cluster first, then question id
@@ -484,20 +521,21 @@ def hallucination_counts(
     """
     rows = []
     dom = dominant_clusters(run, rule, judge)  # once: it does not depend on the method
-    confident = set(dom.loc[_confidently_wrong(dom, dominance), "question_id"])
+    confident = dom.loc[_confidently_wrong(dom, dominance), "question_id"]
     all_scores = question_scores(run, rule)
-    by_method = dict(iter(all_scores.groupby("method", sort=False)))
+    is_confident = isin(all_scores["question_id"], confident)
+    by_method = all_scores.groupby("method", sort=False).indices
     for method in run_methods(run, rule):
-        scores = by_method.get(method, all_scores.iloc[0:0]).set_index("question_id")
-        accepted = accepted_questions(scores["uncertainty"], operating_point)
-        n_acc, n_ch = len(accepted), len(accepted & confident)
+        at = by_method.get(method, np.zeros(0, dtype=np.int64))
+        accepted = _gate(all_scores.iloc[at], operating_point)
+        n_acc, n_ch = int(accepted.sum()), int((accepted & is_confident[at]).sum())
         rows.append(
             {
                 "method": method,
                 "accepted": n_acc,
                 "confident_hallucinations": n_ch,
                 "share": n_ch / n_acc if n_acc else np.nan,
-                "total_confident_hallucinations": len(confident),
+                "total_confident_hallucinations": int(confident.nunique()),
             }
         )
     return pd.DataFrame(
@@ -520,7 +558,7 @@ def quadrant_table(
     boundary for that method).
     """
     dom = dominant_clusters(run, rule, judge).set_index("question_id")
-    share = sample_correctness(run, judge).set_index("question_id")["share_correct"]
+    share = _judge_column(run, judge, "share_correct")
     is_ch = _confidently_wrong(dom, dominance)
     judged = dom["judged_correct"].astype(object)
     flag = pd.Series(
@@ -532,22 +570,33 @@ def quadrant_table(
     frames = []
     for _, part in scores.groupby("method", sort=False):
         part = part.copy()
-        accepted = accepted_questions(part.set_index("question_id")["uncertainty"],
-                                      operating_point)
+        accepted = _gate(part, operating_point)
         n = int(part["uncertainty"].notna().sum())
-        part["accepted"] = isin(part["question_id"], accepted)
-        part["cut"] = 100.0 * len(accepted) / n if n else 0.0
+        part["accepted"] = accepted
+        part["cut"] = 100.0 * int(accepted.sum()) / n if n else 0.0
         frames.append(part)
     out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)
-    out["question"] = out["question_id"].map(dom["question"])
-    out["share_correct"] = out["question_id"].map(share)
-    out["flag"] = out["question_id"].map(flag)
+    # one look-up of a million question ids for the three columns (what .map does per column)
+    at = dom.index.get_indexer(out["question_id"])
+    out["question"] = _take(dom["question"], at)
+    out["share_correct"] = _take(share, share.index.get_indexer(out["question_id"]))
+    out["flag"] = _take(flag, at)
     cols = ["method", "question_id", "question", "uncertainty", "rank_percentile", "accepted",
             "share_correct", "flag", "cut"]
+    # by the run's method order (others last, together), then question id: integer keys
+    # sorted once instead of mapping and sorting a million strings
     order = {m: i for i, m in enumerate(run_methods(run, rule))}
-    out = out.sort_values(["method", "question_id"], key=lambda c: c.map(order)
-                          if c.name == "method" else c)
+    m_code, m_uniques = pd.factorize(out["method"])
+    m_rank = np.array([order.get(m, len(order)) for m in m_uniques] + [len(order)])
+    q_code, _ = pd.factorize(out["question_id"], sort=True)
+    q_code = np.where(q_code < 0, q_code.max(initial=0) + 1, q_code)  # a missing id: last
+    out = out.iloc[np.lexsort((q_code, m_rank[m_code]))]
     return out[cols].reset_index(drop=True)
+
+
+def _take(values: pd.Series, at: np.ndarray):
+    """``values`` at positions ``at`` (-1: missing), as ``Series.map`` fills them."""
+    return pd.api.extensions.take(values.array, at, allow_fill=True)
 
 
 def correct_but_outvoted(run, rule: str, judge: str) -> pd.DataFrame:

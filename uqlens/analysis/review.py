@@ -55,7 +55,8 @@ def judges_disagree(run, judges: list[str] | None = None) -> pd.Series:
 def mixed_clusters(run, rule: str, judge: str) -> pd.DataFrame:
     """Per question: ``mixed_clusters`` (clusters whose members ``judge`` calls right and
     wrong) and ``dominant_mixed`` (the largest cluster is one of them)."""
-    cs = overview.cluster_summary(run, rule, judge)
+    cs = overview.cluster_columns(run, rule, judge, ("question_id", "cluster_id", "rank", "size",
+                                                     "share_correct"))
     share = cs["share_correct"].to_numpy(dtype=float)
     cs = cs.assign(_mixed=(share > 0) & (share < 1))
     out = cs.groupby("question_id").agg(mixed_clusters=("_mixed", "sum"))

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from uqlens.analysis.evaluation import auroc, bootstrap_ci
+from uqlens.core.frames import isin
 from uqlens.core.threads import small_matrix_threads
 from uqlens.run.rescore import (
     MissingPair,
@@ -65,6 +66,8 @@ from uqlens.run.rescore import (
     run_scores,
     score_methods,
     score_view,
+    scored_sample_mask,
+    scored_temperature,
     split_recomputable,
 )
 
@@ -157,7 +160,7 @@ def evaluate(scores: pd.DataFrame, incorrect: pd.Series, n_boot: int = 200,
     draws, see the module docstring). ``incorrect``: bool Series by question id."""
     labels = incorrect.dropna().astype(bool)
     rows = []
-    s = scores[scores["question_id"].isin(labels.index)]
+    s = scores[isin(scores["question_id"], labels.index)]
     if "draw" not in s:
         s = s.assign(draw=0)
     for (value, method), g in s.groupby(["value", "method"], sort=False):
@@ -205,7 +208,7 @@ def cluster_changes(counts: pd.DataFrame, reference) -> pd.DataFrame:
     for value, g in c.groupby("value", sort=False):
         shares = []
         for _, d in g.groupby("draw"):
-            d = d[d["question_id"].isin(ref.index)]
+            d = d[isin(d["question_id"], ref.index)]
             if len(d):
                 changed = d["n_clusters"].to_numpy() != ref.loc[d["question_id"]].to_numpy()
                 shares.append(float(changed.mean()))
@@ -358,10 +361,12 @@ def rule_sweep(run, judge: str, rules: Sequence[str] | None = None,
                    for m in skipped}
     frames = [run_scores(run, r, methods).assign(value=r) for r in rules]
     scores = pd.concat(frames, ignore_index=True)
-    rp = Replay(run)
-    scored = rp.scored()[["question_id", "sample_id"]]
+    # the samples Replay(run).scored() gives, without building a Replay (pairs, vectors)
+    gen = run.table("generations")
+    scored = gen.loc[scored_sample_mask(gen, scored_temperature(run)).to_numpy(),
+                     ["question_id", "sample_id"]]
     cl = run.table("clusters").merge(scored, on=["question_id", "sample_id"])
-    counts = (cl[cl["rule"].isin(rules)].groupby(["rule", "question_id"])["cluster_id"]
+    counts = (cl[isin(cl["rule"], rules)].groupby(["rule", "question_id"])["cluster_id"]
               .nunique().rename("n_clusters").reset_index().rename(columns={"rule": "value"}))
     ref = run.manifest.get("default_rule") if run.manifest.get("default_rule") in rules \
         else rules[0]

@@ -16,22 +16,28 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from uqlens.core.frames import isin
 from uqlens.run import labels, summaries
 
 CLUSTER_ORDER = (["question_id", "size", "cluster_id"], [True, False, True])
 
 
-def clusters(run, rule: str, judge: str, compute: Callable) -> pd.DataFrame | None:
+def clusters(run, rule: str, judge: str, compute: Callable,
+             columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     """The cluster summary of ``(rule, judge)``; ``compute(run, rule, judge)`` computes it
-    (for the questions a person labelled, under a human judge)."""
+    (for the questions a person labelled, under a human judge). ``columns``: only those
+    (they must include ``question_id, size, cluster_id``, the row order)."""
     return _served(run, "clusters", rule, judge, lambda view: compute(view, rule, judge),
-                   lambda t: t.sort_values(CLUSTER_ORDER[0], ascending=CLUSTER_ORDER[1]))
+                   lambda t: t.sort_values(CLUSTER_ORDER[0], ascending=CLUSTER_ORDER[1]),
+                   columns)
 
 
-def judge_table(run, judge: str, compute: Callable) -> pd.DataFrame | None:
-    """The per-question table of ``judge`` (``compute(run, judge)`` computes it)."""
+def judge_table(run, judge: str, compute: Callable,
+                columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    """The per-question table of ``judge`` (``compute(run, judge)`` computes it);
+    ``columns``: only those (with ``question_id``)."""
     return _served(run, "judge", None, judge, lambda view: compute(view, judge),
-                   lambda t: t.sort_values("question_id"))
+                   lambda t: t.sort_values("question_id"), columns)
 
 
 def scores(run, rule: str) -> pd.DataFrame | None:
@@ -48,20 +54,23 @@ def labelled_questions(run) -> set[str]:
 
 
 def _served(run, kind: str, rule: str | None, judge: str, compute: Callable,
-            order: Callable) -> pd.DataFrame | None:
+            order: Callable, columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     base = labels.human_base(judge)
-    table = summaries.read(run, kind, rule, base or judge)
+    table = summaries.read(run, kind, rule, base or judge, columns=columns)
     if table is None or table.empty:
         return None
     subset = getattr(run, "subset", None)
     if subset is not None:
-        table = table[table["question_id"].isin(subset)]
+        table = table[isin(table["question_id"], subset)]
     if base is not None:
-        changed = sorted(labelled_questions(run) & set(table["question_id"]))
+        labelled = labelled_questions(run)  # none: nothing to box or recompute
+        changed = sorted(labelled & set(table["question_id"])) if labelled else []
         if changed:
             view = run.restricted(changed)
             view.offer_human(judge)
             part = compute(view)
-            kept = table[~table["question_id"].isin(changed)]
+            if columns is not None and len(part):
+                part = part[list(columns)]
+            kept = table[~isin(table["question_id"], changed)]
             table = order(pd.concat([kept, part], ignore_index=True) if len(part) else kept)
     return table.reset_index(drop=True)

@@ -180,6 +180,39 @@ class Run:
             self._tables[name] = self._keep(pd.read_parquet(file))
         return self._tables[name]
 
+    def select(self, name: str, columns, where: tuple[str, object]) -> pd.DataFrame:
+        """``table(name)`` rows whose ``where[0]`` equals ``where[1]``, ``columns`` only, index
+        reset; kept per run object. While the whole table is not loaded, only those columns
+        are read from the file (a page needs one rule's scores, not every rule's). Callers
+        get a shallow copy."""
+        kept = vars(self).setdefault("_selected", {})
+        col, value = where
+        from_file = self._parent is None and name not in self._tables and name != "correctness"
+        # a loaded table is filtered again if it was replaced since (its id is in the key)
+        key = (name, tuple(columns), where, None if from_file else id(self.table(name)))
+        if key not in kept:
+            if from_file:
+                kept[key] = self._read_where(name, list(columns), col, value)
+            else:
+                t = self.table(name)
+                kept[key] = t.loc[t[col] == value, list(columns)].reset_index(drop=True)
+        return kept[key].copy(deep=False)
+
+    def _read_where(self, name: str, columns: list[str], col: str, value) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        file = self.path / f"{name}.parquet"
+        if not file.exists():
+            raise RunError(f"{self.path}: missing table {file.name}")
+        table = pq.read_table(file, columns=[*columns, col] if col not in columns else columns,
+                              read_dictionary=[col])
+        kind = table.schema.field(col).type
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        table = table.filter(pc.fill_null(pc.equal(table[col], pa.scalar(value, kind)), False))
+        return table.select(columns).to_pandas()
+
     def _expand_text_embeddings(self) -> pd.DataFrame:
         """The per-sample ``embeddings`` table from the stored one-per-text vectors."""
         import numpy as np

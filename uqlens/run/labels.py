@@ -343,9 +343,9 @@ def human_rows(generations: pd.DataFrame, correctness: pd.DataFrame,
     ``base``, unchanged. Columns as the ``correctness`` table."""
     cols = list(correctness.columns)
     auto = correctness[correctness["judge"] == base].drop(columns="judge")
+    verdicts = answer_verdicts(records)
     gen = generations[["question_id", "sample_id", "text"]]
     out = gen.merge(auto, on=["question_id", "sample_id"], how="left")
-    verdicts = answer_verdicts(records)
     human = pd.Series(False, index=out.index)
     if len(verdicts):
         out["key"] = [text_key(t) for t in out["text"]]

@@ -139,13 +139,24 @@ def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.Da
 
     With ``values=True`` returns a frame with ``label, value, provenance``.
     """
+    from uqlens.run.memo import memo
+
+    # once per run object, judge and labels file: several pages ask for the same judge
+    return memo(run, "judged_labels", (judge, values),
+                lambda: _judged_labels(run, judge, values), keep=12)
+
+
+def _judged_labels(run, judge: str, values: bool) -> pd.Series | pd.DataFrame:
     rows = judged_rows(run)
     corr = run.table("correctness")
-    corr = corr[corr["judge"] == judge]
     cols = ["question_id", "sample_id", "label", "value"]
     if "provenance" in corr:
         cols.append("provenance")
-    out = rows.merge(corr[cols], on=["question_id", "sample_id"], how="inner")
+    if hasattr(run, "select"):  # one judge's rows, filtered once per run object
+        corr = run.select("correctness", cols, ("judge", judge))
+    else:
+        corr = corr.loc[corr["judge"] == judge, cols]
+    out = rows.merge(corr, on=["question_id", "sample_id"], how="inner")
     out = out.dropna(subset=["label"]).set_index("question_id").sort_index()
     out["label"] = out["label"].astype(bool)
     if values:
@@ -155,20 +166,27 @@ def judged_labels(run, judge: str, *, values: bool = False) -> pd.Series | pd.Da
 
 def run_scores(run, rule: str, methods: Sequence[str] | None = None) -> pd.DataFrame:
     """The run's ``scores`` under ``rule``: columns ``question_id, method, uncertainty``."""
-    s = run.table("scores")
-    s = s[s["rule"] == rule][["question_id", "method", "uncertainty"]].copy()
+    s = _rule_scores(run, rule).copy()
     if methods is not None:
-        s = s[s["method"].isin(list(methods))]
+        s = s[isin(s["method"], list(methods))]
     s["uncertainty"] = s["uncertainty"].astype(float)
     return s.reset_index(drop=True)
 
 
+def _rule_scores(run, rule: str) -> pd.DataFrame:
+    """``question_id, method, uncertainty`` of the run's scores under ``rule`` (index reset),
+    read once per run object when it can (:meth:`uqlens.run.folder.Run.select`)."""
+    cols = ["question_id", "method", "uncertainty"]
+    if hasattr(run, "select"):
+        return run.select("scores", cols, ("rule", rule))
+    s = run.table("scores")
+    return s.loc[s["rule"] == rule, cols].reset_index(drop=True)
+
+
 def score_methods(run, rule: str | None = None) -> list[str]:
     """Methods with scores in the run, manifest order first."""
-    s = run.table("scores")
-    if rule is not None:
-        s = s[s["rule"] == rule]
-    found = first_seen(s["method"])
+    found = first_seen(_rule_scores(run, rule)["method"] if rule is not None
+                       else run.table("scores")["method"])
     listed = [m for m in run.manifest.get("methods", []) if m in found]
     return listed + [m for m in found if m not in listed]
 

@@ -378,11 +378,13 @@ def _file(run, kind: str, rule: str | None, judge: str | None) -> str | None:
     return entry.get("judges", {}).get(judge) if kind == "labels" else entry.get(kind)
 
 
-def read(run, kind: str, rule: str | None = None, judge: str | None = None
-         ) -> pd.DataFrame | None:
+def read(run, kind: str, rule: str | None = None, judge: str | None = None,
+         columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     """A stored summary: ``kind`` "clusters" (with ``judge``: the whole cluster summary),
     "scores" or "judge"; None when the run has none that is current (see the module note).
-    Frames are read once per run object; callers get a copy."""
+    ``columns``: only those (in that order), read from the files alone: a page that shows no
+    member list does not turn a million sample texts into Python lists. Frames are read once
+    per run object; callers get a copy."""
     name = _file(run, "judge" if kind == "judge" else kind, rule, judge)
     if name is None:
         return None
@@ -390,39 +392,72 @@ def read(run, kind: str, rule: str | None = None, judge: str | None = None
     while getattr(root, "_parent", None) is not None:  # a restricted view: its whole run
         root = root._parent
     memo = vars(root).setdefault("_summaries", {})
-    key = (kind, rule, judge)
+    full = memo.get((kind, rule, judge, None))
+    key = (kind, rule, judge, None if columns is None else tuple(columns))
     if key not in memo:
-        memo[key] = _load(root, kind, rule, judge)
+        if full is not None:  # already read whole: its columns
+            memo[key] = full[list(columns)]
+        else:
+            memo[key] = _load(root, kind, rule, judge, key[3])
     got = memo[key]
     return None if got is None else got.copy(deep=False)
 
 
-def _load(run, kind: str, rule: str | None, judge: str | None) -> pd.DataFrame | None:
+def _load(run, kind: str, rule: str | None, judge: str | None,
+          columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     rows = run.manifest["summaries"].get("source_rows") or {}
-    if any(len(_built(run, t)) != n for t, n in rows.items()):
+    if any(_row_count(run, t) != n for t, n in rows.items()):
         return None  # the tables were changed after the build (copied, edited)
-    frame = _read_file(run, _file(run, kind, rule, judge), LIST_COLUMNS.get(kind, ()))
-    if frame is None or kind != "clusters" or judge is None:
+    judged = kind == "clusters" and judge is not None
+    label_cols = [c for c in ("correct", "share_correct") if judged and (
+        columns is None or c in columns)]
+    own = None if columns is None else [c for c in columns if c not in label_cols]
+    frame = _read_file(run, _file(run, kind, rule, judge), LIST_COLUMNS.get(kind, ()), own)
+    if frame is None or not judged:
         return frame
-    labels = _read_file(run, _file(run, "labels", rule, judge), ())
+    labels = _read_file(run, _file(run, "labels", rule, judge), (), label_cols)
     if labels is None or len(labels) != len(frame):
         return None
-    out = frame.drop(columns="holds_judged")
-    out["correct"] = labels["correct"].astype("boolean")
-    out["share_correct"] = labels["share_correct"].astype(float)
-    out["holds_judged"] = frame["holds_judged"]
-    return out
+    out = frame.drop(columns=[c for c in ("holds_judged",) if c in frame])
+    if "correct" in label_cols:
+        out["correct"] = labels["correct"].astype("boolean")
+    if "share_correct" in label_cols:
+        out["share_correct"] = labels["share_correct"].astype(float)
+    if "holds_judged" in frame:
+        out["holds_judged"] = frame["holds_judged"]
+    return out if columns is None else out[list(columns)]
 
 
-def _read_file(run, name: str | None, list_columns) -> pd.DataFrame | None:
+def _row_count(run, name: str) -> int:
+    """Rows of a table as built: from the Parquet footer while the table is not loaded
+    (counting must not read a million-row table a page never uses)."""
+    tables = getattr(run, "_tables", None)
+    path = getattr(run, "path", None)
+    if (tables is None or name in tables or getattr(run, "_parent", None) is not None
+            or path is None or not (Path(path) / f"{name}.parquet").is_file()):
+        return len(_built(run, name))
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(Path(path) / f"{name}.parquet").metadata.num_rows
+
+
+def _read_file(run, name: str | None, list_columns, columns=None) -> pd.DataFrame | None:
+    """A stored file as a frame (``columns``: only those; None: all), list columns as
+    Python lists; None when it is missing or written by another build."""
     import pyarrow.parquet as pq
 
     path = run.path / FOLDER / f"{name}.parquet" if name else None
     if path is None or not path.is_file():
         return None
-    table = pq.read_table(path)
+    if columns is not None:
+        schema = pq.read_schema(path)
+        if (schema.metadata or {}).get(ID_KEY) != run.manifest["summaries"]["id"].encode():
+            return None  # written by another build than the manifest's
+        table = pq.read_table(path, columns=[c for c in columns if c in schema.names])
+    else:
+        table = pq.read_table(path)
     wanted = run.manifest["summaries"]["id"].encode()
-    if (table.schema.metadata or {}).get(ID_KEY) != wanted:
+    if columns is None and (table.schema.metadata or {}).get(ID_KEY) != wanted:
         return None  # written by another build than the manifest's
     lists = {c: table.column(c).to_pylist() for c in list_columns if c in table.column_names}
     frame = table.drop_columns(list(lists)).to_pandas()

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from uqlens.analysis.tail import DEFAULT_FPRS
+from uqlens.core.frames import first_seen
 from uqlens.viz.common import escape, method_colors
 
 
@@ -95,7 +96,7 @@ def thinned_log(g: pd.DataFrame, column: str = "fpr", bins: int = CURVE_POINTS
 
 
 def roc_figure(roc: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
-    colors = {**method_colors(roc["method"]), **(colors or {})}
+    colors = {**method_colors(first_seen(roc["method"])), **(colors or {})}
     fig = go.Figure()
     for method, g in roc.groupby("method", sort=False):
         g = thinned_log(g[g["on_log_axis"]])
@@ -118,7 +119,7 @@ def thinned(g: pd.DataFrame, max_points: int = CURVE_POINTS) -> pd.DataFrame:
 
 
 def rejection_figure(curves: pd.DataFrame, colors: dict[str, str] | None = None) -> go.Figure:
-    colors = {**method_colors(curves["method"]), **(colors or {})}
+    colors = {**method_colors(first_seen(curves["method"])), **(colors or {})}
     fig = go.Figure()
     for method, g in curves.groupby("method", sort=False):
         g = thinned(g)
