@@ -150,6 +150,7 @@ class _Candidates:
 
     qids: list
     code: np.ndarray
+    splits: dict = field(default_factory=dict)  # :func:`_split_positions`, shared
 
     @classmethod
     def of(cls, cands: pd.DataFrame) -> _Candidates:
@@ -190,7 +191,7 @@ def split_conformal(
     hall = set(hallucination_ids)
     position = np.cumsum(scored) - 1  # a scored question's place in qids
     q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]])
-    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed)
+    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed, shared.splits)
     summary = _summary(method, coverage, q, qids, hall, splits, sets)
     if summary["attainable_coverage"] < coverage:
         notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
@@ -250,21 +251,60 @@ class _QuestionArrays:
                    is_hall=isin(qindex, hall))
 
 
-def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int):
+def _split_positions(nq: int, n_cal: int, n_splits: int, seed: int,
+                     cache: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per split: (calibration positions, test mask) of ``nq`` questions; kept in ``cache``
+    (every method of a run draws the same splits)."""
+    key = (nq, n_cal, n_splits, seed)
+    if cache is not None and key in cache:
+        return cache[key]
+    out = []
+    for k in range(n_splits):
+        perm = np.random.default_rng((seed, k)).permutation(nq)
+        is_test = np.zeros(nq, dtype=bool)
+        is_test[perm[n_cal:]] = True
+        out.append((perm[:n_cal], is_test))
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _set_sizes_at(q: _QuestionArrays, thresholds: np.ndarray) -> list[np.ndarray]:
+    """Per threshold t: every question's count of candidates with score <= t.
+
+    The candidates sorted by score once; the thresholds visited in increasing order, each
+    adding the counts of the candidates between it and the previous one (the same counts as
+    a bincount of ``score <= t`` per threshold, at the cost of one pass)."""
+    nq = len(q.true_min)
+    order = np.argsort(q.score, kind="stable")
+    ends = np.searchsorted(q.score[order], thresholds, side="right")
+    code = q.code[order]
+    counts = np.zeros(nq, dtype=np.int64)
+    sizes: list[np.ndarray] = [counts] * len(thresholds)
+    done = 0
+    for j in np.argsort(ends, kind="stable"):
+        if ends[j] > done:
+            counts = counts + np.bincount(code[done:ends[j]], minlength=nq)
+            done = ends[j]
+        sizes[j] = counts
+    return sizes
+
+
+def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int,
+            cache: dict | None = None):
     """``(one row per split, one row per test question and split)``."""
     nq = len(q.true_min)
     has_cands = q.n_clusters > 0
+    positions = _split_positions(nq, n_cal, n_splits, seed, cache)
+    qhats = [conformal_quantile(q.true_min[cal[has_cands[cal]]], alpha) for cal, _ in positions]
+    thresholds = np.array(qhats, dtype=float) + 1e-12  # a cluster is in the set: score <= this
+    sizes = _set_sizes_at(q, thresholds)
     split_rows, test_rows, set_sizes, covers, split_ids = [], [], [], [], []
-    for k in range(n_splits):
-        perm = np.random.default_rng((seed, k)).permutation(nq)
-        cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
-        qhat = conformal_quantile(q.true_min[cal_pos[has_cands[cal_pos]]], alpha)
-        in_set = q.score <= qhat + 1e-12
-        is_test = np.zeros(nq, dtype=bool)
-        is_test[test_pos] = True
+    for k, ((_, is_test), qhat) in enumerate(zip(positions, qhats, strict=True)):
         tp = np.flatnonzero(is_test & has_cands)  # sorted, as np.sort(test_pos) was
-        size = np.bincount(q.code[in_set], minlength=nq).astype(np.int64)[tp]
-        cov = (np.bincount(q.code[in_set & q.correct], minlength=nq) > 0)[tp]
+        size = sizes[k][tp]
+        # a correct cluster is in the set exactly when the lowest correct score is
+        cov = q.coverable[tp] & (q.true_min[tp] <= thresholds[k])
         test_rows.append(tp)
         set_sizes.append(size)
         covers.append(cov)
