@@ -56,3 +56,17 @@ def test_quadrant_panels_by_hand():
     last = traces[-1]
     assert (last["xaxis"], last["yaxis"], last["showlegend"]) == ("x4", "y4", False)
     assert last["marker"] == {"color": "#f0a202", "size": 8, "opacity": 0.8}
+
+
+def test_quadrant_table_of_some_questions_is_the_whole_table_filtered(tiny_run):
+    from pandas.testing import assert_frame_equal
+
+    from uqlens.analysis.overview import quadrant_table
+
+    rule, judge = tiny_run.rules[0], tiny_run.judges[0]
+    whole = quadrant_table(tiny_run, rule, judge, 0.7, 0.3)
+    some = sorted(whole["question_id"].unique())[::2]
+    part = quadrant_table(tiny_run, rule, judge, 0.7, 0.3, question_ids=some)
+    expected = whole[whole["question_id"].isin(some)].reset_index(drop=True)
+    assert len(expected) and len(expected) < len(whole)
+    assert_frame_equal(part, expected, check_exact=True)

@@ -379,14 +379,14 @@ def quadrant_figure(run, rule: str, judge: str, dominance: float, operating_poin
     """:func:`quadrants` of :func:`uqlens.analysis.overview.quadrant_table`, drawing at most
     ``cap`` questions chosen at random (``seed``; the gate and shares are those of all
     questions). Returns ``(figure, questions drawn, questions)``."""
-    from uqlens.analysis.overview import quadrant_table
-    from uqlens.core.frames import isin
+    from uqlens.analysis.overview import quadrant_table, question_scores
 
-    quad = quadrant_table(run, rule, judge, dominance, operating_point)
-    ids = np.sort(quad["question_id"].unique().astype(str))
+    # the table's questions are those scored under the rule; only the drawn ones are looked up
+    ids = np.sort(question_scores(run, rule)["question_id"].unique().astype(str))
+    drawn = None
     if cap is not None and len(ids) > cap:
         drawn = np.random.default_rng(seed).choice(ids, cap, replace=False)
-        quad = quad[isin(quad["question_id"], drawn)]
+    quad = quadrant_table(run, rule, judge, dominance, operating_point, question_ids=drawn)
     frames = {m: part for m, part in quad.groupby("method", sort=False)}
     return quadrants(frames), min(len(ids), cap or len(ids)), len(ids)
 
