@@ -405,6 +405,31 @@ def run_conformal(run, rule: str, judge: str, methods=None, coverage: float = 0.
     return out
 
 
+@dataclass
+class ConformalView:
+    """What the Conformal page shows of :func:`run_conformal`'s results, without their sets
+    (a million rows per method at 1,000,000 answers, which a page's cache would copy out on
+    every rerun): :func:`summary_table`, the results' notes, :func:`agreement_note`,
+    :func:`differing_sets` and each method's set-size distribution."""
+
+    table: pd.DataFrame
+    notes: list[str]
+    agreement: str
+    differ: pd.DataFrame
+    sizes: dict[str, pd.DataFrame]
+
+
+def conformal_view(run, rule: str, judge: str, coverage: float = 0.9,
+                   n_splits: int = 20) -> ConformalView:
+    """:class:`ConformalView` of ``run_conformal(run, rule, judge, coverage=coverage,
+    n_splits=n_splits)``."""
+    res = run_conformal(run, rule, judge, coverage=coverage, n_splits=n_splits)
+    return ConformalView(table=summary_table(res),
+                         notes=sorted({n for r in res.values() for n in r.notes}),
+                         agreement=agreement_note(res), differ=differing_sets(res),
+                         sizes={m: r.size_distribution() for m, r in res.items()})
+
+
 def summary_table(results: dict[str, ConformalResult]) -> pd.DataFrame:
     return pd.DataFrame([r.summary for r in results.values()])
 
