@@ -571,14 +571,15 @@ def quadrant_table(
     scores = question_scores(run, rule)
     frames = []
     for _, part in scores.groupby("method", sort=False):
-        part = part.copy()
         accepted = _gate(part, operating_point)
         n = int(part["uncertainty"].notna().sum())
-        part["accepted"] = accepted
-        part["cut"] = 100.0 * int(accepted.sum()) / n if n else 0.0
-        frames.append(part)
+        cut = 100.0 * int(accepted.sum()) / n if n else 0.0
+        if question_ids is not None:  # after the gate: it ranks every question
+            keep = isin(part["question_id"], question_ids)
+            part, accepted = part[keep], accepted[keep]
+        frames.append(part.assign(accepted=accepted, cut=cut))
     out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)
-    if question_ids is not None:  # after the gate: it ranks every question
+    if question_ids is not None and not frames:
         out = out[isin(out["question_id"], question_ids)].reset_index(drop=True)
     # one look-up of a million question ids for the three columns (what .map does per column)
     at = dom.index.get_indexer(out["question_id"])
