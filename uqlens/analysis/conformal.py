@@ -150,7 +150,9 @@ class _Candidates:
 
     qids: list
     code: np.ndarray
-    splits: dict = field(default_factory=dict)  # :func:`_split_positions`, shared
+    # what every method's split conformal can reuse: the random splits, the questions'
+    # column and flags, the sets' question ids
+    memo: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, cands: pd.DataFrame) -> _Candidates:
@@ -190,8 +192,8 @@ def split_conformal(
         raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
     hall = set(hallucination_ids)
     position = np.cumsum(scored) - 1  # a scored question's place in qids
-    q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]])
-    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed, shared.splits)
+    q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]], shared.memo)
+    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed, shared.memo)
     summary = _summary(method, coverage, q, qids, hall, splits, sets)
     if summary["attainable_coverage"] < coverage:
         notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
@@ -236,10 +238,17 @@ class _QuestionArrays:
     is_hall: np.ndarray
 
     @classmethod
-    def of(cls, c: pd.DataFrame, qids: list, hall: set, code: np.ndarray) -> _QuestionArrays:
-        """``code``: each candidate's position in ``qids``."""
-        qindex = pd.Index(qids)
+    def of(cls, c: pd.DataFrame, qids: list, hall: set, code: np.ndarray,
+           cache: dict | None = None) -> _QuestionArrays:
+        """``code``: each candidate's position in ``qids``; ``cache``: keeps the question
+        ids' column and hallucination flags for the next method with the same questions."""
         nq = len(qids)
+        hit = cache.get("questions") if cache is not None else None
+        if hit is None or hit[0] != qids or hit[1] != hall:
+            hit = (qids, set(hall), pd.array(list(qids), dtype=c["question_id"].dtype),
+                   isin(pd.Index(qids), hall))
+            if cache is not None:
+                cache["questions"] = hit
         score = c["score"].to_numpy(dtype=float)
         correct = c["correct"].to_numpy(dtype=bool)
         true_min = np.full(nq, math.inf)
@@ -247,8 +256,7 @@ class _QuestionArrays:
         return cls(code=code, score=score, correct=correct,
                    n_clusters=np.bincount(code, minlength=nq).astype(np.int64),
                    coverable=np.bincount(code[correct], minlength=nq) > 0, true_min=true_min,
-                   qid_col=pd.array(list(qids), dtype=c["question_id"].dtype),
-                   is_hall=isin(qindex, hall))
+                   qid_col=hit[2], is_hall=hit[3])
 
 
 def _split_positions(nq: int, n_cal: int, n_splits: int, seed: int,
@@ -335,7 +343,8 @@ def _question_ids(qid_col, positions: np.ndarray, cache: dict | None):
     questions (taking ~a million strings costs a tenth of a second per method)."""
     hit = cache.get("question_ids") if cache is not None else None
     if (hit is not None and np.array_equal(hit[1], positions)
-            and hit[0].dtype == qid_col.dtype and hit[0].equals(qid_col)):
+            and (hit[0] is qid_col
+                 or (hit[0].dtype == qid_col.dtype and hit[0].equals(qid_col)))):
         return hit[2]
     taken = qid_col.take(positions)
     if cache is not None:
