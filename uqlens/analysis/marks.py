@@ -60,7 +60,8 @@ def distinct_answers(points: pd.DataFrame, ids_json: bool = False) -> pd.DataFra
     ties in :data:`LABEL_ORDER`), ``n_correct, n_incorrect``, ``cluster`` (majority rank
     label), ``cluster_id`` (majority cluster id; -1 when none), ``uncertainty, is_judged``.
     ``ids_json``: ``ids`` holds each mark's ids as one JSON list string (what
-    :func:`uqlens.viz.answers.mark_customdata` makes of the lists; the map's customdata).
+    :func:`uqlens.viz.answers.mark_customdata` makes of the lists; the map's customdata), in
+    an object column.
     """
     if points.empty:
         return pd.DataFrame(columns=MARK_COLUMNS)
@@ -88,7 +89,9 @@ def distinct_answers(points: pd.DataFrame, ids_json: bool = False) -> pd.DataFra
     flat = pts["id"].to_numpy(object)[order].tolist()
     starts = np.r_[0, bounds].tolist()
     spans = zip(starts, np.r_[bounds, len(flat)].tolist(), strict=True)
-    ids = _json_lists(flat, spans) if ids_json else [flat[a:b] for a, b in spans]
+    # JSON strings kept as objects: pandas would copy them into an Arrow column
+    ids = (pd.Series(_json_lists(flat, spans), dtype=object) if ids_json
+           else [flat[a:b] for a, b in spans])
     out = pd.DataFrame({
         "question_id": head["question_id"].to_numpy(),
         "question": head["question"].to_numpy(),
