@@ -195,8 +195,9 @@ def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     from uqlens.analysis.marks import map_marks
 
     marks = map_marks(run, rule, method, judge)
-    return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
-                        customdata=mark_customdata(marks["ids"]))
+    return marks.assign(
+        hover=pd.Series(_mark_hover(marks, method), index=marks.index, dtype=object),
+        customdata=pd.Series(mark_customdata(marks["ids"]), index=marks.index, dtype=object))
 
 
 def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
