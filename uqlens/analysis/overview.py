@@ -822,7 +822,9 @@ def _cluster_ranks(answers: pd.DataFrame) -> pd.DataFrame:
     """``question_id, cluster_id, rank``: the ``rank`` column of :func:`cluster_summary`
     (1 = the question's largest cluster of samples, ties by cluster id) from the answer
     table, without building the summary's lists of members."""
-    samples = _samples(answers)
+    # only the columns used: the other (text) columns would be copied for nothing
+    narrow = [c for c in ("question_id", "cluster_id", "is_scored", "is_greedy") if c in answers]
+    samples = _samples(answers[narrow])
     samples = samples[samples["cluster_id"] >= 0]
     (q,), _ = _id_codes(samples["question_id"])
     c = samples["cluster_id"].to_numpy(np.int64)
