@@ -122,6 +122,17 @@ def test_source_fingerprint_changes_with_one_byte(tmp_path):
     assert source_fingerprint(tmp_path) != before
 
 
+def test_code_fingerprint_changes_with_a_numeric_library_version(monkeypatch):
+    import uqlens.backends.cache as cache
+
+    before = cache.code_fingerprint.__wrapped__()
+    versions = cache.library_versions()
+    assert set(versions) == {"numpy", "pandas", "pyarrow", "scipy", "scikit-learn"}
+    assert versions["numpy"] is not None
+    monkeypatch.setattr(cache, "library_versions", lambda: {**versions, "scipy": "0.0.1"})
+    assert cache.code_fingerprint.__wrapped__() != before
+
+
 def test_one_changed_input_byte_misses_the_memo(built, tmp_path):
     base, src, _, _ = built
     changed = tmp_path / "gens.jsonl"

@@ -247,11 +247,31 @@ off): past it, the least recently used files are deleted."""
 META_KEY = b"uqlens.stage_memo"
 
 
+NUMERIC_LIBRARIES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn")
+"""Libraries whose versions can change a stage's numbers (linkage, solvers, string and
+float handling), so they are part of :func:`code_fingerprint`."""
+
+
 @functools.cache
 def code_fingerprint() -> str:
-    """:func:`source_fingerprint` of the uqlens package, once per process: a stage memo entry
-    made by other code is never served."""
-    return source_fingerprint(Path(__file__).resolve().parent.parent)
+    """:func:`source_fingerprint` of the uqlens package with :func:`library_versions`, once
+    per process: a stage memo entry made by other code or other numeric libraries is never
+    served."""
+    return digest_of(source_fingerprint(Path(__file__).resolve().parent.parent),
+                     library_versions())
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of :data:`NUMERIC_LIBRARIES` (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def source_fingerprint(root: Path) -> str:

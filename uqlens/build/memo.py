@@ -9,9 +9,10 @@ correctness and the summaries of unchanged rules and judges. What changed is com
 cold build, so a rebuild writes the tables a cold build with a fresh cache writes.
 
 Every key is a digest of the inputs' sha256, the :func:`~uqlens.backends.cache.code_fingerprint`
-of the uqlens sources, the build settings that can change the piece (all of them but the
-rules, methods, judges, projection and naming, which enter only the keys of the pieces they
-change) and the piece's own settings. Storage: :class:`uqlens.backends.cache.StageMemo`.
+(the uqlens sources and the numeric libraries' versions), the build settings that can change
+the piece (all of them but the rules, methods, judges, projection and naming, which enter only
+the keys of the pieces they change) and the piece's own settings. Storage:
+:class:`uqlens.backends.cache.StageMemo`.
 """
 
 from __future__ import annotations
