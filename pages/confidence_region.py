@@ -95,16 +95,32 @@ left, right = st.columns(2)
 left.plotly_chart(region_figures.region_bars(stats), key="region.bars", width="stretch")
 right.dataframe(shown["table"], width="stretch", key="region.table")
 
+WRONG_ROWS = 1_000  # rows listed; all of them go into the download
+
 wrong = shown["wrong"]
-st.subheader(f"Confident but wrong ({len(wrong)})")
+st.subheader(f"Confident but wrong ({len(wrong):,})")
 if wrong.empty:
     st.success("No answer in the confident band is judged wrong.")
 else:
+    if len(wrong) > WRONG_ROWS:
+        listed = wrong.iloc[:WRONG_ROWS]
+        c1, c2 = st.columns([3, 1])
+        c1.caption(f"The first {WRONG_ROWS:,} of {len(wrong):,} are listed (in the run's "
+                   "order); the download holds all of them.")
+        c2.download_button(
+            "Download all (CSV)", key="region.wrong.csv", file_name="confident_but_wrong.csv",
+            mime="text/csv", icon=":material/download:",
+            # made only when clicked: a CSV of hundreds of thousands of rows takes seconds
+            data=lambda: wrong[["question_id", "sample_id", "uncertainty", "question", "text",
+                                "is_judged"]].to_csv(index=False),
+        )
+    else:
+        listed = wrong
     st.dataframe(pd.DataFrame({
-        "uncertainty": wrong["uncertainty"],
-        "open": question_links(view, wrong["question_id"]),
-        "question_id": wrong["question_id"], "question": visible(wrong["question"]),
-        "answer": visible(wrong["text"]), "judged": wrong["is_judged"],
+        "uncertainty": listed["uncertainty"],
+        "open": question_links(view, listed["question_id"]),
+        "question_id": listed["question_id"], "question": visible(listed["question"]),
+        "answer": visible(listed["text"]), "judged": listed["is_judged"],
     }), hide_index=True, width="stretch", key="region.wrong", column_config={
         "open": st.column_config.LinkColumn("question view", display_text="open"),
         "uncertainty": st.column_config.NumberColumn(f"{view.method}", format="%.3f"),

@@ -418,3 +418,25 @@ def test_selection_summary_on_the_awkward_run():
     # by hand: a's cluster 0 holds s0 "Paris" and s1 "paris " (2 samples; "Paris" first seen)
     row = got_c[(got_c["question_id"] == "a") & (got_c["cluster_id"] == 0)].iloc[0]
     assert (row["size"], row["representative"], row["selected"]) == (2, "Paris", 1)
+
+
+def test_mark_hover_of_awkward_values_equals_the_shared_answer_hover():
+    """Values the column-wise hover must not merge or misformat: 1, 1.0, True and "1";
+    None and NaN; -0.0 and 0.0; markup; a long text; truthy non-boolean judged flags."""
+    from uqlens.viz import answers
+    from uqlens.viz.common import answer_hover
+
+    marks = pd.DataFrame({
+        "question": pd.Series(["a<b", None, float("nan"), "x & y", "é\x01", "  q  "], dtype=object),
+        "text": pd.Series([1, 1.0, True, "1", None, "t " * 200], dtype=object),
+        "uncertainty": [np.nan, -0.0, 0.0, 0.12345, 1e9, 0.0005],
+        "is_judged": pd.Series([True, False, 1, 0, True, False], dtype=object),
+        "count": [3, 1, 1, 12, 3, 3], "n_correct": [1, 0, 1, 0, 1, 1],
+        "n_incorrect": [2, 1, 0, 12, 2, 2],
+        "cluster": ["largest", "no cluster", "largest", "2nd largest", "largest", "largest"],
+    })
+    tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
+            for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
+                                     marks["cluster"], strict=True)]
+    assert answers._mark_hover(marks, "m<1>") == answer_hover(marks, "m<1>", tags)
+    assert answers._mark_hover(marks.iloc[0:0], "m") == []

@@ -132,3 +132,18 @@ def test_mark_customdata_is_json_of_each_marks_ids():
         got = list(mark_customdata(pd.Series(ids, dtype=object)))
         assert got == [json.dumps(list(x)) for x in ids]
         assert [json.loads(g) for g in got] == [list(x) for x in ids]
+
+
+def test_missing_text_is_its_own_answer_and_a_missing_label_is_refused():
+    # a missing text groups as "" (not with "nan" or "None"); tab and newline are stripped
+    pts = _points([
+        ("q1", "s0", None, 0.0, 0.0, "correct", "largest", 0, False),
+        ("q1", "s1", "", 2.0, 2.0, "correct", "largest", 0, False),
+        ("q1", "s2", "nan", 4.0, 4.0, "incorrect", "largest", 0, False),
+        ("q1", "s3", "\tNaN\n", 6.0, 6.0, "incorrect", "largest", 0, False),
+    ])
+    m = distinct_answers(pts)
+    assert sorted(m["count"]) == [2, 2]
+    assert sorted(map(sorted, m["ids"])) == [["q1|s0", "q1|s1"], ["q1|s2", "q1|s3"]]
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \[nan\]"):
+        distinct_answers(pts.assign(cluster=[None, "largest", "largest", "largest"]))

@@ -31,11 +31,30 @@ def _majority(codes: np.ndarray, group: np.ndarray, n_groups: int, n_labels: int
 
 
 def _label_codes(values: pd.Series, order: tuple[str, ...]) -> np.ndarray:
-    known = values.isin(order).to_numpy()
-    if not known.all():
+    """The place of each value in ``order``; each distinct value looked up once."""
+    codes, uniques = pd.factorize(values)
+    at = pd.Index(list(order)).get_indexer(uniques) if len(uniques) else np.zeros(0, np.int64)
+    if (codes < 0).any() or (at < 0).any():
+        known = values.isin(order).to_numpy()
         bad = sorted(set(values[~known].astype(str)))
         raise ValueError(f"map points: unknown label(s) {bad}; expected one of {order}")
-    return pd.Categorical(values, categories=list(order)).codes
+    return at.astype(np.int8)[codes]
+
+
+def _text_codes(text: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes of the answers' texts up to case and surrounding whitespace (a missing text is
+    ""), and how many there are: each distinct text folded once."""
+    raw, uniques = pd.factorize(text.fillna("").astype(str))
+    folded = pd.Series(uniques).str.strip().str.casefold()  # the same string dtype
+    codes, values = pd.factorize(folded)
+    return codes[raw], len(values)
+
+
+def _column(frame: pd.DataFrame, name: str):
+    """A column's values for a new frame: a string column as it is, any other as a numpy
+    array (which the new frame's constructor infers a dtype for, as before)."""
+    col = frame[name]
+    return col.array if isinstance(col.dtype, pd.StringDtype) else col.to_numpy()
 
 
 def _json_lists(flat: list, spans) -> list[str]:
@@ -60,19 +79,18 @@ def distinct_answers(points: pd.DataFrame, ids_json: bool = False) -> pd.DataFra
     ties in :data:`LABEL_ORDER`), ``n_correct, n_incorrect``, ``cluster`` (majority rank
     label), ``cluster_id`` (majority cluster id; -1 when none), ``uncertainty, is_judged``.
     ``ids_json``: ``ids`` holds each mark's ids as one JSON list string (what
-    :func:`uqlens.viz.answers.mark_customdata` makes of the lists; the map's customdata).
+    :func:`uqlens.viz.answers.mark_customdata` makes of the lists; the map's customdata), in
+    an object column.
     """
     if points.empty:
         return pd.DataFrame(columns=MARK_COLUMNS)
     pts = points.reset_index(drop=True)
-    text_key = pts["text"].fillna("").astype(str).str.strip().str.casefold()
     judged = pts["is_judged"].fillna(False).to_numpy(bool)
     # the (question, text, judged) key's groups in order of first appearance, from one
     # integer per row (factorising a MultiIndex builds a Python tuple per row)
     q_code, _ = pd.factorize(pts["question_id"].astype(str))
-    t_code, t_values = pd.factorize(text_key)
-    group, _ = pd.factorize((q_code.astype(np.int64) * (len(t_values) + 1) + t_code) * 2
-                            + judged)
+    t_code, n_texts = _text_codes(pts["text"])
+    group, _ = pd.factorize((q_code.astype(np.int64) * (n_texts + 1) + t_code) * 2 + judged)
     n = int(group.max()) + 1
     first = np.full(n, len(pts), dtype=np.int64)
     np.minimum.at(first, group, np.arange(len(pts)))
@@ -88,11 +106,13 @@ def distinct_answers(points: pd.DataFrame, ids_json: bool = False) -> pd.DataFra
     flat = pts["id"].to_numpy(object)[order].tolist()
     starts = np.r_[0, bounds].tolist()
     spans = zip(starts, np.r_[bounds, len(flat)].tolist(), strict=True)
-    ids = _json_lists(flat, spans) if ids_json else [flat[a:b] for a, b in spans]
+    # JSON strings kept as objects: pandas would copy them into an Arrow column
+    ids = (pd.Series(_json_lists(flat, spans), dtype=object) if ids_json
+           else [flat[a:b] for a, b in spans])
     out = pd.DataFrame({
-        "question_id": head["question_id"].to_numpy(),
-        "question": head["question"].to_numpy(),
-        "text": head["text"].to_numpy(),
+        "question_id": _column(head, "question_id"),
+        "question": _column(head, "question"),
+        "text": _column(head, "text"),
         "x": np.bincount(group, pts["x"].to_numpy(float), n) / count,
         "y": np.bincount(group, pts["y"].to_numpy(float), n) / count,
         "count": count,

@@ -771,21 +771,23 @@ def _map_points(run, rule: str, method: str, judge: str) -> pd.DataFrame:
         out = _merge_ids(out, ranks, ["question_id", "cluster_id"], "left")
         out = _merge_ids(out, q, ["question_id"], "left")
         out = _merge_ids(out, scores, ["question_id"], "left")
-    out["correctness"] = np.where(
-        out["correct"].isna(),
-        "unknown",
-        np.where(out["correct"].fillna(False).astype(bool), "correct", "incorrect"),
-    )
+    # labels as codes, then one take from a string array of the few labels: building a
+    # million strings and converting them costs a quarter of a second per column
+    out["correctness"] = _labels(("unknown", "correct", "incorrect"), np.where(
+        out["correct"].isna(), 0, np.where(out["correct"].fillna(False).astype(bool), 1, 2)))
     rank = out["rank"]
-    out["cluster"] = np.select(
-        [rank.isna(), rank == 1, rank == 2], ["no cluster", "largest", "2nd largest"],
-        default="3rd or smaller",
-    )
+    out["cluster"] = _labels(("no cluster", "largest", "2nd largest", "3rd or smaller"),
+                             np.select([rank.isna(), rank == 1, rank == 2], [0, 1, 2], default=3))
     # point_id of every row, as one string operation
     out["id"] = out["question_id"].astype(str) + ID_SEP + out["sample_id"].astype(str)
     cols = ["id", "question_id", "sample_id", "x", "y", "question", "text", "correctness",
             "cluster", "cluster_id", "uncertainty", "is_judged"]
     return out[cols].reset_index(drop=True)
+
+
+def _labels(names: tuple[str, ...], codes: np.ndarray):
+    """``names[code]`` for every code, as a string array."""
+    return pd.array(list(names), dtype="str").take(np.asarray(codes, dtype=np.intp))
 
 
 def _map_rows(proj: pd.DataFrame, answers: pd.DataFrame, ranks: pd.DataFrame,
@@ -827,7 +829,9 @@ def _cluster_ranks(answers: pd.DataFrame) -> pd.DataFrame:
     """``question_id, cluster_id, rank``: the ``rank`` column of :func:`cluster_summary`
     (1 = the question's largest cluster of samples, ties by cluster id) from the answer
     table, without building the summary's lists of members."""
-    samples = _samples(answers)
+    # only the columns used: the other (text) columns would be copied for nothing
+    narrow = [c for c in ("question_id", "cluster_id", "is_scored", "is_greedy") if c in answers]
+    samples = _samples(answers[narrow])
     samples = samples[samples["cluster_id"] >= 0]
     (q,), _ = _id_codes(samples["question_id"])
     c = samples["cluster_id"].to_numpy(np.int64)

@@ -112,10 +112,42 @@ def mark_customdata(ids: pd.Series) -> np.ndarray:
 
 
 def _mark_hover(marks: pd.DataFrame, method: str) -> list[str]:
-    tags = [f"{n}× · {nc} correct, {ni} incorrect · {cl} cluster"
-            for n, nc, ni, cl in zip(marks["count"], marks["n_correct"], marks["n_incorrect"],
-                                     marks["cluster"], strict=True)]
-    return _answer_hover(marks, method, tags)
+    """Each mark's hover text: :func:`uqlens.viz.common.answer_hover` with the tag
+    ``"{count}× · {n_correct} correct, {n_incorrect} incorrect · {cluster} cluster"``."""
+    n, nc, ni = (marks[c].to_numpy(np.int64) for c in ("count", "n_correct", "n_incorrect"))
+    cl_code, cl_values = pd.factorize(marks["cluster"].to_numpy(object), use_na_sentinel=False)
+    # each distinct tag written and escaped once (a map has few: counts are small); the
+    # key of (count, correct, incorrect, cluster) factorised one column at a time, so that
+    # it stays below (rows × largest value)
+    at = np.zeros(len(marks), dtype=np.int64)
+    for column in (n, nc, ni, cl_code):
+        at, _ = pd.factorize(at * (int(column.max(initial=0)) + 1) + column)
+    first = np.full(int(at.max(initial=-1)) + 1, len(at), dtype=np.int64)
+    np.minimum.at(first, at, np.arange(len(at)))
+    tags = np.asarray([escape(f"{a}× · {b} correct, {c} incorrect · {cl_values[d]} cluster",
+                              width=200)
+                       for a, b, c, d in zip(n[first].tolist(), nc[first].tolist(),
+                                             ni[first].tolist(), cl_code[first].tolist(),
+                                             strict=True)], dtype=object)
+    return _answer_hover(marks, method, tags[at], tags_escaped=True)
+
+
+def _escaped_each(values: np.ndarray, **kwargs) -> np.ndarray:
+    """``escape(v, **kwargs)`` of every value, each distinct value escaped once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    kinds = {type(u) for u in uniques}
+    if not kinds <= {str, float, type(None)}:  # factorize would merge e.g. 1, 1.0 and True
+        escaped = _escaper(**kwargs)
+        return np.asarray([escaped(v) for v in values], dtype=object)
+    return np.asarray([escape(u, **kwargs) for u in uniques], dtype=object)[codes]
+
+
+def _scores_text(u: np.ndarray) -> np.ndarray:
+    """``f"{u:.3f}"`` of every score ("undefined" when NaN), each distinct value once."""
+    codes, uniques = pd.factorize(np.ascontiguousarray(u, dtype=float).view(np.int64))
+    shown = [("undefined" if np.isnan(v) else f"{v:.3f}")
+             for v in uniques.view(np.float64).tolist()]
+    return np.asarray(shown, dtype=object)[codes]
 
 
 def _escaper(**kwargs):
@@ -138,19 +170,22 @@ def _escaper(**kwargs):
     return escaped
 
 
-def _answer_hover(points: pd.DataFrame, method: str, tags: list[str]) -> list[str]:
-    """:func:`uqlens.viz.common.answer_hover`, each distinct text escaped once."""
-    text, tag = _escaper(), _escaper(width=200)
-    name = escape(method)
-    unc = points["uncertainty"].to_numpy(float)
-    return [
-        f"<b>Q</b> {text(q)}<br><b>A</b> {text(a)}<br>{tag(t)} · "
-        f"{name} {'undefined' if np.isnan(u) else f'{u:.3f}'}"
-        f"{' · judged answer' if j else ''}"
-        for q, a, t, u, j in zip(points["question"].to_numpy(object),
-                                 points["text"].to_numpy(object), tags, unc,
-                                 points["is_judged"].to_numpy(object), strict=True)
-    ]
+def _answer_hover(points: pd.DataFrame, method: str, tags, tags_escaped: bool = False
+                  ) -> list[str]:
+    """:func:`uqlens.viz.common.answer_hover`, each distinct text escaped once and the
+    strings joined column by column (numpy adds object arrays element by element in C).
+    ``tags_escaped``: ``tags`` are already escaped (width 200)."""
+    if not len(points):
+        return []
+    tags = np.asarray(tags, dtype=object)
+    judged = points["is_judged"].to_numpy()
+    judged = judged if judged.dtype == bool else np.asarray([bool(j) for j in judged])
+    out = ("<b>Q</b> " + _escaped_each(points["question"].to_numpy(object))
+           + "<br><b>A</b> " + _escaped_each(points["text"].to_numpy(object))
+           + "<br>" + (tags if tags_escaped else _escaped_each(tags, width=200))
+           + f" · {escape(method)} " + _scores_text(points["uncertainty"].to_numpy(float))
+           + np.where(judged, " · judged answer", "").astype(object))
+    return out.tolist()
 
 
 def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
@@ -160,8 +195,9 @@ def map_marks_drawn(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     from uqlens.analysis.marks import map_marks
 
     marks = map_marks(run, rule, method, judge)
-    return marks.assign(hover=np.asarray(_mark_hover(marks, method), dtype=object),
-                        customdata=mark_customdata(marks["ids"]))
+    return marks.assign(
+        hover=pd.Series(_mark_hover(marks, method), index=marks.index, dtype=object),
+        customdata=pd.Series(mark_customdata(marks["ids"]), index=marks.index, dtype=object))
 
 
 def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
@@ -172,17 +208,22 @@ def map_marks_shown(run, rule: str, method: str, judge: str) -> pd.DataFrame:
     from uqlens.analysis.overview import map_points
 
     marks = distinct_answers(map_points(run, rule, method, judge), ids_json=True)
-    hover = np.asarray(_mark_hover(marks, method), dtype=object)
-    customdata = marks.pop("ids").to_numpy(object)
+    # object columns: pandas would copy a million strings into Arrow and the map back out
+    hover = pd.Series(_mark_hover(marks, method), index=marks.index, dtype=object)
+    customdata = marks.pop("ids").astype(object)
     return marks.assign(hover=hover, customdata=customdata)
 
 
+_PLACEHOLDER = np.asarray([""], dtype=object)
+
+
 def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
-                 **marker) -> list[go.Scattergl]:
+                 **marker) -> list[tuple[go.Scattergl, dict]]:
     """The circles of ``marks`` and, as a second trace in the same legend entry, the
     diamonds of judged answers. One symbol per trace: a per-mark symbol array costs Plotly
     about a second of validation at 50,000 marks. Array values in ``marker`` (colours)
-    follow ``marks``' rows."""
+    follow ``marks``' rows. Each trace comes with its ``customdata`` and ``text`` arrays,
+    for :meth:`SharedArraysFigure.add_traces_sharing` (the trace holds placeholders)."""
     judged = marks["is_judged"].to_numpy(bool)
     traces = []
     for mask, symbol, first in ((~judged, "circle", True), (judged, "diamond", False)):
@@ -193,17 +234,20 @@ def _mark_traces(marks: pd.DataFrame, method: str, name: str, opacity: float,
                  for k, v in marker.items()}
         if not first:
             extra.pop("showscale", None)
-        traces.append(go.Scattergl(
+        arrays = {
+            "customdata": (part["customdata"].to_numpy(object) if "customdata" in part
+                           else mark_customdata(part["ids"])),
+            "text": (part["hover"].to_numpy(object) if "hover" in part
+                     else np.asarray(_mark_hover(part, method), dtype=object)),
+        }
+        traces.append((go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=name, legendgroup=name,
             showlegend=first or not (~judged).any(),
-            customdata=(part["customdata"].to_numpy(object) if "customdata" in part
-                        else mark_customdata(part["ids"])),
-            text=(part["hover"].to_numpy(object) if "hover" in part
-                  else np.asarray(_mark_hover(part, method), dtype=object)),
+            customdata=_PLACEHOLDER, text=_PLACEHOLDER,
             hovertemplate="%{text}<extra></extra>",
             marker={"size": mark_sizes(part["count"]), "symbol": symbol, "opacity": opacity,
                     "line": {"width": 0.5, "color": "white"}, **extra},
-        ))
+        ), arrays))
     return traces
 
 
@@ -239,6 +283,16 @@ class SharedArraysFigure(go.Figure):
         convert_to_base64(res)  # replaces arrays in the copied dicts, never in the figure
         return res
 
+    def add_traces_sharing(self, traces: list[tuple[go.Scattergl, dict]]) -> None:
+        """Add each trace, then put its large arrays (a dict of property → numpy array, as
+        Plotly's validation would leave them) in place of the trace's placeholders:
+        ``add_traces`` deep-copies every trace, one Python call per string of an object
+        array (seconds for the hover texts and ids of a million answers)."""
+        start = len(self._data)
+        self.add_traces([trace for trace, _ in traces])
+        for props, (_, arrays) in zip(self._data[start:], traces, strict=True):
+            props.update(arrays)  # same keys: their places in the trace stay
+
 
 def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "",
              opacity: float = 0.7, height: int = 620) -> go.Figure:
@@ -255,24 +309,24 @@ def mark_map(marks: pd.DataFrame, color_by: str = "correctness", method: str = "
         colors = CORRECTNESS_COLORS if color_by == "correctness" else CLUSTER_COLORS
         for name in class_order(marks, color_by):
             part = marks[marks[color_by] == name]
-            fig.add_traces(_mark_traces(part, method, str(name), opacity,
+            fig.add_traces_sharing(_mark_traces(part, method, str(name), opacity,
                                         color=colors.get(name, "#9aa0a6")))
     elif color_by == "uncertainty":
         known = marks[marks["uncertainty"].notna()]
         unknown = marks[marks["uncertainty"].isna()]
         if len(unknown):
-            fig.add_traces(_mark_traces(unknown, method, "undefined", opacity,
+            fig.add_traces_sharing(_mark_traces(unknown, method, "undefined", opacity,
                                         color="#9aa0a6"))
         if len(known):
             u = known["uncertainty"].to_numpy(float)
-            fig.add_traces(_mark_traces(
+            fig.add_traces_sharing(_mark_traces(
                 known, method, f"{method} uncertainty", opacity, color=u, cmin=u.min(),
                 cmax=u.max(), colorscale="Viridis", showscale=True,
                 colorbar={"title": {"text": "uncertainty"}, "thickness": 12},
             ))
     elif color_by == "question":
         codes = pd.Categorical(marks["question_id"]).codes
-        fig.add_traces(_mark_traces(marks, method, "answers", opacity, color=codes, cmin=0,
+        fig.add_traces_sharing(_mark_traces(marks, method, "answers", opacity, color=codes, cmin=0,
                                     cmax=max(int(codes.max()), 1), colorscale="Turbo"))
     else:
         raise ValueError(f"unknown colouring {color_by!r}; expected one of {COLOR_BY}")
