@@ -194,3 +194,21 @@ def test_set_agreement_lists_questions_that_differ():
     assert d["question_id"].tolist() == ["a"]
     assert d["m1"].tolist() == [1.5] and d["m2"].tolist() == [2.5]  # means over splits 0, 1
     assert "differ" in C.agreement_note({"m1": r1, "m2": r2})
+
+
+def test_conformal_view_holds_what_the_results_give(tiny_run):
+    from pandas.testing import assert_frame_equal
+
+    from uqlens.viz.metrics import set_size_bars, set_size_figure
+
+    rule, judge = tiny_run.rules[0], tiny_run.judges[0]
+    res = C.run_conformal(tiny_run, rule, judge, coverage=0.6, n_splits=3)
+    cv = C.conformal_view(tiny_run, rule, judge, coverage=0.6, n_splits=3)
+    assert_frame_equal(cv.table, C.summary_table(res), check_exact=True)
+    assert cv.notes == sorted({n for r in res.values() for n in r.notes})
+    assert cv.agreement == C.agreement_note(res)
+    assert_frame_equal(cv.differ, C.differing_sets(res), check_exact=True)
+    assert list(cv.sizes) == list(res)
+    for m, r in res.items():
+        assert_frame_equal(cv.sizes[m], r.size_distribution(), check_exact=True)
+    assert set_size_bars(cv.sizes).to_json() == set_size_figure(res).to_json()

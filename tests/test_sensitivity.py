@@ -156,3 +156,45 @@ def test_no_model_is_loaded(built_path):
     )
     res = no_model_check(code)
     assert "NO_MODEL_OK" in res.stdout, res.stderr[-2000:]
+
+
+def _counts_by_hand(run, rules) -> dict:
+    """{(rule, question): distinct cluster ids among the question's scored samples}, row by
+    row from the tables."""
+    from uqlens.run.rescore import scored_sample_mask, scored_temperature
+
+    gen = run.table("generations")
+    mask = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
+    scored = set(zip(gen["question_id"][mask], gen["sample_id"][mask], strict=True))
+    seen: dict = {}
+    for q, s, r, c in zip(*(run.table("clusters")[k] for k in
+                            ("question_id", "sample_id", "rule", "cluster_id")), strict=True):
+        if r in rules and (q, s) in scored:
+            seen.setdefault((r, q), set()).add(int(c))
+    return {k: len(v) for k, v in seen.items()}
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_rule_cluster_counts_match_a_row_by_row_count(tiny_run_path, tmp_path, in_order):
+    """Both paths: each rule's rows listing the generations in their order (how a build
+    writes them) and rows in any other order."""
+    path = tmp_path / "run"
+    shutil.copytree(tiny_run_path, path)
+    cl = pd.read_parquet(path / "clusters.parquet")
+    if in_order:
+        gen = pd.read_parquet(path / "generations.parquet", columns=["question_id", "sample_id"])
+        cl = pd.concat([gen.merge(part, on=["question_id", "sample_id"], how="left")
+                        for _, part in cl.groupby("rule", sort=False)], ignore_index=True)
+    else:
+        cl = cl.sample(frac=1.0, random_state=0)
+    cl.to_parquet(path / "clusters.parquet", index=False)
+    run = load_run(path)
+    gen, cl = run.table("generations"), run.table("clusters")
+    assert (S._generation_blocks(cl, gen) is not None) == in_order
+    for rules in (list(run.rules), list(run.rules)[:1]):
+        counts = S._rule_cluster_counts(run, rules)
+        got = {(r, q): n for r, q, n in zip(counts["value"], counts["question_id"],
+                                             counts["n_clusters"], strict=True)}
+        assert got == _counts_by_hand(run, set(rules))
+        order = list(zip(counts["value"], counts["question_id"], strict=True))
+        assert order == sorted(order)  # by rule, then question id, as a groupby gives

@@ -150,6 +150,9 @@ class _Candidates:
 
     qids: list
     code: np.ndarray
+    # what every method's split conformal can reuse: the random splits, the questions'
+    # column and flags, the sets' question ids
+    memo: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, cands: pd.DataFrame) -> _Candidates:
@@ -189,8 +192,8 @@ def split_conformal(
         raise ValueError(f"{len(qids)} questions cannot be split into calibration and test")
     hall = set(hallucination_ids)
     position = np.cumsum(scored) - 1  # a scored question's place in qids
-    q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]])
-    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed)
+    q = _QuestionArrays.of(c, qids, hall, position[shared.code[keep]], shared.memo)
+    splits, sets = _splits(q, n_cal, 1.0 - coverage, n_splits, seed, shared.memo)
     summary = _summary(method, coverage, q, qids, hall, splits, sets)
     if summary["attainable_coverage"] < coverage:
         notes.append(f"only {summary['attainable_coverage']:.0%} of questions have a correct "
@@ -235,10 +238,17 @@ class _QuestionArrays:
     is_hall: np.ndarray
 
     @classmethod
-    def of(cls, c: pd.DataFrame, qids: list, hall: set, code: np.ndarray) -> _QuestionArrays:
-        """``code``: each candidate's position in ``qids``."""
-        qindex = pd.Index(qids)
+    def of(cls, c: pd.DataFrame, qids: list, hall: set, code: np.ndarray,
+           cache: dict | None = None) -> _QuestionArrays:
+        """``code``: each candidate's position in ``qids``; ``cache``: keeps the question
+        ids' column and hallucination flags for the next method with the same questions."""
         nq = len(qids)
+        hit = cache.get("questions") if cache is not None else None
+        if hit is None or hit[0] != qids or hit[1] != hall:
+            hit = (qids, set(hall), pd.array(list(qids), dtype=c["question_id"].dtype),
+                   isin(pd.Index(qids), hall))
+            if cache is not None:
+                cache["questions"] = hit
         score = c["score"].to_numpy(dtype=float)
         correct = c["correct"].to_numpy(dtype=bool)
         true_min = np.full(nq, math.inf)
@@ -246,25 +256,63 @@ class _QuestionArrays:
         return cls(code=code, score=score, correct=correct,
                    n_clusters=np.bincount(code, minlength=nq).astype(np.int64),
                    coverable=np.bincount(code[correct], minlength=nq) > 0, true_min=true_min,
-                   qid_col=pd.array(list(qids), dtype=c["question_id"].dtype),
-                   is_hall=isin(qindex, hall))
+                   qid_col=hit[2], is_hall=hit[3])
 
 
-def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int):
+def _split_positions(nq: int, n_cal: int, n_splits: int, seed: int,
+                     cache: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per split: (calibration positions, test mask) of ``nq`` questions; kept in ``cache``
+    (every method of a run draws the same splits)."""
+    key = (nq, n_cal, n_splits, seed)
+    if cache is not None and key in cache:
+        return cache[key]
+    out = []
+    for k in range(n_splits):
+        perm = np.random.default_rng((seed, k)).permutation(nq)
+        is_test = np.zeros(nq, dtype=bool)
+        is_test[perm[n_cal:]] = True
+        out.append((perm[:n_cal], is_test))
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _set_sizes_at(q: _QuestionArrays, thresholds: np.ndarray) -> list[np.ndarray]:
+    """Per threshold t: every question's count of candidates with score <= t.
+
+    The candidates sorted by score once; the thresholds visited in increasing order, each
+    adding the counts of the candidates between it and the previous one (the same counts as
+    a bincount of ``score <= t`` per threshold, at the cost of one pass)."""
+    nq = len(q.true_min)
+    order = np.argsort(q.score, kind="stable")
+    ends = np.searchsorted(q.score[order], thresholds, side="right")
+    code = q.code[order]
+    counts = np.zeros(nq, dtype=np.int64)
+    sizes: list[np.ndarray] = [counts] * len(thresholds)
+    done = 0
+    for j in np.argsort(ends, kind="stable"):
+        if ends[j] > done:
+            counts = counts + np.bincount(code[done:ends[j]], minlength=nq)
+            done = ends[j]
+        sizes[j] = counts
+    return sizes
+
+
+def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: int,
+            cache: dict | None = None):
     """``(one row per split, one row per test question and split)``."""
     nq = len(q.true_min)
     has_cands = q.n_clusters > 0
+    positions = _split_positions(nq, n_cal, n_splits, seed, cache)
+    qhats = [conformal_quantile(q.true_min[cal[has_cands[cal]]], alpha) for cal, _ in positions]
+    thresholds = np.array(qhats, dtype=float) + 1e-12  # a cluster is in the set: score <= this
+    sizes = _set_sizes_at(q, thresholds)
     split_rows, test_rows, set_sizes, covers, split_ids = [], [], [], [], []
-    for k in range(n_splits):
-        perm = np.random.default_rng((seed, k)).permutation(nq)
-        cal_pos, test_pos = perm[:n_cal], perm[n_cal:]
-        qhat = conformal_quantile(q.true_min[cal_pos[has_cands[cal_pos]]], alpha)
-        in_set = q.score <= qhat + 1e-12
-        is_test = np.zeros(nq, dtype=bool)
-        is_test[test_pos] = True
+    for k, ((_, is_test), qhat) in enumerate(zip(positions, qhats, strict=True)):
         tp = np.flatnonzero(is_test & has_cands)  # sorted, as np.sort(test_pos) was
-        size = np.bincount(q.code[in_set], minlength=nq).astype(np.int64)[tp]
-        cov = (np.bincount(q.code[in_set & q.correct], minlength=nq) > 0)[tp]
+        size = sizes[k][tp]
+        # a correct cluster is in the set exactly when the lowest correct score is
+        cov = q.coverable[tp] & (q.true_min[tp] <= thresholds[k])
         test_rows.append(tp)
         set_sizes.append(size)
         covers.append(cov)
@@ -279,7 +327,7 @@ def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: i
                            else float("nan")})
     tp = np.concatenate(test_rows)
     sets = pd.DataFrame({
-        "question_id": q.qid_col.take(tp),
+        "question_id": _question_ids(q.qid_col, tp, cache),
         "set_size": np.concatenate(set_sizes),
         "covered": np.concatenate(covers),
         "coverable": q.coverable[tp],
@@ -290,8 +338,24 @@ def _splits(q: _QuestionArrays, n_cal: int, alpha: float, n_splits: int, seed: i
     return pd.DataFrame(split_rows), sets
 
 
+def _question_ids(qid_col, positions: np.ndarray, cache: dict | None):
+    """``qid_col.take(positions)``, kept in ``cache`` for the next method that tests the same
+    questions (taking ~a million strings costs a tenth of a second per method)."""
+    hit = cache.get("question_ids") if cache is not None else None
+    if (hit is not None and np.array_equal(hit[1], positions)
+            and (hit[0] is qid_col
+                 or (hit[0].dtype == qid_col.dtype and hit[0].equals(qid_col)))):
+        return hit[2]
+    taken = qid_col.take(positions)
+    if cache is not None:
+        cache["question_ids"] = (qid_col, positions, taken)
+    return taken
+
+
 def _summary(method, coverage, q: _QuestionArrays, qids, hall, splits, sets) -> dict:
-    ch = sets[sets["confident_hallucination"]]
+    # the numeric columns only: taking the question ids too would cost more than the rest
+    ch = sets.loc[sets["confident_hallucination"].to_numpy(),
+                  ["set_size", "covered", "n_clusters"]]
     return {
         "method": method or "frequency baseline",
         "target_coverage": coverage,
@@ -348,6 +412,31 @@ def run_conformal(run, rule: str, judge: str, methods=None, coverage: float = 0.
         out[m] = split_conformal(cands, u, coverage, calibration_fraction, n_splits, seed,
                                  hall, m, shared)
     return out
+
+
+@dataclass
+class ConformalView:
+    """What the Conformal page shows of :func:`run_conformal`'s results, without their sets
+    (a million rows per method at 1,000,000 answers, which a page's cache would copy out on
+    every rerun): :func:`summary_table`, the results' notes, :func:`agreement_note`,
+    :func:`differing_sets` and each method's set-size distribution."""
+
+    table: pd.DataFrame
+    notes: list[str]
+    agreement: str
+    differ: pd.DataFrame
+    sizes: dict[str, pd.DataFrame]
+
+
+def conformal_view(run, rule: str, judge: str, coverage: float = 0.9,
+                   n_splits: int = 20) -> ConformalView:
+    """:class:`ConformalView` of ``run_conformal(run, rule, judge, coverage=coverage,
+    n_splits=n_splits)``."""
+    res = run_conformal(run, rule, judge, coverage=coverage, n_splits=n_splits)
+    return ConformalView(table=summary_table(res),
+                         notes=sorted({n for r in res.values() for n in r.notes}),
+                         agreement=agreement_note(res), differ=differing_sets(res),
+                         sizes={m: r.size_distribution() for m, r in res.items()})
 
 
 def summary_table(results: dict[str, ConformalResult]) -> pd.DataFrame:

@@ -548,14 +548,16 @@ def hallucination_counts(
 
 
 def quadrant_table(
-    run, rule: str, judge: str, dominance: float = 0.7, operating_point: float = 0.2
+    run, rule: str, judge: str, dominance: float = 0.7, operating_point: float = 0.2,
+    question_ids=None,
 ) -> pd.DataFrame:
     """Per (method, question): where the question sits for a gate, and how right it is.
 
     Columns: ``method, question_id, question, uncertainty, rank_percentile, accepted,
     share_correct`` (share of samples labelled correct), ``flag`` ("confident hallucination",
     "judged correct" or "judged incorrect") and ``cut`` (the gate's ``rank_percentile``
-    boundary for that method).
+    boundary for that method). ``question_ids``: only their rows (the gate and ``cut`` still
+    those of every question), the same rows as filtering the whole table.
     """
     dom = dominant_clusters(run, rule, judge).set_index("question_id")
     share = _judge_column(run, judge, "share_correct")
@@ -569,13 +571,16 @@ def quadrant_table(
     scores = question_scores(run, rule)
     frames = []
     for _, part in scores.groupby("method", sort=False):
-        part = part.copy()
         accepted = _gate(part, operating_point)
         n = int(part["uncertainty"].notna().sum())
-        part["accepted"] = accepted
-        part["cut"] = 100.0 * int(accepted.sum()) / n if n else 0.0
-        frames.append(part)
+        cut = 100.0 * int(accepted.sum()) / n if n else 0.0
+        if question_ids is not None:  # after the gate: it ranks every question
+            keep = isin(part["question_id"], question_ids)
+            part, accepted = part[keep], accepted[keep]
+        frames.append(part.assign(accepted=accepted, cut=cut))
     out = pd.concat(frames, ignore_index=True) if frames else scores.assign(accepted=False, cut=0.0)
+    if question_ids is not None and not frames:
+        out = out[isin(out["question_id"], question_ids)].reset_index(drop=True)
     # one look-up of a million question ids for the three columns (what .map does per column)
     at = dom.index.get_indexer(out["question_id"])
     out["question"] = _take(dom["question"], at)

@@ -163,11 +163,18 @@ def evaluate(scores: pd.DataFrame, incorrect: pd.Series, n_boot: int = 200,
     s = scores[isin(scores["question_id"], labels.index)]
     if "draw" not in s:
         s = s.assign(draw=0)
+    # every row's label, looked up once (a string .loc per curve point is ~0.1 s at 100,000
+    # questions); what .loc gives when each question has one label
+    unique = labels.index.is_unique
+    y_all = labels.to_numpy(dtype=bool)[labels.index.get_indexer(s["question_id"])] \
+        if unique else None
+    s = s.assign(_row=np.arange(len(s)))
     for (value, method), g in s.groupby(["value", "method"], sort=False):
         points = []
         for _, d in g.groupby("draw", sort=True):
             u = d["uncertainty"].to_numpy(dtype=float)
-            y = labels.loc[d["question_id"]].to_numpy(dtype=bool)
+            y = y_all[d["_row"].to_numpy()] if unique \
+                else labels.loc[d["question_id"]].to_numpy(dtype=bool)
             points.append(curve_point(u, y, n_boot, seed))
         p = pd.DataFrame(points)
         rows.append({"value": value, "method": method,
@@ -361,17 +368,64 @@ def rule_sweep(run, judge: str, rules: Sequence[str] | None = None,
                    for m in skipped}
     frames = [run_scores(run, r, methods).assign(value=r) for r in rules]
     scores = pd.concat(frames, ignore_index=True)
-    # the samples Replay(run).scored() gives, without building a Replay (pairs, vectors)
-    gen = run.table("generations")
-    scored = gen.loc[scored_sample_mask(gen, scored_temperature(run)).to_numpy(),
-                     ["question_id", "sample_id"]]
-    cl = run.table("clusters").merge(scored, on=["question_id", "sample_id"])
-    counts = (cl[isin(cl["rule"], rules)].groupby(["rule", "question_id"])["cluster_id"]
-              .nunique().rename("n_clusters").reset_index().rename(columns={"rule": "value"}))
+    counts = _rule_cluster_counts(run, rules)
     ref = run.manifest.get("default_rule") if run.manifest.get("default_rule") in rules \
         else rules[0]
     return _make("rule", "clustering rule", rules, False, ref, scores, counts,
                  ~judged_labels(run, judge), n_boot, seed, skipped_methods=skipped)
+
+
+def _rule_cluster_counts(run, rules) -> pd.DataFrame:
+    """Per (rule, question): distinct clusters among the scored samples (the samples
+    Replay(run).scored() gives, without building a Replay), ordered by rule and question id:
+    columns ``value, question_id, n_clusters``."""
+    gen = run.table("generations")
+    mask = scored_sample_mask(gen, scored_temperature(run)).to_numpy()
+    cl = run.table("clusters")
+    blocks = _generation_blocks(cl, gen)
+    if blocks is None:  # rows in another order: join on the sample
+        cl = cl.merge(gen.loc[mask, ["question_id", "sample_id"]],
+                      on=["question_id", "sample_id"])
+        return (cl[isin(cl["rule"], rules)].groupby(["rule", "question_id"])["cluster_id"]
+                .nunique().rename("n_clusters").reset_index().rename(columns={"rule": "value"}))
+    # each rule's rows list the generations in their order (as a build writes them): the
+    # generations' mask and question codes serve every rule, no join on strings
+    codes, questions = pd.factorize(gen["question_id"], sort=True)
+    cluster_id = cl["cluster_id"].to_numpy()
+    parts = []
+    for rule, start in sorted(blocks.items()):
+        if rule not in set(rules):
+            continue
+        rows = np.flatnonzero(mask) + start
+        pairs = pd.DataFrame({"q": codes[mask], "c": cluster_id[rows]}).drop_duplicates()
+        n = np.bincount(pairs["q"].to_numpy(), minlength=len(questions))
+        present = np.flatnonzero(n)
+        parts.append(pd.DataFrame({"value": rule, "question_id": questions[present],
+                                   "n_clusters": n[present].astype(np.int64)}))
+    if not parts:
+        return pd.DataFrame({"value": pd.Series(dtype=object), "question_id": gen["question_id"]
+                             .iloc[:0], "n_clusters": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _generation_blocks(cl: pd.DataFrame, gen: pd.DataFrame) -> dict | None:
+    """``{rule: first row}`` when the clusters table is one block of rows per rule, each
+    listing the generations' (question_id, sample_id) in their order; else None."""
+    g = len(gen)
+    if g == 0 or len(cl) % g:
+        return None
+    starts = range(0, len(cl), g)
+    names = [cl["rule"].iat[i] for i in starts]
+    if len(set(names)) != len(names):
+        return None
+    for i, name in zip(starts, names, strict=True):
+        block = cl.iloc[i:i + g]
+        # ExtensionArray.equals: same dtype and values, compared column-wise (no Python loop)
+        if not ((block["rule"] == name).all()
+                and block["question_id"].array.equals(gen["question_id"].array)
+                and block["sample_id"].array.equals(gen["sample_id"].array)):
+            return None
+    return dict(zip(names, starts, strict=True))
 
 
 def _threshold_backend(run) -> str | None:

@@ -433,14 +433,14 @@ def quadrant_figure(run, rule: str, judge: str, dominance: float, operating_poin
     """:func:`quadrants` of :func:`uqlens.analysis.overview.quadrant_table`, drawing at most
     ``cap`` questions chosen at random (``seed``; the gate and shares are those of all
     questions). Returns ``(figure, questions drawn, questions)``."""
-    from uqlens.analysis.overview import quadrant_table
-    from uqlens.core.frames import isin
+    from uqlens.analysis.overview import quadrant_table, question_scores
 
-    quad = quadrant_table(run, rule, judge, dominance, operating_point)
-    ids = np.sort(quad["question_id"].unique().astype(str))
+    # the table's questions are those scored under the rule; only the drawn ones are looked up
+    ids = np.sort(question_scores(run, rule)["question_id"].unique().astype(str))
+    drawn = None
     if cap is not None and len(ids) > cap:
         drawn = np.random.default_rng(seed).choice(ids, cap, replace=False)
-        quad = quad[isin(quad["question_id"], drawn)]
+    quad = quadrant_table(run, rule, judge, dominance, operating_point, question_ids=drawn)
     frames = {m: part for m, part in quad.groupby("method", sort=False)}
     return quadrants(frames), min(len(ids), cap or len(ids)), len(ids)
 
@@ -462,29 +462,39 @@ def quadrants(frames: dict[str, pd.DataFrame]) -> go.Figure:
                         horizontal_spacing=0.06, vertical_spacing=0.12)
     colors = {"confident hallucination": "#d1495b", "judged correct": "#2a9d5c",
               "judged incorrect": "#f0a202"}
+    # Shapes, traces and axes as plain dicts, handed to the figure once each: Plotly validates
+    # the whole layout on every add_shape/add_vline, seconds for 13 panels.
+    shapes, traces, axes = [], [], {}
     for i, method in enumerate(methods):
         r, c = i // cols + 1, i % cols + 1
+        n = "" if i == 0 else str(i + 1)  # make_subplots numbers the cells' axes row by row
         df = frames[method]
         x_cut = float(df["cut"].iloc[0]) if len(df) else 0.0
-        fig.add_shape(type="rect", x0=0, x1=x_cut, y0=-0.05, y1=0.5, row=r, col=c,
-                      fillcolor="rgba(209,73,91,0.10)", line_width=0, layer="below")
-        fig.add_vline(x=x_cut, line_dash="dot", line_color="#888", row=r, col=c)
+        shapes.append({"type": "rect", "x0": 0, "x1": x_cut, "y0": -0.05, "y1": 0.5,
+                       "xref": f"x{n}", "yref": f"y{n}", "fillcolor": "rgba(209,73,91,0.10)",
+                       "line": {"width": 0}, "layer": "below"})
+        shapes.append({"type": "line", "x0": x_cut, "x1": x_cut, "y0": 0, "y1": 1,
+                       "xref": f"x{n}", "yref": f"y{n} domain",
+                       "line": {"dash": "dot", "color": "#888"}})
         for flag, color in colors.items():
             part = df[df["flag"] == flag]
             text = [hover.get(q) or hover.setdefault(q, f"{escape(q)}: {escape(t, limit=120)}")
                     for q, t in zip(part["question_id"], part["question"], strict=True)]
-            fig.add_trace(scatter(
-                x=part["rank_percentile"], y=part["share_correct"], mode="markers", name=flag,
-                legendgroup=flag, showlegend=i == 0, customdata=part["question_id"],
-                text=text,
-                hovertemplate="%{text}<br>percentile %{x:.0f} · correct share %{y:.2f}"
-                              "<extra></extra>",
-                marker={"color": color, "size": 8, "opacity": 0.8},
-            ), row=r, col=c)
-        fig.update_xaxes(range=[-2, 102], row=r, col=c,
-                         title_text="certainty rank (percentile)" if r == rows else None)
-        fig.update_yaxes(range=[-0.05, 1.05], row=r, col=c,
-                         title_text="share correct" if c == 1 else None)
+            traces.append({
+                "type": scatter.__name__.lower(), "xaxis": f"x{n}", "yaxis": f"y{n}",
+                "x": part["rank_percentile"], "y": part["share_correct"], "mode": "markers",
+                "name": flag, "legendgroup": flag, "showlegend": i == 0,
+                "customdata": part["question_id"], "text": text,
+                "hovertemplate": "%{text}<br>percentile %{x:.0f} · correct share %{y:.2f}"
+                                 "<extra></extra>",
+                "marker": {"color": color, "size": 8, "opacity": 0.8},
+            })
+        axes[f"xaxis{n}"] = {"range": [-2, 102], **(
+            {"title_text": "certainty rank (percentile)"} if r == rows else {})}
+        axes[f"yaxis{n}"] = {"range": [-0.05, 1.05],
+                             **({"title_text": "share correct"} if c == 1 else {})}
+    fig.update_layout(shapes=shapes, **axes)
+    fig.add_traces(traces)
     fig.update_layout(height=60 + 300 * rows, margin={"l": 10, "r": 10, "t": 70, "b": 10},
                       legend={"orientation": "h", "yanchor": "top", "y": 0.99, "x": 0,
                               "yref": "container"})

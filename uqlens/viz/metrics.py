@@ -149,10 +149,16 @@ def reliability_figure(bins: pd.DataFrame, method: str, ece_value) -> go.Figure:
 
 
 def set_size_figure(results: dict) -> go.Figure:
-    colors = method_colors(results)
+    """:func:`set_size_bars` of conformal results (``{method: ConformalResult}``)."""
+    return set_size_bars({name: r.size_distribution() for name, r in results.items()})
+
+
+def set_size_bars(sizes: dict) -> go.Figure:
+    """Grouped bars of each method's set-size shares (``{method: ConformalResult
+    .size_distribution()}``)."""
+    colors = method_colors(sizes)
     fig = go.Figure()
-    for name, r in results.items():
-        d = r.size_distribution()
+    for name, d in sizes.items():
         fig.add_trace(go.Bar(x=d["set_size"], y=d["share"], name=_name(name),
                              marker_color=colors[str(name)]))
     fig.update_layout(title="Conformal set sizes (test questions, pooled over splits)",
