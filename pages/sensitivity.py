@@ -19,7 +19,16 @@ st.caption("A sweep re-clusters and re-scores from the run's cached entailment p
 c1, c2, c3 = st.columns([2, 1, 1])
 name = c1.selectbox("Sweep", list(sensitivity.SWEEPS), format_func=sensitivity.SWEEPS.get,
                     key="w.sens.sweep")
-n_boot = c2.select_slider("Bootstrap resamples", [50, 100, 200, 500], value=200, key="w.sens.b")
+# Above this many questions the intervals wait to be asked for: 200 resamples of 90,909
+# questions at every curve point take ~4 s of the page's first render.
+AUTO_INTERVAL_QUESTIONS = 20_000
+n_questions = len(view.run.table("questions"))
+n_boot = c2.select_slider(
+    "Bootstrap resamples", [0, 50, 100, 200, 500], key="w.sens.b",
+    value=200 if n_questions <= AUTO_INTERVAL_QUESTIONS else 0,
+    format_func=lambda b: "off" if b == 0 else str(b),
+    help="Resamples of the questions behind each point's 95 % interval; off by default above "
+         f"{AUTO_INTERVAL_QUESTIONS:,} questions (seconds per sweep).")
 n_draws = c3.select_slider("Draws per sample count", [1, 2, 3, 5, 10], value=2, key="w.sens.d",
                            disabled=name != "n_samples",
                            help="Only for the number-of-samples sweep.")
@@ -27,7 +36,9 @@ with st.spinner(f"Computing the {sensitivity.SWEEPS[name]} sweep from the run's 
     sw, why = cached(sensitivity.one_sweep, view.run, view.judge, name, n_boot=n_boot,
                      rule=view.rule, n_draws=n_draws if name == "n_samples" else 1)
 live = (f"Intervals: percentile bootstrap over questions, {n_boot} resamples in this live "
-        "view (`uqlens report`: `--n-boot`, 200 by default).")
+        "view (`uqlens report`: `--n-boot`, 200 by default)." if n_boot else
+        f"No intervals: {n_questions:,} questions make them take seconds per sweep; choose a "
+        "number of *Bootstrap resamples* above to add them.")
 if name == "n_samples":
     live += f" {n_draws} random draw(s) per sample count m here; the report uses 5."
 st.caption(live)

@@ -129,3 +129,12 @@ def test_data_page_lists_only_the_slice(run_path):
     at = make_app(run_path, "pages/data.py", slice="verifiable")
     listed = frame_with(at, "question_id")
     assert sorted(listed["question_id"]) == SLICE
+
+
+def test_sensitivity_intervals_can_be_turned_off(run_path):
+    at = make_app(run_path, "pages/sensitivity.py")
+    assert at.select_slider(key="w.sens.b").value == 200  # 8 questions: intervals by default
+    at.select_slider(key="w.sens.b").set_value(0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("No intervals: 8 questions") for c in captions), captions

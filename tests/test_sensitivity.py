@@ -198,3 +198,16 @@ def test_rule_cluster_counts_match_a_row_by_row_count(tiny_run_path, tmp_path, i
         assert got == _counts_by_hand(run, set(rules))
         order = list(zip(counts["value"], counts["question_id"], strict=True))
         assert order == sorted(order)  # by rule, then question id, as a groupby gives
+
+
+def test_curve_point_without_resamples_has_no_interval():
+    # wrong answers score 0.9 and 0.4, right ones 0.1 and 0.5: of the 4 (wrong, right) pairs
+    # 3 are ordered (0.9>0.1, 0.9>0.5, 0.4>0.1), so AUROC = 3/4
+    u = np.array([0.9, 0.4, 0.1, 0.5])
+    wrong = np.array([True, True, False, False])
+    point = S.curve_point(u, wrong, n_boot=0, seed=0)
+    assert point["auroc"] == pytest.approx(0.75)
+    assert np.isnan(point["lo"]) and np.isnan(point["hi"])
+    assert point["n"] == 4 and point["n_incorrect"] == 2
+    with_ci = S.curve_point(u, wrong, n_boot=50, seed=0)
+    assert with_ci["lo"] <= 0.75 <= with_ci["hi"]

@@ -144,8 +144,11 @@ def rank_flips(curve: pd.DataFrame, reference) -> pd.DataFrame:
 
 
 def curve_point(u: np.ndarray, incorrect: np.ndarray, n_boot: int, seed: int) -> dict:
+    """AUROC of one curve point, with a bootstrap interval unless ``n_boot`` is 0 (then
+    ``lo``/``hi`` are NaN: a large run's page asks for intervals only when wanted)."""
     a = auroc(u, incorrect)
-    ci = bootstrap_ci(auroc, u, incorrect, n_boot=n_boot, seed=seed) if a is not None else None
+    ci = bootstrap_ci(auroc, u, incorrect, n_boot=n_boot, seed=seed) if (
+        a is not None and n_boot > 0) else None
     keep = ~np.isnan(np.asarray(u, dtype=float))
     return {"auroc": np.nan if a is None else a,
             "lo": np.nan if ci is None or ci.low is None else ci.low,
