@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test` (`make test-fast` skips the tests that
-# load a model or drive a browser). Both create .venv when missing and
+# load a model, drive a browser or sweep a whole demo run). Both create .venv when missing and
 # (re)install only when a requirements file changed, so they are idempotent and fast to repeat.
 PYTHON ?= python3
 VENV := .venv
@@ -34,7 +34,7 @@ test: $(VENV)/.dev
 # No model, no browser: the lane to run while editing, one worker per core; a test file's
 # tests stay on one worker so its module fixtures are built once.
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -m "not browser and not model" -n auto --dist loadfile
+	$(BIN)/python -m pytest -m "not browser and not model and not slow" -n auto --dist loadfile
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from uqlens.run import labels as L
 from uqlens.run.folder import load_run
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
+SLOW_DEMO = pytest.param("demo", marks=pytest.mark.slow)  # whole-demo sweeps: make test only
 
 
 # --------------------------------------------------------------------------- the reference
@@ -194,7 +195,7 @@ def test_a_repeated_projection_row_gives_the_merges_answer():
     assert points["id"].tolist().count("a|greedy") == 2
 
 
-@pytest.mark.parametrize("which", ["demo", "tiny", "human"])
+@pytest.mark.parametrize("which", [SLOW_DEMO, "tiny", "human"])
 def test_frames_equal_the_reference_on_built_runs(which, tiny_run, human_run):
     run = {"demo": lambda: load_run(DEMO), "tiny": lambda: tiny_run,
            "human": lambda: human_run}[which]()
@@ -212,7 +213,7 @@ def test_frames_equal_the_reference_on_built_runs(which, tiny_run, human_run):
                     expected_map_points(run, rule, method, judge))
 
 
-@pytest.mark.parametrize("which", ["demo", "human"])
+@pytest.mark.parametrize("which", [SLOW_DEMO, "human"])
 def test_question_detail_is_the_whole_run_frames_filtered(which, human_run):
     run = load_run(DEMO) if which == "demo" else human_run
     judge = "human+exact_match" if which == "human" else run.manifest["default_judge"]
@@ -327,7 +328,7 @@ def expected_selection(run, rule, method, judge, ids):
     return out, clusters
 
 
-@pytest.mark.parametrize("which", ["demo", "human"])
+@pytest.mark.parametrize("which", [SLOW_DEMO, "human"])
 def test_selection_summary_equals_the_reference(which, human_run):
     run = load_run(DEMO) if which == "demo" else human_run
     judge = "human+exact_match" if which == "human" else run.manifest["default_judge"]

@@ -84,6 +84,7 @@ def test_caption_equals_the_eigv_score_in_the_table(qid, rule):
     assert not any("re-scored" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_every_demo_graph_gives_its_stored_eigv():
     """The graph the page draws is the one the build scored, on every question and rule."""
     from uqlens.analysis.spectrum import question_spectrum

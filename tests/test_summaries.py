@@ -184,6 +184,7 @@ def test_another_summaries_format_is_not_used(tmp_path):
     assert summaries.read(load_run(path), "scores", "strict") is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (DEMO / "manifest.json").is_file(), reason="no demo run")
 def test_demo_run_stored_equals_computed(tmp_path):
     # data/demo is read-only here: both runs are copies. Every stored table against its

@@ -17,7 +17,11 @@ from uqlens.run.folder import load_run
 from uqlens.run.rescore import Replay, rescore, split_recomputable
 
 ROOT = Path(__file__).resolve().parents[1]
+# the larger demo's whole re-scoring is a `slow` sweep (make test); the smaller demo keeps the
+# reproduction check in the fast lane
 DEMOS = [ROOT / "data" / "demo", ROOT / "data" / "demo-llm-judge"]
+DEMO_PARAMS = [pytest.param(DEMOS[0], marks=pytest.mark.slow, id="demo"),
+               pytest.param(DEMOS[1], id="demo-llm-judge")]
 
 
 def _compare(run) -> tuple[int, float]:
@@ -36,7 +40,7 @@ def _compare(run) -> tuple[int, float]:
     return len(both), float(np.max(np.abs(a[ok] - b[ok]), initial=0.0))
 
 
-@pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DEMO_PARAMS)
 def test_rescoring_a_demo_run_reproduces_every_stored_score(path):
     """Every method under every rule, exactly. The demo runs predate the recorded shortcut:
     their builds skipped the model for SQuAD-equal answers and never stored those pairs; a
