@@ -24,19 +24,6 @@ from contextlib import contextmanager
 import numpy as np
 
 
-class DictMemo:
-    """The build's fit memo, in memory."""
-
-    def __init__(self):
-        self.store = {}
-
-    def get(self, key):
-        return self.store.get(key)
-
-    def put(self, key, values):
-        self.store[key] = np.array(values, dtype=np.float64)
-
-
 @contextmanager
 def sklearn_everywhere():
     """Every fit by scikit-learn's lbfgs pipeline (the reference)."""
@@ -112,11 +99,11 @@ def run_targets(folder):
 
 
 def built_run(folder, reference: bool) -> None:
-    from uqlens.core.methods.supervised import SplitBases, cross_fit
+    from uqlens.core.methods.supervised import InMemoryFitMemo, SplitBases, cross_fit
 
     x, ids, targets = run_targets(folder)
     print(f"{folder}: {len(ids)} questions × {x.shape[1]} dims, {len(targets)} probes")
-    memo, fits, cold = DictMemo(), {}, 0.0
+    memo, fits, cold = InMemoryFitMemo(), {}, 0.0
     bases = SplitBases(x, memo)
     for name, (target, cut) in targets.items():
         fits[name], cpu, _ = timed(

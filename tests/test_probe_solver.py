@@ -65,17 +65,6 @@ def test_principal_axes_keep_the_standardised_geometry():
     assert z.shape[1] <= 29  # centred rows span at most n - 1 directions
 
 
-class DictMemo:
-    """A fake of the build's content-cache array memo, in a dict."""
-
-    def __init__(self):
-        self.store = {}
-
-    def get(self, key):
-        return self.store.get(key)
-
-    def put(self, key, values):
-        self.store[key] = np.array(values, dtype=np.float64)
 
 
 def count_axes(monkeypatch):
@@ -99,7 +88,7 @@ def test_axes_are_computed_once_per_split_and_read_back_from_the_memo(monkeypatc
     first = cross_fit(x, y, ids, bases=bases)
     cross_fit(x, other, ids, bases=bases)
     assert len(calls) == 5 * (3 + 1)  # 5 outer splits, each with 3 inner ones: once each
-    memo = DictMemo()
+    memo = supervised.InMemoryFitMemo()
     cross_fit(x, y, ids, memo=memo)
     calls.clear()
     again = cross_fit(x, other, ids, memo=memo, stats=(stats := {}))  # a later build

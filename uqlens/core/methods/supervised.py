@@ -302,6 +302,20 @@ class FitMemo(Protocol):
     def put(self, key: str, values: np.ndarray) -> None: ...
 
 
+class InMemoryFitMemo:
+    """A :class:`FitMemo` in a dict, for one process (benchmarks, tests); builds use the
+    content cache's."""
+
+    def __init__(self):
+        self.store: dict[str, np.ndarray] = {}
+
+    def get(self, key: str) -> np.ndarray | None:
+        return self.store.get(key)
+
+    def put(self, key: str, values: np.ndarray) -> None:
+        self.store[key] = np.array(values, dtype=np.float64)
+
+
 CACHED_SPLIT_FLOATS = 1_000_000
 """A split's principal axes are kept in the memo when they take at most this many numbers
 (8 MB; the demo's largest takes 0.52 M, its 20 splits 54 MB): computing them is a third of
