@@ -719,7 +719,10 @@ def selection_summary(
 def _cluster_sizes(run, rule: str, answers: pd.DataFrame, questions) -> pd.DataFrame:
     """``question_id, cluster_id, size, representative`` of :func:`cluster_summary` for the
     clusters of ``answers`` (rows of :func:`answer_table` of the ``questions``), without
-    the members' lists; the representative chosen by :func:`_cluster_summary`'s rule."""
+    the members' lists; the representative chosen by the summaries' rule
+    (:func:`uqlens.run.summaries._representatives`)."""
+    from uqlens.run.summaries import _representatives
+
     keys = ["question_id", "cluster_id"]
     samples = _samples(answers)
     samples = samples[samples["cluster_id"] >= 0].reset_index(drop=True)
@@ -729,19 +732,10 @@ def _cluster_sizes(run, rule: str, answers: pd.DataFrame, questions) -> pd.DataF
     is_rep = np.zeros(len(samples), dtype=bool)
     if "is_representative" in cl and len(samples):
         is_rep = _pair_isin(samples, cl[cl["is_representative"].astype(bool)])
-    by_text = samples.groupby(keys + ["text"], sort=False, dropna=False)
-    count = by_text["text"].transform("size").to_numpy()
-    first = by_text.cumcount().to_numpy() == 0
-    count = np.where(samples["text"].isna().to_numpy(), -1, count)  # a missing text: last
-    cand = pd.DataFrame({"question_id": samples["question_id"],
-                         "cluster_id": samples["cluster_id"], "_pos": np.arange(len(samples)),
-                         "_p0": np.where(is_rep, 0, 1), "_p1": np.where(is_rep, 0, -count)})
-    cand = cand[is_rep | first].sort_values(["_p0", "_p1", "_pos"], kind="stable")
-    rep_pos = cand.drop_duplicates(keys, keep="first").set_index(keys)["_pos"]
-    out = samples.groupby(keys, sort=False).size().rename("size")
-    rp = rep_pos.reindex(out.index).to_numpy()
-    out = out.reset_index()
-    out["representative"] = samples["text"].to_numpy()[rp]
+    groups = samples.groupby(keys, sort=False)  # numbered in order of first appearance
+    out = groups.size().rename("size").reset_index()
+    rep_rows = _representatives(groups.ngroup().to_numpy(), samples["text"], is_rep)
+    out["representative"] = samples["text"].to_numpy()[rep_rows]
     out["cluster_id"] = out["cluster_id"].astype(int)
     return out
 

@@ -127,6 +127,8 @@ class _Structure:
 def _representatives(group: np.ndarray, text: pd.Series, marked: np.ndarray) -> np.ndarray:
     """Per group (0..n-1) the row of its representative: its first row marked
     representative, else the first row of its most frequent text (a missing text last)."""
+    if not len(group):
+        return np.zeros(0, dtype=np.int64)
     code = pd.factorize(text, use_na_sentinel=True)[0]
     key = pd.Series(group.astype(np.int64) * (code.max() + 2) + code + 1)
     count = key.groupby(key.to_numpy()).transform("size").to_numpy()
